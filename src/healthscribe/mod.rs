@@ -1,0 +1,84 @@
+//! Serde types that mirror AWS HealthScribe's JSON exactly: the transcript file, the clinical
+//! documentation file, and the `*MedicalScribeJob` API shapes.
+//!
+//! Field and enum names are AWS's, so a file we write can be read by any HealthScribe consumer
+//! and a file AWS wrote can be read by us.
+//!
+//! # Spelling policy
+//! Reading accepts every spelling AWS's own material uses; writing always emits one documented
+//! spelling:
+//! - `TranscriptItems[].Type`: `PRONUNCIATION`/`PUNCTUATION` (async sample) and
+//!   `pronunciation`/`punctuation` (streaming model); we write upper case.
+//! - `TranscriptItems[]`: `Alternatives: [{Confidence, Content}]` (samples) and the streaming
+//!   model's flat `Confidence`/`Content`; we write `Alternatives`. A `null` confidence reads as 0,
+//!   the value AWS's samples give punctuation.
+//! - Transcript `SectionName`: the docs call the fourth section "Visit Flow Management", the
+//!   samples write `OTHER`; we read `VISIT_FLOW_MANAGEMENT` too and write `OTHER`.
+//! - Note `SectionName`: `CHIEF_COMPLIANT` is read as `CHIEF_COMPLAINT` (see [`NoteSectionName`]);
+//!   names we do not know are kept verbatim in [`NoteSectionName::Other`] so templates can add
+//!   sections without code.
+//! - `NoteTemplate`: the developer guide says `BH_SOAP`/`PH_SOAP`, the API says
+//!   `BEHAVIORAL_SOAP`/`PHYSICAL_SOAP`; we write the API names.
+//! - Streaming files have `SessionId` and no `JobName`/`JobType`; async files the reverse. All
+//!   three are optional.
+//!
+//! Every other enum is closed: an unknown value is a deserialisation error naming the value and
+//! the accepted ones.
+//!
+//! # Span offsets
+//! `BeginCharacterOffset` and `EndCharacterOffset` count Unicode scalar values (Rust `char`s, not
+//! bytes, not UTF-16 units) into the `Content` of the segment named by `SegmentId`, and the end is
+//! **inclusive**, exactly like AWS's samples (`"pain"` is `12..=15`). Build spans with
+//! [`Span::from_char_range`] and read them back with [`Span::char_range`] (half-open) so no other
+//! module handles the inclusive end by hand.
+//!
+//! # Extensions (ours, not AWS's)
+//! [`ClinicalInsight::extensions`] is written as an extra `"Extensions"` key holding Comprehend
+//! Medical style traits, terminology codes and an entity score:
+//! `{"Traits": [{"Name": "NEGATION", "Score": 0.9}], "Codes": [{"System":
+//! "http://hl7.org/fhir/sid/icd-10-cm", "Code": "E11.9", "Display": "...", "Score": 0.8}],
+//! "Score": 0.9}`. HealthScribe readers ignore unknown keys, and the key is omitted when empty, so
+//! a file without extensions is byte-for-byte AWS's shape.
+//!
+//! # Job shapes
+//! Timestamps are RFC 3339 strings ([`DateTime`]); AWS's JSON protocol sends epoch seconds, which
+//! are read and converted. `DataAccessRoleArn` is optional on
+//! [`StartMedicalScribeJobRequest`] (AWS requires it) because a self-hosted server has no IAM role;
+//! when present it is validated against AWS's pattern. [`StartMedicalScribeJobRequest::validate`]
+//! implements the constraints of AWS's API model.
+//!
+//! # Architecture invariant
+//! This module holds data shapes only: no I/O, no clock except [`DateTime::now`], no clinical
+//! logic. Consistency between files (segment ids, offsets against content) is checked by the
+//! producers, not here.
+
+mod documentation;
+mod insights;
+mod job;
+mod transcript;
+
+#[cfg(test)]
+mod tests;
+
+pub use documentation::{
+    ClinicalDocumentation, ClinicalDocumentationFile, EvidenceLink, NoteSectionName,
+    NoteSectionNameError, Section, SummarizedSegment,
+};
+pub use insights::{
+    Attribute, ClinicalInsight, Code, EntitySubType, EntityType, InsightExtensions, InsightType,
+    Span, SpanError, Trait, TraitName,
+};
+pub use job::{
+    ClinicalNoteGenerationSettings, DateTime, DateTimeError, DeleteMedicalScribeJobRequest,
+    GetMedicalScribeJobRequest, GetMedicalScribeJobResponse, ListMedicalScribeJobsRequest,
+    ListMedicalScribeJobsResponse, Media, MedicalScribeChannelDefinition, MedicalScribeContext,
+    MedicalScribeJob, MedicalScribeJobStatus, MedicalScribeJobSummary, MedicalScribeLanguageCode,
+    MedicalScribeOutput, MedicalScribeParticipantRole, MedicalScribePatientContext,
+    MedicalScribeSettings, NoteTemplate, Pronouns, StartMedicalScribeJobRequest,
+    StartMedicalScribeJobResponse, Tag, ValidationError, VocabularyFilterMethod,
+};
+pub use transcript::{
+    Alternative, Conversation, ItemType, JobType, ParticipantDetails, ParticipantRole,
+    ParticipantRoleError, SectionDetails, TranscriptFile, TranscriptItem, TranscriptSectionName,
+    TranscriptSegment,
+};
