@@ -1,2 +1,12 @@
-pub mod x {}
+//! fhirscribe: ambient clinical scribe. See README.md ("Architecture") for the map.
+
+pub mod asr;
+pub mod audio;
+pub mod cli;
+pub mod diarize;
+pub mod eval;
 pub mod healthscribe;
+pub mod models;
+pub mod pipeline;
+pub mod telemetry;
+pub mod transcript;

@@ -1,1 +1,10 @@
-fn main(){}
+fn main() -> std::process::ExitCode {
+    fhirscribe::telemetry::init();
+    match fhirscribe::cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

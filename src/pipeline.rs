@@ -1,0 +1,74 @@
+//! The scribe pipeline: a pure function of (audio, settings, models) to the two output files.
+//!
+//! Architecture invariant: no HTTP, storage or FHIR here; the CLI and the job workers call
+//! [`run`] and decide where outputs go. Stages are composed in order:
+//! audio (already decoded by the caller) → diarize (speaker streams) → VAD → ASR → transcript
+//! → note.
+
+use crate::asr::{self, AsrError, Recognizer, SileroVad};
+use crate::audio::Pcm;
+use crate::diarize::{self, DiarizeError, SpeakerMode};
+use crate::healthscribe::{ClinicalDocumentation, ClinicalDocumentationFile, TranscriptFile};
+use crate::transcript::{self, SpeakerWords};
+
+#[derive(Clone, Debug)]
+pub struct ScribeSettings {
+    pub job_name: String,
+    pub speakers: SpeakerMode,
+    /// Decoder prompt built from a custom vocabulary ([`asr::vocabulary_prompt`]).
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Diarize(#[from] DiarizeError),
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    #[error("no speech detected in the audio")]
+    NoSpeech,
+}
+
+pub struct ScribeOutput {
+    pub transcript: TranscriptFile,
+    pub documentation: ClinicalDocumentationFile,
+}
+
+/// Models the pipeline needs, loaded once and reused across jobs.
+pub struct Models {
+    pub recognizer: Box<dyn Recognizer + Send>,
+    pub vad: SileroVad,
+}
+
+/// Progress events for long files (the CLI prints them on stderr).
+#[derive(Clone, Debug)]
+pub enum Progress {
+    Vad { stream: usize, streams: usize },
+    Asr { stream: usize, streams: usize, window: usize, windows: usize },
+}
+
+pub fn run(models: &mut Models, pcm: &Pcm, settings: &ScribeSettings, mut progress: impl FnMut(Progress)) -> Result<ScribeOutput, PipelineError> {
+    let streams = diarize::speaker_streams(pcm, settings.speakers)?;
+    let n = streams.len();
+    let mut speakers = Vec::with_capacity(n);
+    for (i, s) in streams.iter().enumerate() {
+        let _span = tracing::info_span!("stream", index = i, role = %String::from(s.role)).entered();
+        progress(Progress::Vad { stream: i, streams: n });
+        let regions = models.vad.regions(&s.samples)?;
+        tracing::debug!(regions = regions.len(), "speech regions");
+        let words = asr::transcribe_regions(models.recognizer.as_mut(), &s.samples, &regions, settings.prompt.as_deref(), |w, ws| {
+            progress(Progress::Asr { stream: i, streams: n, window: w, windows: ws })
+        })?;
+        speakers.push(SpeakerWords { role: s.role, words });
+    }
+    if speakers.iter().all(|s| s.words.is_empty()) {
+        return Err(PipelineError::NoSpeech);
+    }
+    let conversation_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
+    let conversation = transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
+    Ok(ScribeOutput {
+        transcript: TranscriptFile { conversation },
+        // The note stage is not built yet: an empty, valid documentation file.
+        documentation: ClinicalDocumentationFile { clinical_documentation: ClinicalDocumentation { sections: Vec::new(), session_id: None } },
+    })
+}
