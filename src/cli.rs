@@ -177,6 +177,7 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     } else {
         SpeakerMode::Single
     };
+    speakers.validate(pcm.channels.len())?;
     let model = match a.model {
         Some(m) => m,
         None => models::locate(models::WHISPER_TINY_EN)?,

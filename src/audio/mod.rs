@@ -76,7 +76,7 @@ pub enum AudioError {
     NoSamples,
     #[error("audio has {channels} channels; at most {limit} are accepted")]
     TooManyChannels { channels: usize, limit: usize },
-    #[error("audio is {secs:.0} s long, over the limit of {limit:.0} s")]
+    #[error("audio is {secs:.1} s long, over the limit of {limit:.1} s")]
     TooLong { secs: f64, limit: f64 },
     #[error("audio is silent (peak level {peak_dbfs:.1} dBFS, threshold {threshold_dbfs:.1} dBFS)")]
     Silent { peak_dbfs: f32, threshold_dbfs: f32 },
@@ -226,22 +226,23 @@ fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Resul
     }
     let decoded = planar.first().map_or(0, Vec::len);
     let decoded_secs = decoded as f64 / rate as f64;
-    if let Some(declared) = declared_secs {
-        // Tolerate codec priming/padding differences; a real cut loses far more than 50 ms.
-        if decoded_secs + 0.05 < declared && (truncated_read || decoded > 0 || good == 0) {
-            if decoded == 0 && good == 0 && bad == 0 && !truncated_read {
-                return Err(AudioError::NoSamples);
-            }
-            return Err(AudioError::Truncated { declared_secs: declared, decoded_secs });
+    match declared_secs {
+        Some(declared) if declared > 0.0 && decoded == 0 => {
+            return Err(AudioError::Corrupt(format!(
+                "no decodable audio frames, although the header declares {declared:.2} s"
+            )))
         }
-    } else if truncated_read && decoded == 0 {
-        return Err(AudioError::Corrupt("stream ends before the first audio frame".into()));
+        // Tolerate codec priming/padding differences; a real cut loses far more than 50 ms.
+        Some(declared) if decoded_secs + 0.05 < declared => {
+            return Err(AudioError::Truncated { declared_secs: declared, decoded_secs })
+        }
+        None if truncated_read && decoded == 0 => {
+            return Err(AudioError::Corrupt("stream ends before the first audio frame".into()))
+        }
+        _ => {}
     }
     if decoded == 0 {
         return Err(AudioError::NoSamples);
-    }
-    if bad > 0 && good == 0 {
-        return Err(AudioError::Corrupt(format!("{bad} undecodable packets")));
     }
     Ok((rate, planar))
 }

@@ -33,15 +33,23 @@ pub struct SpeakerStream {
     pub samples: Vec<f32>,
 }
 
+impl SpeakerMode {
+    /// Checks the mode against the audio's channel count (callers validate before loading models).
+    pub fn validate(&self, channels: usize) -> Result<(), DiarizeError> {
+        match *self {
+            SpeakerMode::ChannelIdentification { .. } if channels != 2 => Err(DiarizeError::ChannelCount(channels)),
+            SpeakerMode::ChannelIdentification { clinician_channel } if clinician_channel > 1 => {
+                Err(DiarizeError::ClinicianChannel(clinician_channel))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream>, DiarizeError> {
+    mode.validate(pcm.channels.len())?;
     match mode {
         SpeakerMode::ChannelIdentification { clinician_channel } => {
-            if pcm.channels.len() != 2 {
-                return Err(DiarizeError::ChannelCount(pcm.channels.len()));
-            }
-            if clinician_channel > 1 {
-                return Err(DiarizeError::ClinicianChannel(clinician_channel));
-            }
             let c = clinician_channel;
             Ok(vec![
                 SpeakerStream { role: ParticipantRole::clinician(0), samples: pcm.channels[c].clone() },
