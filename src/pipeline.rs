@@ -72,3 +72,33 @@ pub fn run(models: &mut Models, pcm: &Pcm, settings: &ScribeSettings, mut progre
         documentation: ClinicalDocumentationFile { clinical_documentation: ClinicalDocumentation { sections: Vec::new(), session_id: None } },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::RawToken;
+
+    /// Stands in for whisper only to observe what the pipeline passes to the recogniser.
+    struct Recording(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
+    impl Recognizer for Recording {
+        fn transcribe(&mut self, _audio: &[f32], prompt: Option<&str>) -> Result<Vec<RawToken>, AsrError> {
+            self.0.lock().unwrap().push(prompt.map(str::to_string));
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn no_words_is_a_no_speech_error_and_the_prompt_reaches_the_recogniser() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let Ok(lib) = crate::models::ort_library() else { return };
+        let Ok(vad_model) = crate::models::locate(crate::models::SILERO_VAD) else { return };
+        let vad = SileroVad::load(&vad_model, &lib, Default::default()).unwrap();
+        let mut m = Models { recognizer: Box::new(Recording(seen.clone())), vad };
+        // A loud 300 Hz buzz that the VAD may or may not call speech; either way no words come back.
+        let x: Vec<f32> = (0..48_000).map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32).collect();
+        let settings = ScribeSettings { job_name: "j".into(), speakers: SpeakerMode::Single, prompt: Some("Glossary: x.".into()) };
+        let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {}).err().unwrap();
+        assert_eq!(e.to_string(), "no speech detected in the audio");
+        assert!(seen.lock().unwrap().iter().all(|p| p.as_deref() == Some("Glossary: x.")));
+    }
+}

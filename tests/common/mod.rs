@@ -12,6 +12,13 @@ pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// The models, loaded once per test binary and used by one test at a time: whisper's threads
+/// spin-wait, so two concurrent decodes on a 2-core machine slow each other down many times over.
+pub fn models() -> std::sync::MutexGuard<'static, Models> {
+    static MODELS: std::sync::OnceLock<std::sync::Mutex<Models>> = std::sync::OnceLock::new();
+    MODELS.get_or_init(|| std::sync::Mutex::new(load_models())).lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Loads whisper tiny.en + silero VAD. Panics with the fix if models are missing: the test
 /// command fetches them, so a missing model is a setup defect, never a reason to skip.
 pub fn load_models() -> Models {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Speech-recognition benchmark: fhirscribe (per-channel VAD regions, packed) vs whisper.cpp's
+# own API on the whole mixed file (bench/whisper_ref.cpp, built from the whisper.cpp sources
+# vendored by whisper-rs-sys), same model, same threads, same greedy decoding.
+# Prints WER (normalised) against the reference text, wall time, RTF, the time ratio and peak RSS.
+# Usage: scripts/bench-asr.sh [THREADS] [MODELS...]   e.g. scripts/bench-asr.sh 2 tiny.en base
+# Run it on an otherwise idle machine: whisper's threads spin-wait and collapse under load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+threads="${1:-2}"; shift || true
+models=("${@:-tiny.en base}")
+read -r -a models <<<"${models[*]}"
+
+cargo build --release --bin fhirscribe ${FHIRSCRIBE_FEATURES:+--features "$FHIRSCRIBE_FEATURES"} >&2
+bin="$CARGO_TARGET_DIR/release/fhirscribe"
+"$bin" models fetch --only "$(IFS=,; echo "${models[*]}"),vad,ort" >&2
+out=$(ls -td "$CARGO_TARGET_DIR"/release/build/whisper-rs-sys-*/out | while read -r d; do [ -f "$d/lib/libwhisper.a" ] && echo "$d" && break; done)
+src=$(cargo metadata --format-version 1 | python3 -c 'import json,sys; print([p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="whisper-rs-sys"][0].rsplit("/",1)[0])')
+ref="$FHIRSCRIBE_HOME/bench/whisper_ref"
+mkdir -p "$(dirname "$ref")"
+extra=(); nm "$out/lib/libggml-cpu.a" 2>/dev/null | grep -q GOMP_ && extra=(-fopenmp)
+g++ -O2 -std=c++17 bench/whisper_ref.cpp -I "$src/whisper.cpp/include" -I "$src/whisper.cpp/ggml/include" \
+  -L "$out/lib" -lwhisper -lggml -lggml-cpu -lggml-base -lpthread "${extra[@]}" -o "$ref"
+
+work=$(mktemp -d)
+measure() { # prints "wall_s maxrss_MB" of the command
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }
+  awk '{printf "%s %.0f", $1, $2/1024}' "$work/time"
+}
+printf "sample\tmodel\tthreads\taudio_s\tref_WER\tours_WER\tref_wall_s\tours_wall_s\tratio\tref_RTF\tours_RTF\tref_RSS_MB\tours_RSS_MB\n"
+for s in encounter long; do
+  sox "samples/$s.flac" -r 16000 -c 1 -b 16 "$work/$s.mono.wav" remix 1,2
+  dur=$(soxi -D "samples/$s.flac")
+  for m in "${models[@]}"; do
+    f="$FHIRSCRIBE_HOME/models/ggml-$m.bin"
+    read -r rw rr < <(measure "$ref" "$f" "$work/$s.mono.wav" "$threads")
+    "$ref" "$f" "$work/$s.mono.wav" "$threads" >"$work/ref.txt" 2>/dev/null
+    read -r ow orss < <(measure "$bin" transcribe "samples/$s.flac" --channel-identification --model "$f" --threads "$threads" --out "$work/o")
+    rwer=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/ref.txt" | awk '{print $3}')
+    ower=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/o/transcript.json" | awk '{print $3}')
+    awk -v s="$s" -v m="$m" -v t="$threads" -v d="$dur" -v rwer="$rwer" -v ower="$ower" -v rw="$rw" -v ow="$ow" -v rr="$rr" -v orss="$orss" \
+      'BEGIN{printf "%s\t%s\t%s\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%s\t%s\n", s,m,t,d,rwer,ower,rw,ow,ow/rw,rw/d,ow/d,rr,orss}'
+  done
+done
+rm -rf "$work"

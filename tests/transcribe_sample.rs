@@ -1,0 +1,89 @@
+//! End to end on the bundled sample encounter (synthetic Piper voices, two channels): real
+//! whisper tiny.en, real silero VAD, checked against the reference text and turn timings that
+//! were written before rendering (samples/encounter.ref.*).
+
+mod common;
+
+use fhirscribe::audio::{self, AudioLimits};
+use fhirscribe::diarize::SpeakerMode;
+use fhirscribe::eval;
+use fhirscribe::healthscribe::{ItemType, TranscriptFile};
+use fhirscribe::pipeline::{self, ScribeSettings};
+use std::collections::HashSet;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(common::repo_path(rel)).unwrap()
+}
+
+fn check_structure(t: &TranscriptFile) {
+    let c = &t.conversation;
+    let ids: HashSet<_> = c.transcript_segments.iter().map(|s| &s.segment_id).collect();
+    assert_eq!(ids.len(), c.transcript_segments.len(), "segment ids are unique");
+    for s in &c.transcript_segments {
+        assert!(s.begin_audio_time <= s.end_audio_time, "{s:?}");
+        assert!(!s.content.trim().is_empty());
+    }
+    for pair in c.transcript_segments.windows(2) {
+        assert!(pair[0].begin_audio_time <= pair[1].begin_audio_time, "segments ordered by start");
+    }
+    let words = c.transcript_items.iter().filter(|i| i.item_type == ItemType::Pronunciation).count();
+    let seg_words: usize = c.transcript_segments.iter().map(|s| s.content.split_whitespace().count()).sum();
+    assert_eq!(words, seg_words, "every word item appears in exactly one segment");
+    for i in &c.transcript_items {
+        let conf = i.alternatives[0].confidence;
+        assert!((0.0..=1.0).contains(&conf));
+    }
+    // The file round-trips through the AWS-shaped types.
+    let json = serde_json::to_string(t).unwrap();
+    let back: TranscriptFile = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, t);
+}
+
+#[test]
+fn sample_encounter_two_channels() {
+    let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
+    let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
+    assert_eq!(pcm.channels.len(), 2);
+    let mut models = common::models();
+    let settings = ScribeSettings {
+        job_name: "sample-encounter".into(),
+        speakers: SpeakerMode::ChannelIdentification { clinician_channel: 0 },
+        prompt: None,
+    };
+    let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let t = &out.transcript;
+    check_structure(t);
+
+    let hyp: Vec<&str> = t.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect();
+    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
+    eprintln!("tiny.en WER on the sample: {:.1}%", 100.0 * wer);
+    assert!(wer < 0.20, "WER {wer}");
+
+    // Every segment begins and ends inside one reference turn of the same speaker.
+    let r = eval::segments::check(&read("samples/encounter.ref.tsv"), t, 0.25).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.inside_one_turn, r.segments, "{r}");
+    let roles: HashSet<String> = t.conversation.transcript_segments.iter().map(|s| s.participant_details.participant_role.to_string()).collect();
+    assert_eq!(roles, HashSet::from(["CLINICIAN_0".to_string(), "PATIENT_0".to_string()]));
+
+    // Same audio, same job: same segment ids (evidence links and FHIR identifiers depend on it).
+    let again = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let ids = |t: &TranscriptFile| t.conversation.transcript_segments.iter().map(|s| s.segment_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again.transcript), ids(t));
+}
+
+#[test]
+fn sample_encounter_mixed_to_one_channel() {
+    let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
+    let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
+    let mut models = common::models();
+    let settings = ScribeSettings { job_name: "sample-mono".into(), speakers: SpeakerMode::Single, prompt: None };
+    let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    check_structure(&out.transcript);
+    let hyp: Vec<&str> = out.transcript.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect();
+    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
+    eprintln!("tiny.en WER on the mixed-down sample: {:.1}%", 100.0 * wer);
+    assert!(wer < 0.20, "WER {wer}");
+    let roles: HashSet<String> = out.transcript.conversation.transcript_segments.iter().map(|s| s.participant_details.participant_role.to_string()).collect();
+    assert_eq!(roles.len(), 1, "one stream without diarization");
+}
