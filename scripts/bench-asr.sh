@@ -24,8 +24,9 @@ g++ -O2 -std=c++17 bench/whisper_ref.cpp -I "$src/whisper.cpp/include" -I "$src/
   -L "$out/lib" -lwhisper -lggml -lggml-cpu -lggml-base -lpthread "${extra[@]}" -o "$ref"
 
 work=$(mktemp -d)
-measure() { # prints "wall_s maxrss_MB" of the command
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }
+measure() { # measure STDOUT_FILE CMD...: prints "wall_s maxrss_MB" of the command
+  local so="$1"; shift
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$so" 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }
   awk '{printf "%s %.0f", $1, $2/1024}' "$work/time"
 }
 printf "sample\tmodel\tthreads\taudio_s\tref_WER\tours_WER\tref_wall_s\tours_wall_s\tratio\tref_RTF\tours_RTF\tref_RSS_MB\tours_RSS_MB\n"
@@ -34,9 +35,8 @@ for s in encounter long; do
   dur=$(soxi -D "samples/$s.flac")
   for m in "${models[@]}"; do
     f="$FHIRSCRIBE_HOME/models/ggml-$m.bin"
-    read -r rw rr < <(measure "$ref" "$f" "$work/$s.mono.wav" "$threads")
-    "$ref" "$f" "$work/$s.mono.wav" "$threads" >"$work/ref.txt" 2>/dev/null
-    read -r ow orss < <(measure "$bin" transcribe "samples/$s.flac" --channel-identification --model "$f" --threads "$threads" --out "$work/o")
+    read -r rw rr < <(measure "$work/ref.txt" "$ref" "$f" "$work/$s.mono.wav" "$threads")
+    read -r ow orss < <(measure /dev/null "$bin" transcribe "samples/$s.flac" --channel-identification --model "$f" --threads "$threads" --out "$work/o")
     rwer=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/ref.txt" | awk '{print $3}')
     ower=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/o/transcript.json" | awk '{print $3}')
     awk -v s="$s" -v m="$m" -v t="$threads" -v d="$dur" -v rwer="$rwer" -v ower="$ower" -v rw="$rw" -v ow="$ow" -v rr="$rr" -v orss="$orss" \
