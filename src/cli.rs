@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "fhirscribe", version, about = "Self-hosted ambient clinical scribe")]
+#[command(
+    name = "fhirscribe",
+    version,
+    about = "Self-hosted ambient clinical scribe"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,21 +110,46 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Transcribe(a) => transcribe(a),
-        Command::Models { command: ModelsCommand::Fetch { only } } => {
-            let names: Vec<String> = if only.is_empty() { models::ALL.iter().map(|s| s.to_string()).collect() } else { only };
+        Command::Models {
+            command: ModelsCommand::Fetch { only },
+        } => {
+            let names: Vec<String> = if only.is_empty() {
+                models::ALL.iter().map(|s| s.to_string()).collect()
+            } else {
+                only
+            };
             for r in models::fetch(&names)? {
                 println!("{:8} {:9} {}", r.name, r.action, r.path.display());
             }
             Ok(())
         }
-        Command::Models { command: ModelsCommand::Path } => {
+        Command::Models {
+            command: ModelsCommand::Path,
+        } => {
             println!("{}", models::models_dir().display());
             Ok(())
         }
-        Command::Eval { command: EvalCommand::Wer { references, hypotheses } } => eval_wer(&references, &hypotheses),
-        Command::Eval { command: EvalCommand::Segments { reference, transcript, tolerance } } => {
-            let r = eval::segments::check(&std::fs::read_to_string(&reference)?, &read_transcript(&transcript)?, tolerance)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
+        Command::Eval {
+            command:
+                EvalCommand::Wer {
+                    references,
+                    hypotheses,
+                },
+        } => eval_wer(&references, &hypotheses),
+        Command::Eval {
+            command:
+                EvalCommand::Segments {
+                    reference,
+                    transcript,
+                    tolerance,
+                },
+        } => {
+            let r = eval::segments::check(
+                &std::fs::read_to_string(&reference)?,
+                &read_transcript(&transcript)?,
+                tolerance,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
             println!("{r}");
             Ok(())
         }
@@ -128,19 +157,32 @@ pub fn run() -> Result<()> {
 }
 
 fn read_transcript(path: &Path) -> Result<TranscriptFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
 }
 
 fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
     if refs.len() != hyps.len() {
-        bail!("give as many --hypothesis as --reference files ({} vs {})", hyps.len(), refs.len());
+        bail!(
+            "give as many --hypothesis as --reference files ({} vs {})",
+            hyps.len(),
+            refs.len()
+        );
     }
     let mut total = eval::wer::WerCounts::default();
     for (r, h) in refs.iter().zip(hyps) {
-        let reference = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+        let reference =
+            std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
         let hyp = if h.extension().is_some_and(|e| e == "json") {
-            read_transcript(h)?.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect::<Vec<_>>().join("\n")
+            read_transcript(h)?
+                .conversation
+                .transcript_segments
+                .iter()
+                .map(|s| s.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
         } else {
             std::fs::read_to_string(h)?
         };
@@ -157,23 +199,41 @@ fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
         total.add(c);
     }
     if refs.len() > 1 {
-        println!("TOTAL\tWER {:.2}%\t(N {})", 100.0 * total.wer(), total.reference_words);
+        println!(
+            "TOTAL\tWER {:.2}%\t(N {})",
+            100.0 * total.wer(),
+            total.reference_words
+        );
     }
     Ok(())
 }
 
 fn transcribe(a: TranscribeArgs) -> Result<()> {
     let started = Instant::now();
-    let limits = AudioLimits { max_duration_secs: a.max_duration_secs, ..Default::default() };
-    let bytes = std::fs::read(&a.audio).with_context(|| format!("cannot read audio file {}", a.audio.display()))?;
-    let ext = a.audio.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let pcm = audio::decode(&bytes, ext.as_deref(), &limits).with_context(|| format!("{}", a.audio.display()))?;
+    let limits = AudioLimits {
+        max_duration_secs: a.max_duration_secs,
+        ..Default::default()
+    };
+    let bytes = std::fs::read(&a.audio)
+        .with_context(|| format!("cannot read audio file {}", a.audio.display()))?;
+    let ext = a
+        .audio
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let pcm = audio::decode(&bytes, ext.as_deref(), &limits)
+        .with_context(|| format!("{}", a.audio.display()))?;
     let prompt = match &a.vocabulary {
-        Some(p) => asr::vocabulary_prompt(&std::fs::read_to_string(p).with_context(|| format!("cannot read vocabulary {}", p.display()))?)?,
+        Some(p) => asr::vocabulary_prompt(
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read vocabulary {}", p.display()))?,
+        )?,
         None => None,
     };
     let speakers = if a.channel_identification {
-        SpeakerMode::ChannelIdentification { clinician_channel: a.clinician_channel }
+        SpeakerMode::ChannelIdentification {
+            clinician_channel: a.clinician_channel,
+        }
     } else {
         SpeakerMode::Single
     };
@@ -191,22 +251,41 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     }
     let load = Instant::now();
     let recognizer = WhisperRecognizer::load(&model, opts)?;
-    let vad = SileroVad::load(&models::locate(models::SILERO_VAD)?, &models::ort_library()?, VadParams::default())?;
-    let mut m = Models { recognizer: Box::new(recognizer), vad };
+    let vad = SileroVad::load(
+        &models::locate(models::SILERO_VAD)?,
+        &models::ort_library()?,
+        VadParams::default(),
+    )?;
+    let mut m = Models {
+        recognizer: Box::new(recognizer),
+        vad,
+    };
     let load_secs = load.elapsed().as_secs_f64();
-    let job_name = a.job_name.unwrap_or_else(|| a.audio.file_stem().map_or("job".into(), |s| s.to_string_lossy().into_owned()));
-    let settings = ScribeSettings { job_name, speakers, prompt };
+    let job_name = a.job_name.unwrap_or_else(|| {
+        a.audio
+            .file_stem()
+            .map_or("job".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let settings = ScribeSettings {
+        job_name,
+        speakers,
+        prompt,
+    };
     let t = Instant::now();
     let out = pipeline::run(&mut m, &pcm, &settings, |p| {
-        if let Progress::Asr { stream, streams, window, windows } = p {
-            eprint!("\rtranscribing: stream {}/{streams}, window {window}/{windows}   ", stream + 1);
+        if let Progress::Asr { window, windows } = p {
+            eprint!("\rtranscribing: window {window}/{windows}   ");
             let _ = std::io::stderr().flush();
         }
     })?;
     eprintln!();
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     write_json(&a.out.join("transcript.json"), &out.transcript)?;
-    write_json(&a.out.join("clinical-documentation.json"), &out.documentation)?;
+    write_json(
+        &a.out.join("clinical-documentation.json"),
+        &out.documentation,
+    )?;
     let audio_secs = pcm.duration_secs();
     eprintln!(
         "{} segments from {:.1} s of audio; models loaded in {:.2} s, pipeline {:.2} s (RTF {:.3}), total {:.2} s",
@@ -224,7 +303,8 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
 
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -43,33 +43,55 @@ pub struct Models {
 /// Progress events for long files (the CLI prints them on stderr).
 #[derive(Clone, Debug)]
 pub enum Progress {
-    Vad { stream: usize, streams: usize },
-    Asr { stream: usize, streams: usize, window: usize, windows: usize },
+    Vad {
+        stream: usize,
+        streams: usize,
+    },
+    /// Windows are decoded across all streams in time order.
+    Asr { window: usize, windows: usize },
 }
 
-pub fn run(models: &mut Models, pcm: &Pcm, settings: &ScribeSettings, mut progress: impl FnMut(Progress)) -> Result<ScribeOutput, PipelineError> {
+pub fn run(
+    models: &mut Models,
+    pcm: &Pcm,
+    settings: &ScribeSettings,
+    mut progress: impl FnMut(Progress),
+) -> Result<ScribeOutput, PipelineError> {
     let streams = diarize::speaker_streams(pcm, settings.speakers)?;
     let n = streams.len();
-    let mut speakers = Vec::with_capacity(n);
+    let mut regions = Vec::with_capacity(n);
     for (i, s) in streams.iter().enumerate() {
-        let _span = tracing::info_span!("stream", index = i, role = %String::from(s.role)).entered();
+        let _span = tracing::info_span!("vad", stream = i, role = %s.role).entered();
         progress(Progress::Vad { stream: i, streams: n });
-        let regions = models.vad.regions(&s.samples)?;
-        tracing::debug!(regions = regions.len(), "speech regions");
-        let words = asr::transcribe_regions(models.recognizer.as_mut(), &s.samples, &regions, settings.prompt.as_deref(), |w, ws| {
-            progress(Progress::Asr { stream: i, streams: n, window: w, windows: ws })
-        })?;
-        speakers.push(SpeakerWords { role: s.role, words });
+        let r = models.vad.regions(&s.samples)?;
+        tracing::debug!(regions = r.len(), "speech regions");
+        regions.push(r);
     }
+    let inputs: Vec<asr::StreamInput<'_>> =
+        streams.iter().zip(&regions).map(|(s, r)| asr::StreamInput { samples: &s.samples, regions: r }).collect();
+    let words = {
+        let _span = tracing::info_span!("asr", streams = n).entered();
+        asr::transcribe_streams(models.recognizer.as_mut(), &inputs, settings.prompt.as_deref(), |w, ws| {
+            progress(Progress::Asr { window: w, windows: ws })
+        })?
+    };
+    let speakers: Vec<SpeakerWords> = streams.iter().zip(words).map(|(s, words)| SpeakerWords { role: s.role, words }).collect();
     if speakers.iter().all(|s| s.words.is_empty()) {
         return Err(PipelineError::NoSpeech);
     }
-    let conversation_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
-    let conversation = transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
+    let conversation_id =
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
+    let conversation =
+        transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
     Ok(ScribeOutput {
         transcript: TranscriptFile { conversation },
         // The note stage is not built yet: an empty, valid documentation file.
-        documentation: ClinicalDocumentationFile { clinical_documentation: ClinicalDocumentation { sections: Vec::new(), session_id: None } },
+        documentation: ClinicalDocumentationFile {
+            clinical_documentation: ClinicalDocumentation {
+                sections: Vec::new(),
+                session_id: None,
+            },
+        },
     })
 }
 
@@ -81,7 +103,11 @@ mod tests {
     /// Stands in for whisper only to observe what the pipeline passes to the recogniser.
     struct Recording(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
     impl Recognizer for Recording {
-        fn transcribe(&mut self, _audio: &[f32], prompt: Option<&str>) -> Result<Vec<RawToken>, AsrError> {
+        fn transcribe(
+            &mut self,
+            _audio: &[f32],
+            prompt: Option<&str>,
+        ) -> Result<Vec<RawToken>, AsrError> {
             self.0.lock().unwrap().push(prompt.map(str::to_string));
             Ok(vec![])
         }
@@ -90,15 +116,34 @@ mod tests {
     #[test]
     fn no_words_is_a_no_speech_error_and_the_prompt_reaches_the_recogniser() {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let Ok(lib) = crate::models::ort_library() else { return };
-        let Ok(vad_model) = crate::models::locate(crate::models::SILERO_VAD) else { return };
+        let Ok(lib) = crate::models::ort_library() else {
+            return;
+        };
+        let Ok(vad_model) = crate::models::locate(crate::models::SILERO_VAD) else {
+            return;
+        };
         let vad = SileroVad::load(&vad_model, &lib, Default::default()).unwrap();
-        let mut m = Models { recognizer: Box::new(Recording(seen.clone())), vad };
+        let mut m = Models {
+            recognizer: Box::new(Recording(seen.clone())),
+            vad,
+        };
         // A loud 300 Hz buzz that the VAD may or may not call speech; either way no words come back.
-        let x: Vec<f32> = (0..48_000).map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32).collect();
-        let settings = ScribeSettings { job_name: "j".into(), speakers: SpeakerMode::Single, prompt: Some("Glossary: x.".into()) };
-        let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {}).err().unwrap();
+        let x: Vec<f32> = (0..48_000)
+            .map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32)
+            .collect();
+        let settings = ScribeSettings {
+            job_name: "j".into(),
+            speakers: SpeakerMode::Single,
+            prompt: Some("Glossary: x.".into()),
+        };
+        let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {})
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "no speech detected in the audio");
-        assert!(seen.lock().unwrap().iter().all(|p| p.as_deref() == Some("Glossary: x.")));
+        assert!(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| p.as_deref() == Some("Glossary: x.")));
     }
 }

@@ -18,7 +18,9 @@ pub use vad::{Region, SileroVad, VadParams};
 /// Longest packed window: under whisper's 30 s so one window is one encoder pass.
 pub const MAX_WINDOW_SECS: f64 = 28.0;
 /// Silence inserted between packed regions, so whisper sees them as separate utterances.
-pub const PACK_GAP_SECS: f64 = 0.4;
+pub const PACK_GAP_SECS: f64 = 0.6;
+/// How early whisper may time the first word of a packed piece (see `Window::piece_at`).
+const EARLY_START_SECS: f64 = 0.15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AsrError {
@@ -45,7 +47,11 @@ pub struct RawToken {
 /// different engine slot in.
 pub trait Recognizer {
     /// Transcribes `audio` (16 kHz mono). `prompt` biases the decoder (custom vocabulary).
-    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<Vec<RawToken>, AsrError>;
+    fn transcribe(
+        &mut self,
+        audio: &[f32],
+        prompt: Option<&str>,
+    ) -> Result<Vec<RawToken>, AsrError>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,32 +91,58 @@ fn pack(pcm: &[f32], regions: &[Region]) -> Vec<Window> {
     let max = (MAX_WINDOW_SECS * sr) as usize;
     let mut out: Vec<Window> = Vec::new();
     for (i, r) in regions.iter().enumerate() {
-        let r = Region { start: r.start.min(pcm.len()), end: r.end.min(pcm.len()) };
+        let r = Region {
+            start: r.start.min(pcm.len()),
+            end: r.end.min(pcm.len()),
+        };
         let len = r.end.saturating_sub(r.start);
         if len == 0 {
             continue;
         }
         let fits = out.last().is_some_and(|w| w.audio.len() + gap + len <= max);
         if !fits {
-            out.push(Window { audio: Vec::with_capacity(max), pieces: Vec::new() });
+            out.push(Window {
+                audio: Vec::with_capacity(max),
+                pieces: Vec::new(),
+            });
         }
         let w = out.last_mut().expect("window pushed above");
         if !w.pieces.is_empty() {
             w.audio.extend(std::iter::repeat_n(0.0, gap));
         }
-        w.pieces.push(Piece { region: i, win_start: w.audio.len(), src: r });
+        w.pieces.push(Piece {
+            region: i,
+            win_start: w.audio.len(),
+            src: r,
+        });
         w.audio.extend_from_slice(&pcm[r.start..r.end]);
     }
     // whisper.cpp refuses inputs under 1 s; pad short windows with trailing silence.
     for w in &mut out {
         if w.audio.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
-            w.audio.resize(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10, 0.0);
+            w.audio
+                .resize(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10, 0.0);
         }
     }
     out
 }
 
 impl Window {
+    /// The piece a word starting at window time `t` belongs to. A start inside a gap goes to the
+    /// piece before it, unless it is within [`EARLY_START_SECS`] of the next piece: whisper times
+    /// the end of an utterance late far more often than the start of the next one early.
+    fn piece_at(&self, t: f64) -> usize {
+        let s = (t * SAMPLE_RATE as f64).max(0.0);
+        let early = EARLY_START_SECS * SAMPLE_RATE as f64;
+        let mut best = 0;
+        for (i, p) in self.pieces.iter().enumerate() {
+            if s + early >= p.win_start as f64 {
+                best = i;
+            }
+        }
+        best
+    }
+
     /// Maps a window time (s) to (piece index, source time in s), snapping gap times to the
     /// nearest piece edge.
     fn to_source(&self, t: f64) -> (usize, f64) {
@@ -135,19 +167,39 @@ impl Window {
     }
 }
 
-/// Transcribes the speech regions of one mono stream; returns words in time order.
-pub fn transcribe_regions(
+/// One speaker stream to transcribe: 16 kHz mono samples and their speech regions.
+pub struct StreamInput<'a> {
+    pub samples: &'a [f32],
+    pub regions: &'a [Region],
+}
+
+/// Longest stretch of preceding conversation given to the decoder as context, in words.
+/// Whisper's prompt holds 224 tokens and keeps its *end*, so the vocabulary goes first.
+pub const CONTEXT_WORDS: usize = 0;
+
+/// Transcribes the speech regions of every stream; returns each stream's words in time order.
+///
+/// Windows of all streams are decoded in order of their first region's start, and each gets the
+/// conversation so far (all speakers, up to [`CONTEXT_WORDS`]) as decoder context after the
+/// vocabulary prompt: a patient's "Nope." is far easier to hear after "Any chest pain?". This is
+/// the context whisper has when it decodes a whole mixed file, without mixing the channels.
+pub fn transcribe_streams(
     rec: &mut dyn Recognizer,
-    pcm: &[f32],
-    regions: &[Region],
-    prompt: Option<&str>,
+    streams: &[StreamInput<'_>],
+    vocabulary_prompt: Option<&str>,
     mut progress: impl FnMut(usize, usize),
-) -> Result<Vec<Word>, AsrError> {
-    let windows = pack(pcm, regions);
-    let mut words = Vec::new();
-    for (wi, w) in windows.iter().enumerate() {
-        progress(wi, windows.len());
-        let tokens = rec.transcribe(&w.audio, prompt)?;
+) -> Result<Vec<Vec<Word>>, AsrError> {
+    let packed: Vec<Vec<Window>> = streams.iter().map(|s| pack(s.samples, s.regions)).collect();
+    let mut order: Vec<(usize, usize)> =
+        packed.iter().enumerate().flat_map(|(si, ws)| (0..ws.len()).map(move |wi| (si, wi))).collect();
+    order.sort_by_key(|&(si, wi)| (packed[si][wi].pieces[0].src.start, si));
+    let mut words: Vec<Vec<Word>> = vec![Vec::new(); streams.len()];
+    for (n, &(si, wi)) in order.iter().enumerate() {
+        progress(n, order.len());
+        let w = &packed[si][wi];
+        let start = w.pieces[0].src.start_secs();
+        let prompt = decoder_prompt(vocabulary_prompt, &words, start);
+        let tokens = rec.transcribe(&w.audio, prompt.as_deref())?;
         let mut ws = words_from_tokens(&tokens);
         let pieces = assign_pieces(w, &ws);
         for (mut word, pi) in ws.drain(..).zip(pieces) {
@@ -164,11 +216,45 @@ pub fn transcribe_regions(
             word.start = map(word.start);
             word.end = map(word.end).max(word.start);
             word.region = piece.region;
-            words.push(word);
+            words[si].push(word);
         }
     }
-    progress(windows.len(), windows.len());
+    progress(order.len(), order.len());
+    for ws in &mut words {
+        // Windows of one stream are decoded in time order, but keep the invariant explicit.
+        ws.sort_by(|a, b| a.start.total_cmp(&b.start));
+    }
     Ok(words)
+}
+
+/// Vocabulary prompt followed by the last words said (by anyone) before `before` seconds.
+fn decoder_prompt(vocabulary: Option<&str>, words: &[Vec<Word>], before: f64) -> Option<String> {
+    let mut prior: Vec<&Word> = words.iter().flatten().filter(|w| w.end <= before).collect();
+    prior.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let spoken = prior.iter().filter(|w| w.kind == ItemKind::Pronunciation).count();
+    let skip_spoken = spoken.saturating_sub(CONTEXT_WORDS);
+    let mut seen = 0;
+    let mut text = String::new();
+    for w in prior {
+        if w.kind == ItemKind::Pronunciation {
+            seen += 1;
+            if seen <= skip_spoken {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push(' ');
+            }
+        } else if seen <= skip_spoken || text.is_empty() {
+            continue;
+        }
+        text.push_str(&w.text);
+    }
+    match (vocabulary, text.is_empty()) {
+        (None, true) => None,
+        (Some(v), true) => Some(v.to_string()),
+        (None, false) => Some(text),
+        (Some(v), false) => Some(format!("{v} {text}")),
+    }
 }
 
 /// Assigns each word of a window to a packed piece: by the word's mid time, made monotonic, and
@@ -179,7 +265,7 @@ fn assign_pieces(w: &Window, words: &[Word]) -> Vec<usize> {
     let mut idx: Vec<usize> = Vec::with_capacity(words.len());
     let mut run = 0;
     for word in words {
-        run = run.max(w.to_source((word.start + word.end) / 2.0).0);
+        run = run.max(w.piece_at(word.start));
         idx.push(run);
     }
     const REACH: usize = 3;
@@ -189,9 +275,14 @@ fn assign_pieces(w: &Window, words: &[Word]) -> Vec<usize> {
             let (p, q) = (idx[i - 1], idx[i]);
             let lo = i.saturating_sub(REACH);
             let hi = (i + REACH).min(words.len() - 1);
-            let is_end = |k: usize| words[k].kind == ItemKind::Punctuation && matches!(words[k].text.as_str(), "." | "?" | "!");
+            let is_end = |k: usize| {
+                words[k].kind == ItemKind::Punctuation
+                    && matches!(words[k].text.as_str(), "." | "?" | "!")
+            };
             // Nearest sentence end to the time-based split, on either side.
-            let best = (lo..=hi).filter(|&k| is_end(k) && (k + 1 == words.len() || idx[k + 1] <= q)).min_by_key(|&k| (k + 1).abs_diff(i));
+            let best = (lo..=hi)
+                .filter(|&k| is_end(k) && (k + 1 == words.len() || idx[k + 1] <= q))
+                .min_by_key(|&k| (k + 1).abs_diff(i));
             if let Some(k) = best {
                 let split = k + 1;
                 for (j, v) in idx.iter_mut().enumerate().take(hi + 1).skip(lo) {
@@ -226,12 +317,22 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
         let text = String::from_utf8_lossy(&t.bytes);
         let pure_punct = !text.trim().is_empty() && text.trim().chars().all(is_punct);
         if starts_word && !pure_punct {
-            groups.push(Acc { bytes: Vec::new(), start: t.start, end: t.end, probs: Vec::new() });
+            groups.push(Acc {
+                bytes: Vec::new(),
+                start: t.start,
+                end: t.end,
+                probs: Vec::new(),
+            });
         }
         let g = match groups.last_mut() {
             Some(g) => g,
             None => {
-                groups.push(Acc { bytes: Vec::new(), start: t.start, end: t.end, probs: Vec::new() });
+                groups.push(Acc {
+                    bytes: Vec::new(),
+                    start: t.start,
+                    end: t.end,
+                    probs: Vec::new(),
+                });
                 groups.last_mut().expect("just pushed")
             }
         };
@@ -243,7 +344,10 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
     for g in groups {
         let text = String::from_utf8_lossy(&g.bytes).trim().to_string();
         // Whisper's non-speech annotations ("[BLANK_AUDIO]", "(coughs)") are not words.
-        if text.is_empty() || (text.starts_with('[') && text.ends_with(']')) || (text.starts_with('(') && text.ends_with(')')) {
+        if text.is_empty()
+            || (text.starts_with('[') && text.ends_with(']'))
+            || (text.starts_with('(') && text.ends_with(')'))
+        {
             continue;
         }
         let conf = g.probs.iter().sum::<f32>() / g.probs.len().max(1) as f32;
@@ -251,12 +355,31 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
         let rest = &text[lead.len()..];
         let core = rest.trim_end_matches(is_punct);
         let trail = &rest[core.len()..];
-        let mk = |kind, t: &str, start, end, confidence| Word { kind, text: t.to_string(), start, end, confidence, region: 0 };
+        let mk = |kind, t: &str, start, end, confidence| Word {
+            kind,
+            text: t.to_string(),
+            start,
+            end,
+            confidence,
+            region: 0,
+        };
         for c in lead.chars() {
-            out.push(mk(ItemKind::Punctuation, &c.to_string(), g.start, g.start, 0.0));
+            out.push(mk(
+                ItemKind::Punctuation,
+                &c.to_string(),
+                g.start,
+                g.start,
+                0.0,
+            ));
         }
         if !core.is_empty() {
-            out.push(mk(ItemKind::Pronunciation, core, g.start, g.end, conf.clamp(0.0, 1.0)));
+            out.push(mk(
+                ItemKind::Pronunciation,
+                core,
+                g.start,
+                g.end,
+                conf.clamp(0.0, 1.0),
+            ));
         }
         for c in trail.chars() {
             out.push(mk(ItemKind::Punctuation, &c.to_string(), g.end, g.end, 0.0));
@@ -267,7 +390,11 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
     for w in &mut out {
         w.start = w.start.max(last);
         w.end = w.end.max(w.start);
-        last = if w.kind == ItemKind::Pronunciation { w.end } else { w.start };
+        last = if w.kind == ItemKind::Pronunciation {
+            w.end
+        } else {
+            w.start
+        };
     }
     out
 }
@@ -275,12 +402,23 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
 /// Builds the decoder prompt from a custom vocabulary (one term per line, `#` comments).
 /// Whisper's prompt holds at most 224 tokens; we keep the list well under that.
 pub fn vocabulary_prompt(text: &str) -> Result<Option<String>, AsrError> {
-    let terms: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let terms: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     if terms.is_empty() {
         return Ok(None);
     }
-    if let Some((i, _)) = terms.iter().enumerate().find(|(_, t)| t.chars().count() > 64 || t.chars().any(char::is_control)) {
-        return Err(AsrError::Vocabulary(format!("term on line {} is over 64 characters or has control characters", i + 1)));
+    if let Some((i, _)) = terms
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.chars().count() > 64 || t.chars().any(char::is_control))
+    {
+        return Err(AsrError::Vocabulary(format!(
+            "term on line {} is over 64 characters or has control characters",
+            i + 1
+        )));
     }
     let joined = terms.join(", ");
     if joined.chars().count() > 600 {
@@ -298,12 +436,23 @@ mod tests {
     use super::*;
 
     fn tok(s: &str, a: f64, b: f64) -> RawToken {
-        RawToken { bytes: s.as_bytes().to_vec(), start: a, end: b, prob: 0.8 }
+        RawToken {
+            bytes: s.as_bytes().to_vec(),
+            start: a,
+            end: b,
+            prob: 0.8,
+        }
     }
 
     #[test]
     fn joins_subword_tokens_and_splits_punctuation() {
-        let w = words_from_tokens(&[tok(" Lis", 0.0, 0.2), tok("inopril", 0.2, 0.5), tok(".", 0.5, 0.5), tok(" Yes", 0.6, 0.8), tok("?", 0.8, 0.8)]);
+        let w = words_from_tokens(&[
+            tok(" Lis", 0.0, 0.2),
+            tok("inopril", 0.2, 0.5),
+            tok(".", 0.5, 0.5),
+            tok(" Yes", 0.6, 0.8),
+            tok("?", 0.8, 0.8),
+        ]);
         let texts: Vec<_> = w.iter().map(|w| (w.kind, w.text.as_str())).collect();
         assert_eq!(
             texts,
@@ -319,7 +468,11 @@ mod tests {
 
     #[test]
     fn drops_non_speech_annotations_and_keeps_times_monotonic() {
-        let w = words_from_tokens(&[tok(" [BLANK_AUDIO]", 0.0, 1.0), tok(" ok", 2.0, 1.5), tok(" fine", 1.0, 1.2)]);
+        let w = words_from_tokens(&[
+            tok(" [BLANK_AUDIO]", 0.0, 1.0),
+            tok(" ok", 2.0, 1.5),
+            tok(" fine", 1.0, 1.2),
+        ]);
         assert_eq!(w.len(), 2);
         assert!(w[1].start >= w[0].end);
     }
@@ -327,12 +480,21 @@ mod tests {
     #[test]
     fn packed_times_map_back_into_their_region() {
         let pcm = vec![0.1f32; 16_000 * 60];
-        let regions = [Region { start: 16_000, end: 32_000 }, Region { start: 48_000, end: 64_000 }];
+        let regions = [
+            Region {
+                start: 16_000,
+                end: 32_000,
+            },
+            Region {
+                start: 48_000,
+                end: 64_000,
+            },
+        ];
         let wins = pack(&pcm, &regions);
         assert_eq!(wins.len(), 1);
         let w = &wins[0];
         assert_eq!(w.to_source(0.5), (0, 1.5));
-        // 1.4 s into the window = 0.4 s into the second piece (after 1 s + 0.4 s gap... + 0.4 s)
+        // 0.4 s into the second piece (after 1 s of the first piece and the gap).
         let (p, t) = w.to_source(1.0 + PACK_GAP_SECS + 0.4);
         assert_eq!(p, 1);
         assert!((t - 3.4).abs() < 1e-3);
@@ -343,31 +505,81 @@ mod tests {
     #[test]
     fn piece_boundaries_move_to_sentence_ends() {
         let pcm = vec![0.1f32; 16_000 * 20];
-        let regions = [Region { start: 0, end: 32_000 }, Region { start: 64_000, end: 96_000 }];
+        let regions = [
+            Region {
+                start: 0,
+                end: 32_000,
+            },
+            Region {
+                start: 64_000,
+                end: 96_000,
+            },
+        ];
         let w = &pack(&pcm, &regions)[0];
         // "Any pain? My knee." where whisper timed "My" just before the second piece starts.
-        let toks = [tok(" Any", 0.1, 0.5), tok(" pain", 0.5, 1.0), tok("?", 1.0, 1.0), tok(" My", 2.0, 2.3), tok(" knee", 2.5, 3.0), tok(".", 3.0, 3.0)];
+        let toks = [
+            tok(" Any", 0.1, 0.5),
+            tok(" pain", 0.5, 1.0),
+            tok("?", 1.0, 1.0),
+            tok(" My", 2.0, 2.3),
+            tok(" knee", 2.5, 3.0),
+            tok(".", 3.0, 3.0),
+        ];
         let words = words_from_tokens(&toks);
-        assert_eq!(w.to_source(2.15).0, 0, "premise: 'My' is timed into the gap nearer the first piece");
+        assert_eq!(
+            w.to_source(2.15).0,
+            0,
+            "premise: 'My' is timed into the gap nearer the first piece"
+        );
         assert_eq!(assign_pieces(w, &words), vec![0, 0, 0, 1, 1, 1]);
     }
 
     #[test]
     fn windows_never_exceed_the_limit() {
         let pcm = vec![0.1f32; 16_000 * 200];
-        let regions: Vec<Region> = (0..20).map(|i| Region { start: i * 160_000, end: i * 160_000 + 150_000 }).collect();
+        let regions: Vec<Region> = (0..20)
+            .map(|i| Region {
+                start: i * 160_000,
+                end: i * 160_000 + 150_000,
+            })
+            .collect();
         for w in pack(&pcm, &regions) {
             assert!(w.audio.len() as f64 / 16_000.0 <= MAX_WINDOW_SECS);
         }
     }
 
     #[test]
+    fn decoder_prompt_is_vocabulary_then_recent_conversation() {
+        let w = |t: &str, s: f64| Word { kind: if t == "?" { ItemKind::Punctuation } else { ItemKind::Pronunciation }, text: t.into(), start: s, end: s + 0.1, confidence: 1.0, region: 0 };
+        let words = vec![vec![w("Any", 1.0), w("pain", 1.2), w("?", 1.3), w("Later", 9.0)], vec![w("No", 2.0)]];
+        assert_eq!(decoder_prompt(Some("Glossary: x."), &words, 5.0).unwrap(), "Glossary: x. Any pain? No");
+        assert_eq!(decoder_prompt(None, &words, 0.5), None);
+        let many: Vec<Word> = (0..100).map(|i| w(&format!("w{i}"), i as f64)).collect();
+        let p = decoder_prompt(None, &[many], 1000.0).unwrap();
+        assert!(p.starts_with("w40 ") && p.ends_with("w99"), "{p}");
+    }
+
+    #[test]
     fn vocabulary_prompt_validates() {
         assert_eq!(vocabulary_prompt("# none\n\n").unwrap(), None);
-        assert_eq!(vocabulary_prompt("lisinopril\nmetformin\n").unwrap().unwrap(), "Glossary: lisinopril, metformin.");
+        assert_eq!(
+            vocabulary_prompt("lisinopril\nmetformin\n")
+                .unwrap()
+                .unwrap(),
+            "Glossary: lisinopril, metformin."
+        );
         let long = "x".repeat(65);
-        assert!(vocabulary_prompt(&long).unwrap_err().to_string().contains("line 1"));
-        let many = (0..200).map(|i| format!("term{i}")).collect::<Vec<_>>().join("\n");
-        assert!(vocabulary_prompt(&many).unwrap_err().to_string().contains("prompt budget"));
+        assert!(vocabulary_prompt(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
+        let many = (0..200)
+            .map(|i| format!("term{i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(vocabulary_prompt(&many)
+            .unwrap_err()
+            .to_string()
+            .contains("prompt budget"));
     }
 }

@@ -43,7 +43,13 @@ pub struct VadParams {
 impl Default for VadParams {
     fn default() -> Self {
         // 300 ms minimum silence keeps a sentence's comma pauses inside one region.
-        Self { threshold: 0.5, min_speech_ms: 250, min_silence_ms: 300, speech_pad_ms: 60, max_speech_secs: 28.0 }
+        Self {
+            threshold: 0.5,
+            min_speech_ms: 250,
+            min_silence_ms: 300,
+            speech_pad_ms: 60,
+            max_speech_secs: 28.0,
+        }
     }
 }
 
@@ -71,7 +77,9 @@ pub struct SileroVad {
 impl SileroVad {
     pub fn load(model: &Path, ort_lib: &Path, params: VadParams) -> Result<Self, AsrError> {
         let env = ort_environment(ort_lib)?;
-        let rt = |e: &dyn std::fmt::Display| AsrError::Runtime(format!("silero VAD ({}): {e}", model.display()));
+        let rt = |e: &dyn std::fmt::Display| {
+            AsrError::Runtime(format!("silero VAD ({}): {e}", model.display()))
+        };
         let session = Session::builder(env)
             .map_err(|e| rt(&e))?
             .with_intra_threads(1)
@@ -94,7 +102,10 @@ impl SileroVad {
             let x = Tensor::from_array(([1usize, CONTEXT + WINDOW], input.clone())).map_err(rt)?;
             let s = Tensor::from_array(([2usize, 1, 128], state.clone())).map_err(rt)?;
             let sr = Tensor::from_array(((), vec![SAMPLE_RATE as i64])).map_err(rt)?;
-            let out = self.session.run(ort::inputs!["input" => x, "state" => s, "sr" => sr]).map_err(rt)?;
+            let out = self
+                .session
+                .run(ort::inputs!["input" => x, "state" => s, "sr" => sr])
+                .map_err(rt)?;
             let (_, p) = out["output"].try_extract_tensor::<f32>().map_err(rt)?;
             probs.push(p.first().copied().unwrap_or(0.0));
             let (_, st) = out["stateN"].try_extract_tensor::<f32>().map_err(rt)?;
@@ -139,7 +150,10 @@ pub fn regions_from_probs(probs: &[f32], len: usize, p: &VadParams) -> Vec<Regio
         }
         if triggered && cur - start > max_speech {
             if prev_end != 0 {
-                out.push(Region { start, end: prev_end });
+                out.push(Region {
+                    start,
+                    end: prev_end,
+                });
                 if next_start < prev_end {
                     triggered = false;
                 } else {
@@ -165,7 +179,10 @@ pub fn regions_from_probs(probs: &[f32], len: usize, p: &VadParams) -> Vec<Regio
                 continue;
             }
             if temp_end - start > min_speech {
-                out.push(Region { start, end: temp_end });
+                out.push(Region {
+                    start,
+                    end: temp_end,
+                });
             }
             prev_end = 0;
             next_start = 0;
@@ -236,7 +253,10 @@ mod tests {
         let r = regions_from_probs(&probs, probs.len() * WINDOW, &p);
         assert!(r.len() >= 3);
         for reg in &r {
-            assert!(reg.end_secs() - reg.start_secs() <= p.max_speech_secs as f64 + 0.01, "{reg:?}");
+            assert!(
+                reg.end_secs() - reg.start_secs() <= p.max_speech_secs as f64 + 0.01,
+                "{reg:?}"
+            );
         }
     }
 }

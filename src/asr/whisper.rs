@@ -2,7 +2,9 @@
 
 use super::{AsrError, RawToken, Recognizer};
 use std::path::Path;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
 
 #[derive(Clone, Debug)]
 pub struct WhisperOptions {
@@ -13,8 +15,13 @@ pub struct WhisperOptions {
 
 impl Default for WhisperOptions {
     fn default() -> Self {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-        Self { threads, language: "en".into() }
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(8);
+        Self {
+            threads,
+            language: "en".into(),
+        }
     }
 }
 
@@ -28,12 +35,18 @@ impl WhisperRecognizer {
     /// Loads any ggml whisper model (ours from `models fetch`, or one a user brings).
     pub fn load(model: &Path, opts: WhisperOptions) -> Result<Self, AsrError> {
         whisper_rs::install_logging_hooks(); // keep whisper.cpp's chatter off stderr
-        let err = |detail: String| AsrError::Model { path: model.display().to_string(), detail };
+        let err = |detail: String| AsrError::Model {
+            path: model.display().to_string(),
+            detail,
+        };
         if !model.is_file() {
             return Err(err("file not found".into()));
         }
-        let path = model.to_str().ok_or_else(|| err("path is not UTF-8".into()))?;
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default()).map_err(|e| err(e.to_string()))?;
+        let path = model
+            .to_str()
+            .ok_or_else(|| err("path is not UTF-8".into()))?;
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(|e| err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| err(e.to_string()))?;
         Ok(Self { ctx, state, opts })
     }
@@ -44,7 +57,11 @@ impl WhisperRecognizer {
 }
 
 impl Recognizer for WhisperRecognizer {
-    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<Vec<RawToken>, AsrError> {
+    fn transcribe(
+        &mut self,
+        audio: &[f32],
+        prompt: Option<&str>,
+    ) -> Result<Vec<RawToken>, AsrError> {
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         p.set_n_threads(self.opts.threads as i32);
         if self.ctx.is_multilingual() {
@@ -61,18 +78,30 @@ impl Recognizer for WhisperRecognizer {
         if let Some(prompt) = prompt {
             p.set_initial_prompt(prompt);
         }
-        self.state.full(p, audio).map_err(|e| AsrError::Decode(e.to_string()))?;
+        self.state
+            .full(p, audio)
+            .map_err(|e| AsrError::Decode(e.to_string()))?;
         let eot = self.ctx.token_eot();
         let mut out = Vec::new();
         for seg in self.state.as_iter() {
             for i in 0..seg.n_tokens() {
-                let Some(tok) = seg.get_token(i) else { continue };
+                let Some(tok) = seg.get_token(i) else {
+                    continue;
+                };
                 let data = tok.token_data();
                 if data.id >= eot {
                     continue; // special and timestamp tokens
                 }
-                let bytes = tok.to_bytes().map_err(|e| AsrError::Decode(e.to_string()))?.to_vec();
-                out.push(RawToken { bytes, start: data.t0 as f64 / 100.0, end: data.t1 as f64 / 100.0, prob: data.p });
+                let bytes = tok
+                    .to_bytes()
+                    .map_err(|e| AsrError::Decode(e.to_string()))?
+                    .to_vec();
+                out.push(RawToken {
+                    bytes,
+                    start: data.t0 as f64 / 100.0,
+                    end: data.t1 as f64 / 100.0,
+                    prob: data.p,
+                });
             }
         }
         Ok(out)

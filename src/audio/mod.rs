@@ -33,7 +33,9 @@ impl Pcm {
     /// Average of all channels (for one-speaker-stream processing of multi-channel files).
     pub fn mixdown(&self) -> Vec<f32> {
         let n = self.channels.len().max(1) as f32;
-        (0..self.frames()).map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect()
+        (0..self.frames())
+            .map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / n)
+            .collect()
     }
 }
 
@@ -52,7 +54,12 @@ pub struct AudioLimits {
 
 impl Default for AudioLimits {
     fn default() -> Self {
-        Self { max_duration_secs: 4.0 * 3600.0, max_bytes: 2 << 30, max_channels: 8, silence_peak_dbfs: -60.0 }
+        Self {
+            max_duration_secs: 4.0 * 3600.0,
+            max_bytes: 2 << 30,
+            max_channels: 8,
+            silence_peak_dbfs: -60.0,
+        }
     }
 }
 
@@ -71,14 +78,19 @@ pub enum AudioError {
     #[error("audio stream is corrupt: {0}")]
     Corrupt(String),
     #[error("audio stream is truncated: header declares {declared_secs:.2} s but only {decoded_secs:.2} s could be decoded")]
-    Truncated { declared_secs: f64, decoded_secs: f64 },
+    Truncated {
+        declared_secs: f64,
+        decoded_secs: f64,
+    },
     #[error("audio contains no samples")]
     NoSamples,
     #[error("audio has {channels} channels; at most {limit} are accepted")]
     TooManyChannels { channels: usize, limit: usize },
     #[error("audio is {secs:.1} s long, over the limit of {limit:.1} s")]
     TooLong { secs: f64, limit: f64 },
-    #[error("audio is silent (peak level {peak_dbfs:.1} dBFS, threshold {threshold_dbfs:.1} dBFS)")]
+    #[error(
+        "audio is silent (peak level {peak_dbfs:.1} dBFS, threshold {threshold_dbfs:.1} dBFS)"
+    )]
     Silent { peak_dbfs: f32, threshold_dbfs: f32 },
     #[error("invalid sample rate {0} Hz")]
     BadSampleRate(u32),
@@ -87,7 +99,9 @@ pub enum AudioError {
 }
 
 fn hint_suffix(h: &Option<String>) -> String {
-    h.as_ref().map(|e| format!(" (file extension .{e})")).unwrap_or_default()
+    h.as_ref()
+        .map(|e| format!(" (file extension .{e})"))
+        .unwrap_or_default()
 }
 
 /// Decodes `bytes` (any supported container/codec), checks limits, resamples to 16 kHz.
@@ -97,15 +111,28 @@ pub fn decode(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Result<P
         return Err(AudioError::Empty);
     }
     if bytes.len() > limits.max_bytes {
-        return Err(AudioError::TooLarge { bytes: bytes.len(), limit: limits.max_bytes });
+        return Err(AudioError::TooLarge {
+            bytes: bytes.len(),
+            limit: limits.max_bytes,
+        });
     }
     let (rate, channels) = decode_native(bytes, ext, limits)?;
-    let pcm = Pcm { channels: resample(channels, rate)? };
+    let pcm = Pcm {
+        channels: resample(channels, rate)?,
+    };
     if pcm.frames() == 0 {
         return Err(AudioError::NoSamples);
     }
-    let peak = pcm.channels.iter().flatten().fold(0f32, |m, s| m.max(s.abs()));
-    let peak_dbfs = if peak > 0.0 { 20.0 * peak.log10() } else { f32::NEG_INFINITY };
+    let peak = pcm
+        .channels
+        .iter()
+        .flatten()
+        .fold(0f32, |m, s| m.max(s.abs()));
+    let peak_dbfs = if peak > 0.0 {
+        20.0 * peak.log10()
+    } else {
+        f32::NEG_INFINITY
+    };
     if peak_dbfs < limits.silence_peak_dbfs {
         return Err(AudioError::Silent {
             peak_dbfs: peak_dbfs.max(-200.0),
@@ -116,18 +143,27 @@ pub fn decode(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Result<P
 }
 
 /// Decodes to planar f32 at the file's own rate.
-fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Result<(u32, Vec<Vec<f32>>), AudioError> {
+fn decode_native(
+    bytes: &[u8],
+    ext: Option<&str>,
+    limits: &AudioLimits,
+) -> Result<(u32, Vec<Vec<f32>>), AudioError> {
     let src = std::io::Cursor::new(bytes.to_vec());
     let mss = MediaSourceStream::new(Box::new(src), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(e) = ext {
         hint.with_extension(e);
     }
-    let fmt_opts = FormatOptions { enable_gapless: true, ..Default::default() };
+    let fmt_opts = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
         .map_err(|e| match e {
-            SymError::Unsupported(_) => AudioError::Unsupported { hint: ext.map(str::to_string) },
+            SymError::Unsupported(_) => AudioError::Unsupported {
+                hint: ext.map(str::to_string),
+            },
             SymError::IoError(_) => AudioError::Corrupt("container header is incomplete".into()),
             other => AudioError::Corrupt(format!("container header: {other}")),
         })?;
@@ -145,13 +181,19 @@ fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Resul
     }
     if let Some(ch) = params.channels {
         if ch.count() > limits.max_channels {
-            return Err(AudioError::TooManyChannels { channels: ch.count(), limit: limits.max_channels });
+            return Err(AudioError::TooManyChannels {
+                channels: ch.count(),
+                limit: limits.max_channels,
+            });
         }
     }
     let declared_secs = params.n_frames.map(|n| n as f64 / rate as f64);
     if let Some(secs) = declared_secs {
         if secs > limits.max_duration_secs {
-            return Err(AudioError::TooLong { secs, limit: limits.max_duration_secs });
+            return Err(AudioError::TooLong {
+                secs,
+                limit: limits.max_duration_secs,
+            });
         }
     }
     let mut decoder = symphonia::default::get_codecs()
@@ -188,19 +230,28 @@ fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Resul
                 let spec = *buf.spec();
                 let nch = spec.channels.count();
                 if nch > limits.max_channels {
-                    return Err(AudioError::TooManyChannels { channels: nch, limit: limits.max_channels });
+                    return Err(AudioError::TooManyChannels {
+                        channels: nch,
+                        limit: limits.max_channels,
+                    });
                 }
                 if planar.is_empty() {
                     planar = vec![Vec::new(); nch];
                 }
                 if nch != planar.len() {
-                    return Err(AudioError::Corrupt("channel count changes mid-stream".into()));
+                    return Err(AudioError::Corrupt(
+                        "channel count changes mid-stream".into(),
+                    ));
                 }
                 let mut sb = SampleBuffer::<f32>::new(buf.capacity() as u64, spec);
                 sb.copy_interleaved_ref(buf);
                 for frame in sb.samples().chunks_exact(nch) {
                     for (c, s) in frame.iter().enumerate() {
-                        planar[c].push(if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 });
+                        planar[c].push(if s.is_finite() {
+                            s.clamp(-1.0, 1.0)
+                        } else {
+                            0.0
+                        });
                     }
                 }
                 if planar[0].len() > max_frames {
@@ -214,7 +265,9 @@ fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Resul
                 bad += 1;
                 // A few bad frames happen in real MP3s; mostly-bad input is corrupt.
                 if bad > 8 && bad * 4 > good {
-                    return Err(AudioError::Corrupt(format!("{bad} undecodable packets ({e})")));
+                    return Err(AudioError::Corrupt(format!(
+                        "{bad} undecodable packets ({e})"
+                    )));
                 }
             }
             Err(SymError::IoError(_)) => {
@@ -234,10 +287,15 @@ fn decode_native(bytes: &[u8], ext: Option<&str>, limits: &AudioLimits) -> Resul
         }
         // Tolerate codec priming/padding differences; a real cut loses far more than 50 ms.
         Some(declared) if decoded_secs + 0.05 < declared => {
-            return Err(AudioError::Truncated { declared_secs: declared, decoded_secs })
+            return Err(AudioError::Truncated {
+                declared_secs: declared,
+                decoded_secs,
+            })
         }
         None if truncated_read && decoded == 0 => {
-            return Err(AudioError::Corrupt("stream ends before the first audio frame".into()))
+            return Err(AudioError::Corrupt(
+                "stream ends before the first audio frame".into(),
+            ))
         }
         _ => {}
     }
@@ -256,8 +314,14 @@ pub fn resample(channels: Vec<Vec<f32>>, rate: u32) -> Result<Vec<Vec<f32>>, Aud
     let n_out = ((n_in as u64 * SAMPLE_RATE as u64 + rate as u64 / 2) / rate as u64) as usize;
     let chunk = 1024;
     let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
-    let mut rs = FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE as usize, chunk, 2, channels.len())
-        .map_err(|e| err(&e))?;
+    let mut rs = FftFixedIn::<f32>::new(
+        rate as usize,
+        SAMPLE_RATE as usize,
+        chunk,
+        2,
+        channels.len(),
+    )
+    .map_err(|e| err(&e))?;
     let delay = rs.output_delay();
     let mut out: Vec<Vec<f32>> = vec![Vec::with_capacity(n_out + delay + chunk); channels.len()];
     let mut pos = 0;
@@ -265,15 +329,21 @@ pub fn resample(channels: Vec<Vec<f32>>, rate: u32) -> Result<Vec<Vec<f32>>, Aud
         let need = rs.input_frames_next();
         let end = (pos + need).min(n_in);
         let block: Vec<&[f32]> = channels.iter().map(|c| &c[pos..end]).collect();
-        let res = if end - pos == need { rs.process(&block, None) } else { rs.process_partial(Some(&block), None) }
-            .map_err(|e| err(&e))?;
+        let res = if end - pos == need {
+            rs.process(&block, None)
+        } else {
+            rs.process_partial(Some(&block), None)
+        }
+        .map_err(|e| err(&e))?;
         for (o, r) in out.iter_mut().zip(res) {
             o.extend(r);
         }
         pos = end;
     }
     while out[0].len() < n_out + delay {
-        let res = rs.process_partial(None::<&[Vec<f32>]>, None).map_err(|e| err(&e))?;
+        let res = rs
+            .process_partial(None::<&[Vec<f32>]>, None)
+            .map_err(|e| err(&e))?;
         if res[0].is_empty() {
             break;
         }
@@ -333,7 +403,10 @@ mod tests {
         let y = resample(vec![x], 44_100).unwrap();
         assert_eq!(y[0].len(), 16_000);
         // Zero crossings of a 440 Hz tone over 1 s: ~880.
-        let zc = y[0].windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let zc = y[0]
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         assert!((870..=890).contains(&zc), "zero crossings {zc}");
     }
 
@@ -341,7 +414,12 @@ mod tests {
     fn wav_round_trip_keeps_channels() {
         let l = tone(16_000, 0.5, 300.0);
         let r = tone(16_000, 0.5, 500.0);
-        let pcm = decode(&encode_wav(&[l.clone(), r], 16_000), Some("wav"), &AudioLimits::default()).unwrap();
+        let pcm = decode(
+            &encode_wav(&[l.clone(), r], 16_000),
+            Some("wav"),
+            &AudioLimits::default(),
+        )
+        .unwrap();
         assert_eq!(pcm.channels.len(), 2);
         assert_eq!(pcm.frames(), 8000);
         assert!((pcm.channels[0][100] - l[100]).abs() < 1e-3);

