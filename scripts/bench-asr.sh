@@ -27,7 +27,7 @@ work=$(mktemp -d)
 measure() { # measure STDOUT_FILE CMD...: prints "wall_s maxrss_MB" of the command
   local so="$1"; shift
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$so" 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }
-  awk '{printf "%s %.0f", $1, $2/1024}' "$work/time"
+  awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"
 }
 printf "sample\tmodel\tthreads\taudio_s\tref_WER\tours_WER\tref_wall_s\tours_wall_s\tratio\tref_RTF\tours_RTF\tref_RSS_MB\tours_RSS_MB\n"
 for s in encounter long; do
