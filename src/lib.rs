@@ -1,1 +1,1 @@
-pub mod x {}
+pub mod clinical;
