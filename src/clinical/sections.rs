@@ -22,6 +22,10 @@ pub fn header_group(header: &str) -> Section {
         | "MEDICATIONS" | "GYNHX" | "OTHER_HISTORY" | "IMMUNIZATIONS" => Section::SUBJECTIVE,
         "EXAM" | "IMAGING" | "LABS" | "PROCEDURES" | "EDCOURSE" => Section::OBJECTIVE,
         "ASSESSMENT" | "DIAGNOSIS" | "PLAN" | "DISPOSITION" => Section::ASSESSMENT_AND_PLAN,
+        // a model trained directly on groups
+        "SUBJECTIVE" => Section::SUBJECTIVE,
+        "OBJECTIVE" => Section::OBJECTIVE,
+        "ASSESSMENT_AND_PLAN" => Section::ASSESSMENT_AND_PLAN,
         _ => Section::OTHER,
     }
 }
@@ -70,6 +74,13 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
     } else {
         f.push("last".into());
     }
+    for j in [i.wrapping_sub(2), i + 2] {
+        if let Some((_, t)) = turns.get(j) {
+            for t in tokenize(t) {
+                f.push(format!("c:{}", fold_token(&t.lower)));
+            }
+        }
+    }
     f.sort_unstable();
     f.dedup();
     f
@@ -83,6 +94,9 @@ pub struct SectionModel {
     pub weights: HashMap<String, Vec<(u16, f32)>>,
     /// Weight of each neighbour's group log-probabilities in the smoothing step.
     pub smoothing: f32,
+    /// Log-probability offsets added per group (SUBJECTIVE, OBJECTIVE, ASSESSMENT_AND_PLAN)
+    /// before the decision, tuned on MTS-Dialog validation to undo the training-set skew.
+    pub bias: [f32; 3],
 }
 
 impl SectionModel {
@@ -103,6 +117,11 @@ impl SectionModel {
                     let name = parts.next().ok_or(format!("line {ln}: label"))?;
                     m.labels.push(name.to_string());
                     m.groups.push(header_group(name));
+                }
+                "bias" => {
+                    for (k, v) in parts.take(3).enumerate() {
+                        m.bias[k] = v.parse().map_err(|_| format!("line {ln}: bias"))?;
+                    }
                 }
                 "smoothing" => {
                     m.smoothing = parts
@@ -146,6 +165,7 @@ impl SectionModel {
             s.push('\n');
         }
         s.push_str(&format!("smoothing\t{}\n", self.smoothing));
+        s.push_str(&format!("bias\t{}\t{}\t{}\n", self.bias[0], self.bias[1], self.bias[2]));
         for l in &self.labels {
             s.push_str(&format!("label\t{l}\n"));
         }
@@ -154,7 +174,7 @@ impl SectionModel {
         for n in names {
             let ws: Vec<String> = self.weights[n]
                 .iter()
-                .filter(|(_, w)| w.abs() >= 0.0005)
+                .filter(|(_, w)| w.abs() >= 0.005)
                 .map(|(k, w)| format!("{k}:{}", fmt_w(*w)))
                 .collect();
             if ws.is_empty() {
@@ -191,6 +211,9 @@ impl SectionModel {
             };
             g[idx] += lp.exp();
         }
+        for k in 0..3 {
+            g[k] *= self.bias[k].exp();
+        }
         let s: f32 = g.iter().sum::<f32>().max(1e-9);
         g.iter_mut().for_each(|x| *x /= s);
         g
@@ -219,7 +242,7 @@ impl SectionModel {
 }
 
 fn fmt_w(w: f32) -> String {
-    let s = format!("{w:.3}");
+    let s = format!("{w:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
     if s == "-0" {
         "0".into()
@@ -283,6 +306,8 @@ pub struct TrainingDialogue {
 /// Training hyper-parameters.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Train on SOAP groups instead of the 20 headers.
+    pub group_labels: bool,
     pub epochs: usize,
     pub learning_rate: f32,
     pub l2: f32,
@@ -295,10 +320,11 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            group_labels: false,
             epochs: 12,
             learning_rate: 0.2,
             l2: 1e-4,
-            min_feature_count: 2,
+            min_feature_count: 3,
             class_weight_power: 0.5,
             seed: 17,
         }
@@ -308,7 +334,14 @@ impl Default for TrainConfig {
 /// Trains the header model with AdaGrad on per-turn examples. Deterministic for a given input
 /// order and config.
 pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel {
-    let mut labels: Vec<String> = dialogues.iter().map(|d| d.header.clone()).collect();
+    let label_of = |h: &str| -> String {
+        if cfg.group_labels {
+            header_group(h).as_str().to_string()
+        } else {
+            h.to_string()
+        }
+    };
+    let mut labels: Vec<String> = dialogues.iter().map(|d| label_of(&d.header)).collect();
     labels.sort();
     labels.dedup();
     let lab_idx: HashMap<&str, usize> = labels
@@ -320,7 +353,7 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
     let mut examples: Vec<(Vec<String>, usize)> = Vec::new();
     for d in dialogues {
         let turns: Vec<(Role, &str)> = d.turns.iter().map(|(r, t)| (*r, t.as_str())).collect();
-        let y = lab_idx[d.header.as_str()];
+        let y = lab_idx[label_of(&d.header).as_str()];
         for i in 0..turns.len() {
             examples.push((turn_features(&turns, i), y));
         }
@@ -389,8 +422,8 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
     for (fi, name) in names.iter().enumerate() {
         let ws: Vec<(u16, f32)> = (0..k)
             .filter_map(|c| {
-                let v = (w[fi * k + c] * 1000.0).round() / 1000.0;
-                (v.abs() >= 0.0005).then_some((c as u16, v))
+                let v = (w[fi * k + c] * 100.0).round() / 100.0;
+                (v.abs() >= 0.005).then_some((c as u16, v))
             })
             .collect();
         if !ws.is_empty() {
@@ -402,6 +435,7 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
         labels,
         weights,
         smoothing: 0.5,
+        bias: [0.0; 3],
     }
 }
 
