@@ -24,6 +24,12 @@ fn main() {
         "eval-sections" => {
             fhirscribe::clinical::eval::eval_sections(&data.expect("--data")).map(|r| r.to_string())
         }
+        "eval-entities" => {
+            fhirscribe::clinical::eval::eval_entities(&data.expect("--data")).map(|r| r.to_string())
+        }
+        "eval-conversational" => {
+            fhirscribe::clinical::eval::eval_conversational(data.as_deref()).map(|r| r.to_string())
+        }
         "analyze" => {
             // dialogue on stdin: `Doctor: ...` / `Patient: ...` lines
             let mut input = String::new();

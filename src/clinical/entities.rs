@@ -85,6 +85,14 @@ const DETERMINERS: &[&str] = &[
     "my", "your", "his", "her", "their", "the", "our", "lower", "upper", "left", "right", "mid",
 ];
 
+/// Words allowed between a test name and its value ("your A1c *was* 7.2").
+const TEST_GAP_WORDS: &[&str] = &[
+    "is", "was", "were", "are", "of", "at", "around", "about", "came", "back", "reading", "level",
+    "levels", "been", "has", "had", "showed", "shows", "to", "up", "down", "went", "its", "it", "s",
+    "today", "now", "still", "only", "just", "over", "under", "like", "approximately", "than",
+    "higher", "lower", "the", "result", "results", "number", "numbers", "reads", "read",
+];
+
 /// Extracts entities from one turn's text (offsets in chars, end exclusive).
 pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     let toks = tokenize(text);
@@ -111,9 +119,9 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             continue;
         }
         let surface = &text[toks[b].begin_byte..toks[e - 1].end_byte];
-        // short derived keys ("cad", "all") only when written in capitals
+        // short derived keys ("cad", "hes") only when written in capitals
         if entry.score < 0.95
-            && surface.chars().count() <= 3
+            && surface.chars().filter(|c| c.is_alphanumeric()).count() <= 4
             && !surface.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
         {
             continue;
@@ -341,13 +349,14 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         };
         if let Some(m) = pat.test_value.find_at(text, eb) {
             let (vb, ve) = (b2c[m.start()], b2c[m.end()]);
-            let gap = char_slice(text, end, vb);
+            let gap = char_slice(text, end, vb).to_lowercase();
+            let gap_ok = tokenize(&gap).iter().all(|t| TEST_GAP_WORDS.contains(&t.lower.as_str()));
             if vb >= end
                 && vb - end <= 30
+                && gap_ok
                 && same_sentence(end, vb)
                 && !lex_spans.iter().any(|l| overlaps(*l, (vb, ve)))
                 && number_value(m.as_str().split_whitespace().next().unwrap_or("")).is_some()
-                && !gap.to_lowercase().contains(" for ")
             {
                 found[ti].entity.attributes.push(Attribute {
                     entity_type: EntityType::TEST_VALUE,
@@ -395,6 +404,19 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             });
         }
         drop[di] = true;
+    }
+    let attr_ranges: Vec<(usize, usize)> = found
+        .iter()
+        .flat_map(|f| f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
+        .collect();
+    for (i, f) in found.iter().enumerate() {
+        if matches!(f.entity.category, Category::ANATOMY | Category::BEHAVIORAL_ENVIRONMENTAL_SOCIAL)
+            && attr_ranges
+                .iter()
+                .any(|r| overlaps(*r, (f.entity.begin_char, f.entity.end_char)))
+        {
+            drop[i] = true;
+        }
     }
     let mut out: Vec<Found> = found
         .into_iter()

@@ -340,6 +340,20 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         scd_out.push(format!("{in_rx}\t{value}\t{unit}\t{form}\t{rxcui}"));
     }
     scd_out.sort();
+    // ---------- conversational vocabulary (never fuzzily "corrected") ----------
+    let mts = super::data::read_mts(&read(&data.join("mts-dialog/MTS-Dialog-TrainingSet.csv"))?)?;
+    let mut wc: HashMap<String, usize> = HashMap::new();
+    for r in &mts {
+        for (_, t) in &r.turns {
+            for tok in tokenize(t) {
+                if tok.lower.chars().all(char::is_alphabetic) {
+                    *wc.entry(fold_token(&tok.lower)).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut common: Vec<String> = wc.into_iter().filter(|(_, c)| *c >= 3).map(|(w, _)| w).collect();
+    common.sort();
     // ---------- write ----------
     let mut cond_lines: Vec<String> = cond
         .iter()
@@ -377,6 +391,7 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         ("icd10cm_names.tsv", icd_lines),
         ("rxnorm_names.tsv", rx_lines),
         ("rxnorm_scd.tsv", scd_out),
+        ("common_words.txt", common),
     ]);
     for (name, lines) in files {
         let mut s = String::from(head);

@@ -46,6 +46,7 @@ pub struct Lexicons {
     pub icd_names: HashMap<String, String>,
     pub rx_names: HashMap<String, (String, String)>,
     pub scd: HashMap<String, Vec<Scd>>,
+    pub common_words: std::collections::HashSet<String>,
 }
 
 /// The committed files, in the form `Lexicons::from_sources` reads.
@@ -56,6 +57,8 @@ pub struct LexiconSources<'a> {
     pub icd_names: &'a str,
     pub rx_names: &'a str,
     pub scd: &'a str,
+    /// Conversational words (from MTS-Dialog train) that are never fuzzily corrected.
+    pub common_words: &'a str,
 }
 
 fn rows(s: &str) -> impl Iterator<Item = Vec<&str>> {
@@ -67,6 +70,13 @@ fn rows(s: &str) -> impl Iterator<Item = Vec<&str>> {
 fn code_opt(c: &str) -> Option<String> {
     (c != "-" && !c.is_empty()).then(|| c.to_string())
 }
+
+/// Unit and number words are never corrected into drug names.
+const NEVER_CORRECT: &[&str] = &[
+    "milligram", "microgram", "milliliter", "millilitre", "kilogram", "seventy", "seventeen",
+    "thirteen", "fourteen", "fifteen", "sixteen", "eighteen", "nineteen", "hundred", "thousand",
+    "yesterday", "tomorrow", "morning", "evening", "tonight",
+];
 
 /// Deletion variants of a token (one char removed).
 pub fn deletions(w: &str) -> Vec<String> {
@@ -223,7 +233,14 @@ impl Lexicons {
                 });
             }
         }
+        let common_words = src
+            .common_words
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
         Lexicons {
+            common_words,
             matcher,
             entries,
             asr,
@@ -241,14 +258,21 @@ impl Lexicons {
         if let Some(r) = self.asr.get(tok) {
             return Some((r.clone(), false));
         }
-        if self.matcher.knows(tok) || tok.chars().count() < 7 || !tok.chars().all(char::is_alphabetic) {
+        if self.matcher.knows(tok)
+            || tok.chars().count() < 7
+            || !tok.chars().all(char::is_alphabetic)
+            || self.common_words.contains(tok)
+            || NEVER_CORRECT.iter().any(|w| tok.starts_with(w))
+        {
             return None;
         }
-        if let Some(w) = self.fuzzy.get(tok) {
+        let first = tok.chars().next();
+        let ok = |w: &String| w.chars().next() == first;
+        if let Some(w) = self.fuzzy.get(tok).filter(|w| ok(w)) {
             return Some((w.clone(), true));
         }
         for d in deletions(tok) {
-            if let Some(w) = self.fuzzy.get(&d) {
+            if let Some(w) = self.fuzzy.get(&d).filter(|w| ok(w)) {
                 return Some((w.clone(), true));
             }
         }

@@ -44,6 +44,7 @@ pub fn committed_sources() -> lexicon::LexiconSources<'static> {
         icd_names: include_str!("../../mappings/clinical/icd10cm_names.tsv"),
         rx_names: include_str!("../../mappings/clinical/rxnorm_names.tsv"),
         scd: include_str!("../../mappings/clinical/rxnorm_scd.tsv"),
+        common_words: include_str!("../../mappings/clinical/common_words.txt"),
     }
 }
 

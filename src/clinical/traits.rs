@@ -17,8 +17,6 @@
 //! Triggers come from `mappings/clinical/context_triggers.tsv` (derived from negspacy/medspacy)
 //! plus the conversational triggers written by the team below.
 
-use std::collections::HashSet;
-
 use super::entities::Found;
 use super::lexicon::CondKind;
 use super::matcher::TokenMatcher;
@@ -62,6 +60,9 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("went away", "NEG_POST"),
     ("resolved", "NEG_POST"),
     ("not sure", "PSEUDO"),
+    ("as needed", "PSEUDO"),
+    ("if needed", "PSEUDO"),
+    ("when needed", "PSEUDO"),
     ("no change", "PSEUDO"),
     ("not only", "PSEUDO"),
     ("no problem", "PSEUDO"),
@@ -123,6 +124,11 @@ const FAMILY: &[&str] = &[
     "brother", "brothers", "aunt", "aunts", "uncle", "uncles", "grandmother", "grandma", "grandfather",
     "grandpa", "grandparents", "cousin", "cousins", "parents", "parent", "siblings", "sibling", "son",
     "sons", "daughter", "daughters", "family", "niece", "nephew", "twin", "granny",
+];
+
+const INTERROGATIVES: &[&str] = &[
+    "any", "do", "does", "did", "are", "is", "have", "has", "how", "what", "when", "where", "why",
+    "can", "could", "would", "will", "were", "was", "anything", "ever",
 ];
 
 const PRONOUNS: &[&str] = &["he", "she", "they", "his", "her", "their", "him", "them"];
@@ -268,6 +274,15 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let toks = tokenize(&turn.text);
         let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
         let mut sents = sentences(&turn.text);
+        // unpunctuated ASR text: a last sentence that opens with an interrogative is a question
+        if !sents.iter().any(|s| s.question) {
+            if let Some(last) = sents.last_mut() {
+                let first = toks.iter().find(|t| t.begin_char >= last.b).map(|t| t.lower.as_str());
+                if first.is_some_and(|w| INTERROGATIVES.contains(&w)) {
+                    last.question = true;
+                }
+            }
+        }
         // family flags per sentence (with pronoun carry-over inside the turn)
         let mut prev_family = false;
         for s in sents.iter_mut() {
@@ -390,16 +405,30 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let anorm = key_lower(&turns[ai].text);
         let negative = starts_with_any(&anorm, NEG_ANSWERS);
         let positive = !negative && starts_with_any(&anorm, POS_ANSWERS);
-        let answer_keys: HashSet<String> = found[ai]
+        // the answer repeats a question entity ("Any fever?" "No fever.") → same polarity
+        let answer_neg: std::collections::HashMap<String, bool> = found[ai]
             .iter()
-            .map(|f| key_lower(&f.entity.text))
+            .map(|f| (key_lower(&f.entity.text), f.entity.has_trait(Trait::NEGATION)))
             .collect();
+        let q_has_condition = found[qi].iter().any(|f| {
+            f.entity.category == Category::MEDICAL_CONDITION && f.entity.begin_char >= qb && f.entity.begin_char < qe
+        });
         for f in found[qi].iter_mut() {
             if f.entity.begin_char < qb || f.entity.begin_char >= qe || !negatable(f.entity.category) {
                 continue;
             }
+            if let Some(neg) = answer_neg.get(&key_lower(&f.entity.text)) {
+                if *neg {
+                    add_trait(f, Trait::NEGATION, 0.85);
+                }
+                continue;
+            }
+            // "Any bleeding on the warfarin?" "No." negates the bleeding, not the warfarin
+            if q_has_condition && f.entity.category != Category::MEDICAL_CONDITION {
+                continue;
+            }
             if negative {
-                if !f.entity.has_trait(Trait::NEGATION) && !answer_keys.contains(&key_lower(&f.entity.text)) {
+                if !f.entity.has_trait(Trait::NEGATION) {
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
             } else if positive {
