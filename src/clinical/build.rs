@@ -7,6 +7,7 @@ use std::path::Path;
 use super::data::read_mts;
 use super::eval::eval_sections_records;
 use super::sections::{train, TrainConfig, TrainingDialogue};
+use super::types::Role;
 
 /// What a build wrote and measured.
 #[derive(Debug, Clone, Default)]
@@ -55,8 +56,27 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         .map(|r| TrainingDialogue {
             turns: r.turns.clone(),
             header: r.header.clone(),
+            turn_labels: Vec::new(),
         })
         .collect();
+    let mut dialogues = dialogues;
+    let aci = aci_silver(data)?;
+    let mut counts = [0usize; 3];
+    for d in &aci {
+        for l in &d.turn_labels {
+            match l.as_str() {
+                "ACI_SUBJECTIVE" => counts[0] += 1,
+                "ACI_OBJECTIVE" => counts[1] += 1,
+                _ => counts[2] += 1,
+            }
+        }
+    }
+    rep.lines.push(format!(
+        "sections: ACI-BENCH train silver turns: {} encounters, S/O/AP = {:?}",
+        aci.len(),
+        counts
+    ));
+    dialogues.extend(aci);
     let mut best: Option<(f64, TrainConfig, super::sections::SectionModel)> = None;
     let grid: Vec<(bool, f32, f32)> = [false]
         .into_iter()
@@ -128,4 +148,147 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         cfg.class_weight_power
     ));
     Ok(())
+}
+
+const STOP: &[&str] = &[
+    "the", "and", "you", "your", "that", "this", "with", "have", "for", "are", "was", "but", "not",
+    "all", "any", "can", "had", "her", "his", "she", "him", "they", "them", "what", "how", "yeah",
+    "okay", "just", "like", "know", "well", "then", "there", "here", "about", "some", "been",
+    "were", "will", "would", "going", "get", "got", "also", "did", "does", "doing", "right", "yes",
+    "um", "uh", "mm", "hmm", "one", "two", "very", "really", "think", "that", "from", "which",
+];
+
+/// Silver per-turn SOAP labels for ACI-BENCH *train* encounters: each turn is scored by its
+/// (idf-weighted) word overlap with the gold note's divisions (subjective; objective_exam +
+/// objective_results; assessment_and_plan), plus a few clinician cue words, and a monotone
+/// S → O → A&P path is chosen with Viterbi (backward moves heavily penalised).
+pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
+    use super::text::{fold_token, tokenize};
+    use std::collections::{HashMap, HashSet};
+    let aci = data.join("aci-bench");
+    let load = |name: &str| -> Result<HashMap<String, String>, String> {
+        let v: serde_json::Value = serde_json::from_str(&read(&aci.join(name))?).map_err(|e| format!("{name}: {e}"))?;
+        let mut m = HashMap::new();
+        for e in v["data"].as_array().into_iter().flatten() {
+            let file = e["file"].as_str().unwrap_or("");
+            let id = file.split('-').next().unwrap_or("").to_string();
+            m.insert(id, e["tgt"].as_str().unwrap_or("").to_string());
+        }
+        Ok(m)
+    };
+    let full: serde_json::Value =
+        serde_json::from_str(&read(&aci.join("train.json"))?).map_err(|e| format!("train.json: {e}"))?;
+    let subj = load("train_subjective.json")?;
+    let exam = load("train_objective_exam.json")?;
+    let res = load("train_objective_results.json")?;
+    let ap = load("train_assessment_and_plan.json")?;
+    let words = |t: &str| -> HashSet<String> {
+        tokenize(t)
+            .iter()
+            .map(|x| fold_token(&x.lower))
+            .filter(|w| w.chars().count() >= 3 && !STOP.contains(&w.as_str()))
+            .collect()
+    };
+    let mut encounters: Vec<(String, Vec<(Role, String)>)> = Vec::new();
+    for e in full["data"].as_array().into_iter().flatten() {
+        let id = e["file"].as_str().unwrap_or("").split('-').next().unwrap_or("").to_string();
+        let turns = super::data::parse_dialogue(e["src"].as_str().unwrap_or(""));
+        if !turns.is_empty() {
+            encounters.push((id, turns));
+        }
+    }
+    encounters.sort_by(|a, b| a.0.cmp(&b.0));
+    // idf over turns
+    let mut df: HashMap<String, usize> = HashMap::new();
+    let mut n_turns = 0usize;
+    for (_, turns) in &encounters {
+        for (_, t) in turns {
+            n_turns += 1;
+            for w in words(t) {
+                *df.entry(w).or_default() += 1;
+            }
+        }
+    }
+    let idf = |w: &str| ((n_turns as f32 + 1.0) / (*df.get(w).unwrap_or(&0) as f32 + 1.0)).ln();
+    let mut out = Vec::new();
+    for (id, turns) in &encounters {
+        let div = [
+            words(subj.get(id).map(String::as_str).unwrap_or("")),
+            words(&format!(
+                "{} {}",
+                exam.get(id).map(String::as_str).unwrap_or(""),
+                res.get(id).map(String::as_str).unwrap_or("")
+            )),
+            words(ap.get(id).map(String::as_str).unwrap_or("")),
+        ];
+        let emis: Vec<[f32; 3]> = turns
+            .iter()
+            .map(|(role, t)| {
+                let ws = words(t);
+                let total: f32 = ws.iter().map(|w| idf(w)).sum::<f32>() + 1.0;
+                let mut e = [0f32; 3];
+                for (k, d) in div.iter().enumerate() {
+                    let hit: f32 = ws.iter().filter(|w| d.contains(*w)).map(|w| idf(w)).sum();
+                    e[k] = 6.0 * hit / total;
+                }
+                if *role == Role::Clinician {
+                    let l = t.to_lowercase();
+                    if ["exam", "examine", "take a look", "listen to", "press", "vitals", "deep breath"].iter().any(|c| l.contains(c)) {
+                        e[1] += 1.5;
+                    }
+                    if ["results", "x-ray", "xray", "lab", "ekg", "echo", "mri", "ct scan", "ultrasound"].iter().any(|c| l.contains(c)) {
+                        e[1] += 0.5;
+                    }
+                    if ["assessment", "plan", "diagnos", "prescribe", "i want you to", "follow up", "refer", "recommend", "let's go ahead", "i'm going to order"].iter().any(|c| l.contains(c)) {
+                        e[2] += 1.5;
+                    }
+                }
+                e
+            })
+            .collect();
+        // Viterbi
+        let trans = |a: usize, b: usize| -> f32 {
+            if a == b {
+                0.0
+            } else if b > a {
+                -2.5 * (b - a) as f32
+            } else {
+                -8.0
+            }
+        };
+        let n = emis.len();
+        let mut score = vec![[f32::NEG_INFINITY; 3]; n];
+        let mut back = vec![[0usize; 3]; n];
+        for k in 0..3 {
+            score[0][k] = emis[0][k] - if k == 0 { 0.0 } else { 5.0 };
+        }
+        for i in 1..n {
+            for b in 0..3 {
+                let mut best = (f32::NEG_INFINITY, 0);
+                for a in 0..3 {
+                    let v = score[i - 1][a] + trans(a, b);
+                    if v > best.0 {
+                        best = (v, a);
+                    }
+                }
+                score[i][b] = best.0 + emis[i][b];
+                back[i][b] = best.1;
+            }
+        }
+        let mut k = (0..3)
+            .max_by(|a, b| score[n - 1][*a].total_cmp(&score[n - 1][*b]))
+            .unwrap_or(0);
+        let mut path = vec![0usize; n];
+        for i in (0..n).rev() {
+            path[i] = k;
+            k = back[i][k];
+        }
+        let names = ["ACI_SUBJECTIVE", "ACI_OBJECTIVE", "ACI_ASSESSMENT_AND_PLAN"];
+        out.push(TrainingDialogue {
+            turns: turns.clone(),
+            header: names[0].to_string(),
+            turn_labels: path.iter().map(|k| names[*k].to_string()).collect(),
+        });
+    }
+    Ok(out)
 }

@@ -23,9 +23,9 @@ pub fn header_group(header: &str) -> Section {
         "EXAM" | "IMAGING" | "LABS" | "PROCEDURES" | "EDCOURSE" => Section::OBJECTIVE,
         "ASSESSMENT" | "DIAGNOSIS" | "PLAN" | "DISPOSITION" => Section::ASSESSMENT_AND_PLAN,
         // a model trained directly on groups
-        "SUBJECTIVE" => Section::SUBJECTIVE,
-        "OBJECTIVE" => Section::OBJECTIVE,
-        "ASSESSMENT_AND_PLAN" => Section::ASSESSMENT_AND_PLAN,
+        "SUBJECTIVE" | "ACI_SUBJECTIVE" => Section::SUBJECTIVE,
+        "OBJECTIVE" | "ACI_OBJECTIVE" => Section::OBJECTIVE,
+        "ASSESSMENT_AND_PLAN" | "ACI_ASSESSMENT_AND_PLAN" => Section::ASSESSMENT_AND_PLAN,
         _ => Section::OTHER,
     }
 }
@@ -301,6 +301,8 @@ pub fn small_talk_score(text: &str) -> f32 {
 pub struct TrainingDialogue {
     pub turns: Vec<(Role, String)>,
     pub header: String,
+    /// Per-turn labels (silver-aligned encounters); empty = every turn has `header`.
+    pub turn_labels: Vec<String>,
 }
 
 /// Training hyper-parameters.
@@ -341,7 +343,10 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
             h.to_string()
         }
     };
-    let mut labels: Vec<String> = dialogues.iter().map(|d| label_of(&d.header)).collect();
+    let mut labels: Vec<String> = dialogues
+        .iter()
+        .flat_map(|d| std::iter::once(label_of(&d.header)).chain(d.turn_labels.iter().map(|l| label_of(l))))
+        .collect();
     labels.sort();
     labels.dedup();
     let lab_idx: HashMap<&str, usize> = labels
@@ -355,7 +360,12 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
         let turns: Vec<(Role, &str)> = d.turns.iter().map(|(r, t)| (*r, t.as_str())).collect();
         let y = lab_idx[label_of(&d.header).as_str()];
         for i in 0..turns.len() {
-            examples.push((turn_features(&turns, i), y));
+            let yi = d
+                .turn_labels
+                .get(i)
+                .map(|l| lab_idx[label_of(l).as_str()])
+                .unwrap_or(y);
+            examples.push((turn_features(&turns, i), yi));
         }
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -462,10 +472,12 @@ mod tests {
             TrainingDialogue {
                 turns: vec![(Role::Clinician, "any allergies?".into()), (Role::Patient, "no".into())],
                 header: "ALLERGY".into(),
+                turn_labels: vec![],
             },
             TrainingDialogue {
                 turns: vec![(Role::Clinician, "lungs are clear".into())],
                 header: "EXAM".into(),
+                turn_labels: vec![],
             },
         ];
         let cfg = TrainConfig { min_feature_count: 1, ..Default::default() };
