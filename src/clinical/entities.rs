@@ -77,8 +77,42 @@ struct Span {
     e: usize,
 }
 
-fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
-    a.0 < b.1 && b.0 < a.1
+/// Sorted, non-overlapping intervals with logarithmic overlap queries.
+#[derive(Default)]
+struct Intervals(Vec<(usize, usize)>);
+
+impl Intervals {
+    fn overlaps_any(&self, b: usize, e: usize) -> bool {
+        let i = self.0.partition_point(|x| x.1 <= b);
+        self.0.get(i).is_some_and(|x| x.0 < e)
+    }
+    /// Inserts when it overlaps nothing; returns whether it was inserted.
+    fn insert(&mut self, b: usize, e: usize) -> bool {
+        if self.overlaps_any(b, e) {
+            return false;
+        }
+        let i = self.0.partition_point(|x| x.1 <= b);
+        self.0.insert(i, (b, e));
+        true
+    }
+}
+
+/// Possibly overlapping intervals (sorted by begin) with a bounded-length overlap query.
+struct SortedSpans {
+    v: Vec<(usize, usize)>,
+    max_len: usize,
+}
+
+impl SortedSpans {
+    fn new(mut v: Vec<(usize, usize)>) -> SortedSpans {
+        v.sort_unstable();
+        let max_len = v.iter().map(|x| x.1 - x.0).max().unwrap_or(0);
+        SortedSpans { v, max_len }
+    }
+    fn overlaps_any(&self, b: usize, e: usize) -> bool {
+        let lo = self.v.partition_point(|x| x.0 + self.max_len <= b);
+        self.v[lo..].iter().take_while(|x| x.0 < e).any(|x| x.1 > b)
+    }
 }
 
 const DETERMINERS: &[&str] = &[
@@ -176,16 +210,18 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             kind: entry.kind,
         });
     }
-    let lex_spans: Vec<(usize, usize)> = found
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.entity.category,
-                Category::MEDICATION | Category::MEDICAL_CONDITION | Category::TEST_TREATMENT_PROCEDURE
-            )
-        })
-        .map(|f| (f.entity.begin_char, f.entity.end_char))
-        .collect();
+    let lex_spans = SortedSpans::new(
+        found
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.entity.category,
+                    Category::MEDICATION | Category::MEDICAL_CONDITION | Category::TEST_TREATMENT_PROCEDURE
+                )
+            })
+            .map(|f| (f.entity.begin_char, f.entity.end_char))
+            .collect(),
+    );
     let spans_of = |re: &Regex, ty: EntityType| -> Vec<Span> {
         re.find_iter(text)
             .map(|m| Span {
@@ -193,20 +229,22 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                 b: b2c[m.start()],
                 e: b2c[m.end()],
             })
-            .filter(|s| s.e > s.b && !lex_spans.iter().any(|l| overlaps(*l, (s.b, s.e))))
+            .filter(|s| s.e > s.b && !lex_spans.overlaps_any(s.b, s.e))
             .collect()
     };
-    // sentence boundaries (char offsets)
+    // sentence boundaries (char offsets, sorted)
     let ends: Vec<usize> = pat.sentence_end.find_iter(text).map(|m| b2c[m.start()]).collect();
     let same_sentence = |a: usize, b: usize| {
         let (lo, hi) = (a.min(b), a.max(b));
-        !ends.iter().any(|x| *x >= lo && *x < hi)
+        let i = ends.partition_point(|x| *x < lo);
+        ends.get(i).is_none_or(|x| *x >= hi)
     };
     // ---- medication attributes ----
     let med_idx: Vec<usize> = (0..found.len())
         .filter(|&i| found[i].entity.category == Category::MEDICATION)
         .collect();
     let mut attr_spans: Vec<Span> = Vec::new();
+    let mut attr_set = Intervals::default();
     for (re, ty) in [
         (&pat.strength, EntityType::STRENGTH),
         (&pat.dosage, EntityType::DOSAGE),
@@ -216,7 +254,7 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         (&pat.form, EntityType::FORM),
     ] {
         for s in spans_of(re, ty) {
-            if !attr_spans.iter().any(|a| overlaps((a.b, a.e), (s.b, s.e))) {
+            if attr_set.insert(s.b, s.e) {
                 attr_spans.push(s);
             }
         }
@@ -226,10 +264,14 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         time_spans.push(s);
     }
     let mut used_time = vec![false; time_spans.len()];
+    let mut extra_time: Vec<Span> = Vec::new();
     for a in &attr_spans {
-        // nearest medication in the same sentence: after it (≤ 80 chars) or before it (≤ 40)
+        // nearest medication in the same sentence: after it (≤ 80 chars) or before it (≤ 40);
+        // medications are sorted and disjoint, so only the neighbours on each side matter
         let mut best: Option<(usize, usize)> = None;
-        for &mi in &med_idx {
+        let split = med_idx.partition_point(|&mi| found[mi].entity.end_char <= a.b);
+        let neighbours = [split.checked_sub(1), Some(split)];
+        for mi in neighbours.into_iter().flatten().filter_map(|i| med_idx.get(i).copied()) {
             let m = &found[mi].entity;
             let d = if a.b >= m.end_char {
                 let d = a.b - m.end_char;
@@ -259,22 +301,19 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                     relationship_score: rel,
                 });
                 // a time expression inside a linked attribute is not reported again
-                for (ti, t) in time_spans.iter().enumerate() {
-                    if overlaps((t.b, t.e), (a.b, a.e)) {
-                        used_time[ti] = true;
+                let i = time_spans.partition_point(|t| t.e <= a.b);
+                for (k, t) in time_spans.iter().enumerate().skip(i) {
+                    if t.b >= a.e {
+                        break;
                     }
+                    used_time[k] = true;
                 }
             }
-            None if a.ty == EntityType::DURATION => {
-                if !time_spans.iter().any(|t| overlaps((t.b, t.e), (a.b, a.e))) {
-                    time_spans.push(Span {
-                        ty: EntityType::TIME_EXPRESSION,
-                        b: a.b,
-                        e: a.e,
-                    });
-                    used_time.push(false);
-                }
-            }
+            None if a.ty == EntityType::DURATION => extra_time.push(Span {
+                ty: EntityType::TIME_EXPRESSION,
+                b: a.b,
+                e: a.e,
+            }),
             None => {}
         }
     }
@@ -344,18 +383,25 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     for ti in test_idx {
         let end = found[ti].entity.end_char;
         // byte offset of end
-        let Some(eb) = text.char_indices().nth(end).map(|(b, _)| b) else {
+        let Some(eb) = toks
+            .get(toks.partition_point(|t| t.end_char < end))
+            .filter(|t| t.end_char == end)
+            .map(|t| t.end_byte)
+        else {
             continue;
         };
         if let Some(m) = pat.test_value.find_at(text, eb) {
             let (vb, ve) = (b2c[m.start()], b2c[m.end()]);
-            let gap = char_slice(text, end, vb).to_lowercase();
+            if vb < end || vb - end > 30 {
+                continue;
+            }
+            let gap = text[eb..m.start()].to_lowercase();
             let gap_ok = tokenize(&gap).iter().all(|t| TEST_GAP_WORDS.contains(&t.lower.as_str()));
             if vb >= end
                 && vb - end <= 30
                 && gap_ok
                 && same_sentence(end, vb)
-                && !lex_spans.iter().any(|l| overlaps(*l, (vb, ve)))
+                && !lex_spans.overlaps_any(vb, ve)
                 && number_value(m.as_str().split_whitespace().next().unwrap_or("")).is_some()
             {
                 found[ti].entity.attributes.push(Attribute {
@@ -366,10 +412,12 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                     score: 0.85,
                     relationship_score: 0.8,
                 });
-                for (k, t) in time_spans.iter().enumerate() {
-                    if overlaps((t.b, t.e), (vb, ve)) {
-                        used_time[k] = true;
+                let i = time_spans.partition_point(|t| t.e <= vb);
+                for (k, t) in time_spans.iter().enumerate().skip(i) {
+                    if t.b >= ve {
+                        break;
                     }
+                    used_time[k] = true;
                 }
             }
         }
@@ -381,18 +429,15 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     let mut drop = vec![false; found.len()];
     for di in dir_idx {
         let d = found[di].entity.clone();
-        let target = (0..found.len())
-            .filter(|&j| {
-                j != di
-                    && matches!(
-                        found[j].entity.category,
-                        Category::ANATOMY | Category::MEDICAL_CONDITION
-                    )
-                    && found[j].entity.entity_type != EntityType::DIRECTION
-                    && found[j].entity.begin_char >= d.end_char
-                    && found[j].entity.begin_char - d.end_char <= 12
-            })
-            .min_by_key(|&j| found[j].entity.begin_char);
+        let from = found.partition_point(|f| f.entity.begin_char < d.end_char);
+        let target = (from..found.len())
+            .take_while(|&j| found[j].entity.begin_char <= d.end_char + 12)
+            .find(|&j| {
+                matches!(
+                    found[j].entity.category,
+                    Category::ANATOMY | Category::MEDICAL_CONDITION
+                ) && found[j].entity.entity_type != EntityType::DIRECTION
+            });
         if let Some(j) = target {
             found[j].entity.attributes.push(Attribute {
                 entity_type: EntityType::DIRECTION,
@@ -405,15 +450,15 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         }
         drop[di] = true;
     }
-    let attr_ranges: Vec<(usize, usize)> = found
-        .iter()
-        .flat_map(|f| f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
-        .collect();
+    let attr_ranges = SortedSpans::new(
+        found
+            .iter()
+            .flat_map(|f| f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
+            .collect(),
+    );
     for (i, f) in found.iter().enumerate() {
         if matches!(f.entity.category, Category::ANATOMY | Category::BEHAVIORAL_ENVIRONMENTAL_SOCIAL)
-            && attr_ranges
-                .iter()
-                .any(|r| overlaps(*r, (f.entity.begin_char, f.entity.end_char)))
+            && attr_ranges.overlaps_any(f.entity.begin_char, f.entity.end_char)
         {
             drop[i] = true;
         }
@@ -425,19 +470,25 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         .map(|(f, _)| f)
         .collect();
     // ---- time expressions ----
-    let taken: Vec<(usize, usize)> = out
+    let taken = SortedSpans::new(
+        out.iter()
+            .flat_map(|f| {
+                std::iter::once((f.entity.begin_char, f.entity.end_char))
+                    .chain(f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
+            })
+            .collect(),
+    );
+    let mut kept_time = Intervals::default();
+    let candidates = time_spans
         .iter()
-        .flat_map(|f| {
-            std::iter::once((f.entity.begin_char, f.entity.end_char))
-                .chain(f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
-        })
-        .collect();
-    let mut kept_time: Vec<(usize, usize)> = Vec::new();
-    for (k, t) in time_spans.iter().enumerate() {
-        if used_time[k] || taken.iter().any(|x| overlaps(*x, (t.b, t.e))) || kept_time.iter().any(|x| overlaps(*x, (t.b, t.e))) {
+        .enumerate()
+        .filter(|(k, _)| !used_time[*k])
+        .map(|(_, t)| t)
+        .chain(extra_time.iter());
+    for t in candidates {
+        if taken.overlaps_any(t.b, t.e) || !kept_time.insert(t.b, t.e) {
             continue;
         }
-        kept_time.push((t.b, t.e));
         out.push(Found {
             entity: Entity {
                 category: Category::TIME_EXPRESSION,

@@ -259,7 +259,7 @@ impl Lexicons {
             return Some((r.clone(), false));
         }
         if self.matcher.knows(tok)
-            || tok.chars().count() < 7
+            || !(7..=24).contains(&tok.chars().count())
             || !tok.chars().all(char::is_alphabetic)
             || self.common_words.contains(tok)
             || NEVER_CORRECT.iter().any(|w| tok.starts_with(w))

@@ -274,6 +274,15 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let toks = tokenize(&turn.text);
         let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
         let mut sents = sentences(&turn.text);
+        // sentence index of each token (one pass; tokens and sentences are both in order)
+        let mut tok_sent = Vec::with_capacity(toks.len());
+        let mut si = 0usize;
+        for t in &toks {
+            while si + 1 < sents.len() && t.begin_char >= sents[si].e {
+                si += 1;
+            }
+            tok_sent.push(si);
+        }
         // unpunctuated ASR text: a last sentence that opens with an interrogative is a question
         if !sents.iter().any(|s| s.question) {
             if let Some(last) = sents.last_mut() {
@@ -284,17 +293,17 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             }
         }
         // family flags per sentence (with pronoun carry-over inside the turn)
+        let mut flags = vec![(false, false, false); sents.len()]; // (family word, pronoun, self)
+        for (k, t) in toks.iter().enumerate() {
+            let w = t.lower.as_str();
+            let f = &mut flags[tok_sent[k].min(sents.len().saturating_sub(1))];
+            f.0 |= FAMILY.contains(&w);
+            f.1 |= PRONOUNS.contains(&w);
+            f.2 |= matches!(w, "i" | "me" | "my" | "im" | "ive");
+        }
         let mut prev_family = false;
-        for s in sents.iter_mut() {
-            let words: Vec<&str> = toks
-                .iter()
-                .filter(|t| t.begin_char >= s.b && t.end_char <= s.e)
-                .map(|t| t.lower.as_str())
-                .collect();
-            let has_family = words.iter().any(|w| FAMILY.contains(w));
-            let has_pron = words.iter().any(|w| PRONOUNS.contains(w));
-            let has_self = words.iter().any(|w| matches!(*w, "i" | "me" | "my" | "im" | "ive"));
-            s.family = has_family || (prev_family && has_pron && !has_self);
+        for (s, (fam, pron, me)) in sents.iter_mut().zip(&flags) {
+            s.family = *fam || (prev_family && *pron && !*me);
             prev_family = s.family;
         }
         // triggers
@@ -304,41 +313,40 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             .filter(|(_, _, k)| rules.kinds[*k] == Trig::Pseudo)
             .map(|(b, e, _)| (*b, *e))
             .collect();
+        // index of the next termination trigger at or after each trigger
+        let mut next_term = vec![usize::MAX; trig.len() + 1];
+        for i in (0..trig.len()).rev() {
+            next_term[i] = if rules.kinds[trig[i].2] == Trig::Term { trig[i].0 } else { next_term[i + 1] };
+        }
         let ents = &mut found[ti];
-        // entity token ranges
+        // entity token ranges (entities are sorted by begin)
         let ent_tok: Vec<(usize, usize)> = ents
             .iter()
             .map(|f| {
-                let b = toks.iter().position(|t| t.end_char > f.entity.begin_char).unwrap_or(0);
-                let e = toks
-                    .iter()
-                    .rposition(|t| t.begin_char < f.entity.end_char)
-                    .map(|x| x + 1)
-                    .unwrap_or(b + 1);
+                let b = toks.partition_point(|t| t.end_char <= f.entity.begin_char);
+                let e = toks.partition_point(|t| t.begin_char < f.entity.end_char).max(b + 1);
                 (b, e)
             })
             .collect();
-        let sent_of_tok = |ti: usize| -> usize {
-            let c = toks.get(ti).map(|t| t.begin_char).unwrap_or(0);
-            sents.iter().position(|s| c >= s.b && c < s.e).unwrap_or(0)
-        };
-        for &(tb, te, k) in &trig {
+        let sent_of = |tok: usize| tok_sent.get(tok).copied().unwrap_or(0);
+        for (ti2, &(tb, te, k)) in trig.iter().enumerate() {
             let kind = rules.kinds[k];
             if matches!(kind, Trig::Pseudo | Trig::Term) {
                 continue;
             }
-            if pseudo.iter().any(|p| p.0 <= tb && te <= p.1 && (p.1 - p.0) > (te - tb)) {
+            let pi = pseudo.partition_point(|p| p.1 <= tb);
+            if pseudo[pi..]
+                .iter()
+                .take_while(|p| p.0 <= tb)
+                .any(|p| te <= p.1 && (p.1 - p.0) > (te - tb))
+            {
                 continue;
             }
-            let s_idx = sent_of_tok(tb);
+            let s_idx = sent_of(tb);
             let forward = matches!(kind, Trig::NegPre | Trig::HypoPre | Trig::HistPre | Trig::FamPre);
-            // scope end (forward) / start (backward) in tokens
             let (lo, hi) = if forward {
-                let mut end = (te + 15).min(toks.len());
-                if let Some(t) = trig.iter().find(|(b, _, kk)| *b >= te && rules.kinds[*kk] == Trig::Term) {
-                    end = end.min(t.0);
-                }
-                (te, end)
+                let term = next_term[ti2 + 1];
+                ((te), (te + 15).min(toks.len()).min(term))
             } else {
                 (tb.saturating_sub(6), tb)
             };
@@ -349,10 +357,16 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 Trig::FamPre => (Trait::PERTAINS_TO_FAMILY, 0.85),
                 _ => continue,
             };
-            for (ei, f) in ents.iter_mut().enumerate() {
+            // candidate entities: those starting in [lo - 16, hi)
+            let first = ent_tok.partition_point(|x| x.0 + 16 < lo);
+            for ei in first..ent_tok.len() {
                 let (eb, ee) = ent_tok[ei];
+                if eb >= hi.max(lo + 1) + 16 {
+                    break;
+                }
                 let inside = if forward { eb >= lo && eb < hi } else { ee > lo && ee <= hi };
-                if !inside || sent_of_tok(eb) != s_idx || !negatable(f.entity.category) {
+                let f = &mut ents[ei];
+                if !inside || sent_of(eb) != s_idx || !negatable(f.entity.category) {
                     continue;
                 }
                 // overlapping trigger and entity (e.g. "no appetite" is itself a condition)
@@ -363,12 +377,8 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             }
         }
         // family by sentence
-        for f in ents.iter_mut() {
-            if f.entity.category != Category::MEDICAL_CONDITION {
-                continue;
-            }
-            let c = f.entity.begin_char;
-            if sents.iter().any(|s| s.family && c >= s.b && c < s.e) {
+        for (ei, f) in ents.iter_mut().enumerate() {
+            if f.entity.category == Category::MEDICAL_CONDITION && sents.get(sent_of(ent_tok[ei].0)).is_some_and(|s| s.family) {
                 add_trait(f, Trait::PERTAINS_TO_FAMILY, 0.8);
             }
         }
