@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::text::{fold_token, tokenize};
 use super::types::{Role, Section};
 
-/// The header → SOAP grouping (documented in `docs/clinical.md`).
+/// The header → SOAP grouping (documented in `models/clinical/README.md`).
 pub fn header_group(header: &str) -> Section {
     match header {
         "CC" | "GENHX" | "PASTMEDICALHX" | "PASTSURGICAL" | "FAM/SOCHX" | "ALLERGY" | "ROS"
