@@ -19,7 +19,8 @@ fn main() {
     let res: Result<String, String> = match cmd {
         "build" => {
             let repo = PathBuf::from(arg(&args, "--repo").unwrap_or_else(|| ".".into()));
-            fhirscribe::clinical::build::build_all(&data.expect("--data"), &repo).map(|r| r.to_string())
+            fhirscribe::clinical::build::build_all(&data.expect("--data"), &repo)
+                .map(|r| r.to_string())
         }
         "eval-sections" => {
             fhirscribe::clinical::eval::eval_sections(&data.expect("--data")).map(|r| r.to_string())
@@ -34,22 +35,61 @@ fn main() {
             // dialogue on stdin: `Doctor: ...` / `Patient: ...` lines
             let mut input = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).expect("stdin");
-            let turns: Vec<fhirscribe::clinical::Turn> = fhirscribe::clinical::data::parse_dialogue(&input)
-                .into_iter()
-                .enumerate()
-                .map(|(i, (r, t))| fhirscribe::clinical::Turn::new(i.to_string(), r, t))
-                .collect();
+            let turns: Vec<fhirscribe::clinical::Turn> =
+                fhirscribe::clinical::data::parse_dialogue(&input)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (r, t))| fhirscribe::clinical::Turn::new(i.to_string(), r, t))
+                    .collect();
             let a = fhirscribe::clinical::analyzer();
             eprintln!("lexicon load {:?}", a.load_time);
             let out = a.analyze(&turns);
             let mut s = String::new();
             for (t, o) in turns.iter().zip(&out) {
-                s.push_str(&format!("[{} {:?}] {}\n", o.section.as_str(), t.role, t.text));
+                s.push_str(&format!(
+                    "[{} {:?}] {}\n",
+                    o.section.as_str(),
+                    t.role,
+                    t.text
+                ));
                 for e in &o.entities {
-                    let tr: Vec<String> = e.traits.iter().map(|(t, _)| t.as_str().to_string()).collect();
-                    let at: Vec<String> = e.attributes.iter().map(|a| format!("{}={:?}", a.entity_type.as_str(), a.text)).collect();
-                    let co: Vec<String> = e.codes.iter().map(|c| format!("{:?}:{}({}{})", c.system, c.code, c.display, c.tty.as_deref().map(|x| format!(" {x}")).unwrap_or_default())).collect();
-                    s.push_str(&format!("    {}/{} {:?} [{}..{}] traits={:?} attrs={:?} codes={:?}\n", e.category.as_str(), e.entity_type.as_str(), e.text, e.begin_char, e.end_char, tr, at, co));
+                    let tr: Vec<String> = e
+                        .traits
+                        .iter()
+                        .map(|(t, _)| t.as_str().to_string())
+                        .collect();
+                    let at: Vec<String> = e
+                        .attributes
+                        .iter()
+                        .map(|a| format!("{}={:?}", a.entity_type.as_str(), a.text))
+                        .collect();
+                    let co: Vec<String> = e
+                        .codes
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{:?}:{}({}{})",
+                                c.system,
+                                c.code,
+                                c.display,
+                                c.tty
+                                    .as_deref()
+                                    .map(|x| format!(" {x}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    s.push_str(&format!(
+                        "    {}/{} {:?} [{}..{}] traits={:?} attrs={:?} codes={:?}\n",
+                        e.category.as_str(),
+                        e.entity_type.as_str(),
+                        e.text,
+                        e.begin_char,
+                        e.end_char,
+                        tr,
+                        at,
+                        co
+                    ));
                 }
             }
             Ok(s)

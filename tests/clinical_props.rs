@@ -12,7 +12,10 @@ fn check(turns: &[Turn]) {
         let n = chars.len();
         for e in &s.entities {
             assert!(e.begin_char < e.end_char && e.end_char <= n);
-            assert_eq!(chars[e.begin_char..e.end_char].iter().collect::<String>(), e.text);
+            assert_eq!(
+                chars[e.begin_char..e.end_char].iter().collect::<String>(),
+                e.text
+            );
             for a in &e.attributes {
                 assert!(a.begin_char < a.end_char && a.end_char <= n);
             }

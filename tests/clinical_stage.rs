@@ -37,8 +37,19 @@ fn affirmative_answer_does_not_negate() {
 
 #[test]
 fn in_turn_negation_scope_and_termination() {
-    let out = analyze(&[t(0, Role::Patient, "I don't have fever or chills, but I do have a cough.")]);
-    let by = |s: &str| out[0].entities.iter().find(|e| e.text == s).unwrap().clone();
+    let out = analyze(&[t(
+        0,
+        Role::Patient,
+        "I don't have fever or chills, but I do have a cough.",
+    )]);
+    let by = |s: &str| {
+        out[0]
+            .entities
+            .iter()
+            .find(|e| e.text == s)
+            .unwrap()
+            .clone()
+    };
     assert!(by("fever").has_trait(Trait::NEGATION));
     assert!(by("chills").has_trait(Trait::NEGATION));
     assert!(!by("cough").has_trait(Trait::NEGATION));
@@ -51,7 +62,11 @@ fn family_scope_across_sentences_of_a_turn() {
         t(1, Role::Patient, "My mom. She had breast cancer at fifty."),
     ]);
     assert!(out[0].entities[0].has_trait(Trait::PERTAINS_TO_FAMILY));
-    let bc = out[1].entities.iter().find(|e| e.text == "breast cancer").unwrap();
+    let bc = out[1]
+        .entities
+        .iter()
+        .find(|e| e.text == "breast cancer")
+        .unwrap();
     assert!(bc.has_trait(Trait::PERTAINS_TO_FAMILY));
     assert_eq!(&bc.codes[0].code[..3], "C50");
 }
@@ -76,18 +91,28 @@ fn medication_attributes_spoken_numbers_and_scd() {
         assert!(kinds.contains(&k), "{k:?} missing in {:?}", m.attributes);
     }
     assert_eq!(m.codes[0].code, "29046"); // lisinopril ingredient
-    let scd = m.codes.iter().find(|c| c.tty.as_deref() == Some("SCD")).unwrap();
+    let scd = m
+        .codes
+        .iter()
+        .find(|c| c.tty.as_deref() == Some("SCD"))
+        .unwrap();
     assert_eq!(scd.code, "314076"); // lisinopril 10 MG Oral Tablet
 }
 
 #[test]
 fn brand_and_conversational_names() {
-    let out = analyze(&[t(0, Role::Patient, "I take Tylenol and my water pill, and my sugar is high.")]);
+    let out = analyze(&[t(
+        0,
+        Role::Patient,
+        "I take Tylenol and my water pill, and my sugar is high.",
+    )]);
     let e = &out[0].entities;
     let ty = e.iter().find(|x| x.text == "Tylenol").unwrap();
     assert_eq!(ty.entity_type, EntityType::BRAND_NAME);
     assert_eq!(ty.codes[0].code, "161");
-    assert!(e.iter().any(|x| x.text == "water pill" && x.category == Category::MEDICATION));
+    assert!(e
+        .iter()
+        .any(|x| x.text == "water pill" && x.category == Category::MEDICATION));
     let s = e.iter().find(|x| x.text == "sugar").unwrap();
     assert_eq!(&s.codes[0].code[..3], "E11");
 }
@@ -95,7 +120,11 @@ fn brand_and_conversational_names() {
 #[test]
 fn asr_misspelling_is_normalised() {
     let out = analyze(&[t(0, Role::Patient, "i take metforman and lysinopril")]);
-    let codes: Vec<&str> = out[0].entities.iter().map(|e| e.codes[0].code.as_str()).collect();
+    let codes: Vec<&str> = out[0]
+        .entities
+        .iter()
+        .map(|e| e.codes[0].code.as_str())
+        .collect();
     assert_eq!(codes, ["6809", "29046"]);
 }
 
@@ -107,9 +136,14 @@ fn test_values_anatomy_direction_time_social() {
         "Your blood pressure is 150 over 90 today and your left knee is swollen. Do you smoke?",
     )]);
     let e = &out[0].entities;
-    let bp = e.iter().find(|x| x.entity_type == EntityType::TEST_NAME).unwrap();
+    let bp = e
+        .iter()
+        .find(|x| x.entity_type == EntityType::TEST_NAME)
+        .unwrap();
     assert_eq!(bp.attributes[0].text, "150 over 90");
-    assert!(e.iter().any(|x| x.category == Category::TIME_EXPRESSION && x.text == "today"));
+    assert!(e
+        .iter()
+        .any(|x| x.category == Category::TIME_EXPRESSION && x.text == "today"));
     let knee = e.iter().find(|x| x.text == "knee").unwrap();
     assert_eq!(knee.attributes[0].entity_type, EntityType::DIRECTION);
     assert!(e.iter().any(|x| x.entity_type == EntityType::TOBACCO_USE));
@@ -128,7 +162,11 @@ fn hypothetical_and_past_history() {
 #[test]
 fn small_talk_is_other() {
     let out = analyze(&[
-        t(0, Role::Clinician, "Hi, good morning, nice to see you again."),
+        t(
+            0,
+            Role::Clinician,
+            "Hi, good morning, nice to see you again.",
+        ),
         t(1, Role::Patient, "I've had a cough for three weeks."),
     ]);
     assert_eq!(out[0].section, Section::OTHER);
@@ -153,12 +191,18 @@ fn offsets_index_the_text_on_the_whole_conversational_set() {
             }
         }
     }
-    assert!(turns >= 150, "the team-written set has at least 150 turns ({turns})");
+    assert!(
+        turns >= 150,
+        "the team-written set has at least 150 turns ({turns})"
+    );
 }
 
 #[test]
 fn conversational_set_floors() {
-    let r = eval::eval_conversational_set(analyzer(), &eval::parse_conversational(eval::CONVERSATIONAL_SET).unwrap());
+    let r = eval::eval_conversational_set(
+        analyzer(),
+        &eval::parse_conversational(eval::CONVERSATIONAL_SET).unwrap(),
+    );
     let f1 = |c: &str| r.categories.iter().find(|x| x.0 == c).unwrap().1.f1();
     assert!(f1("MEDICAL_CONDITION") >= 0.85, "{r}");
     assert!(f1("MEDICATION") >= 0.85, "{r}");

@@ -80,7 +80,11 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
     let mut best: Option<(f64, TrainConfig, super::sections::SectionModel)> = None;
     let grid: Vec<(bool, f32, f32)> = [false]
         .into_iter()
-        .flat_map(|g| [1.0f32, 1.5].into_iter().flat_map(move |c| [1e-4f32, 1e-3].into_iter().map(move |l| (g, c, l))))
+        .flat_map(|g| {
+            [1.0f32, 1.5]
+                .into_iter()
+                .flat_map(move |c| [1e-4f32, 1e-3].into_iter().map(move |l| (g, c, l)))
+        })
         .collect();
     for (group_labels, cwp, l2) in grid {
         let cfg = TrainConfig {
@@ -110,7 +114,8 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         for ba in [0f32, 0.5, 1.0, 1.5, 2.0, 3.0] {
             model.bias = [0.0, bo, ba];
             let ev = eval_sections_records(&model, &valid_recs, "valid");
-            let score = ev.group.macro_f1() + 0.25 * ev.group.accuracy() + 0.5 * ev.turn_group.macro_f1();
+            let score =
+                ev.group.macro_f1() + 0.25 * ev.group.accuracy() + 0.5 * ev.turn_group.macro_f1();
             if score > best_bias.1 + 1e-9 {
                 best_bias = ([0.0, bo, ba], score);
             }
@@ -162,12 +167,14 @@ const STOP: &[&str] = &[
 /// (idf-weighted) word overlap with the gold note's divisions (subjective; objective_exam +
 /// objective_results; assessment_and_plan), plus a few clinician cue words, and a monotone
 /// S → O → A&P path is chosen with Viterbi (backward moves heavily penalised).
+#[allow(clippy::needless_range_loop)] // index loops read clearer in Viterbi
 pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
     use super::text::{fold_token, tokenize};
     use std::collections::{HashMap, HashSet};
     let aci = data.join("aci-bench");
     let load = |name: &str| -> Result<HashMap<String, String>, String> {
-        let v: serde_json::Value = serde_json::from_str(&read(&aci.join(name))?).map_err(|e| format!("{name}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&read(&aci.join(name))?).map_err(|e| format!("{name}: {e}"))?;
         let mut m = HashMap::new();
         for e in v["data"].as_array().into_iter().flatten() {
             let file = e["file"].as_str().unwrap_or("");
@@ -176,8 +183,8 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
         }
         Ok(m)
     };
-    let full: serde_json::Value =
-        serde_json::from_str(&read(&aci.join("train.json"))?).map_err(|e| format!("train.json: {e}"))?;
+    let full: serde_json::Value = serde_json::from_str(&read(&aci.join("train.json"))?)
+        .map_err(|e| format!("train.json: {e}"))?;
     let subj = load("train_subjective.json")?;
     let exam = load("train_objective_exam.json")?;
     let res = load("train_objective_results.json")?;
@@ -191,7 +198,13 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
     };
     let mut encounters: Vec<(String, Vec<(Role, String)>)> = Vec::new();
     for e in full["data"].as_array().into_iter().flatten() {
-        let id = e["file"].as_str().unwrap_or("").split('-').next().unwrap_or("").to_string();
+        let id = e["file"]
+            .as_str()
+            .unwrap_or("")
+            .split('-')
+            .next()
+            .unwrap_or("")
+            .to_string();
         let turns = super::data::parse_dialogue(e["src"].as_str().unwrap_or(""));
         if !turns.is_empty() {
             encounters.push((id, turns));
@@ -233,13 +246,51 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
                 }
                 if *role == Role::Clinician {
                     let l = t.to_lowercase();
-                    if ["exam", "examine", "take a look", "listen to", "press", "vitals", "deep breath"].iter().any(|c| l.contains(c)) {
+                    if [
+                        "exam",
+                        "examine",
+                        "take a look",
+                        "listen to",
+                        "press",
+                        "vitals",
+                        "deep breath",
+                    ]
+                    .iter()
+                    .any(|c| l.contains(c))
+                    {
                         e[1] += 1.5;
                     }
-                    if ["results", "x-ray", "xray", "lab", "ekg", "echo", "mri", "ct scan", "ultrasound"].iter().any(|c| l.contains(c)) {
+                    if [
+                        "results",
+                        "x-ray",
+                        "xray",
+                        "lab",
+                        "ekg",
+                        "echo",
+                        "mri",
+                        "ct scan",
+                        "ultrasound",
+                    ]
+                    .iter()
+                    .any(|c| l.contains(c))
+                    {
                         e[1] += 0.5;
                     }
-                    if ["assessment", "plan", "diagnos", "prescribe", "i want you to", "follow up", "refer", "recommend", "let's go ahead", "i'm going to order"].iter().any(|c| l.contains(c)) {
+                    if [
+                        "assessment",
+                        "plan",
+                        "diagnos",
+                        "prescribe",
+                        "i want you to",
+                        "follow up",
+                        "refer",
+                        "recommend",
+                        "let's go ahead",
+                        "i'm going to order",
+                    ]
+                    .iter()
+                    .any(|c| l.contains(c))
+                    {
                         e[2] += 1.5;
                     }
                 }

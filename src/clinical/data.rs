@@ -89,7 +89,12 @@ pub fn parse_dialogue(text: &str) -> Vec<(Role, String)> {
             }
         } else if let Some(e) = l.find(':') {
             let lab = &l[..e];
-            if e < 24 && !lab.is_empty() && lab.chars().all(|c| c.is_alphabetic() || c == '_' || c == ' ') {
+            if e < 24
+                && !lab.is_empty()
+                && lab
+                    .chars()
+                    .all(|c| c.is_alphabetic() || c == '_' || c == ' ')
+            {
                 label_end = Some((e, e + 1));
             }
         }

@@ -42,8 +42,12 @@ impl Patterns {
             frequency: re(&format!(
                 r"\b(?:(?:once|twice|thrice|{n}\s+times?|one time)\s+(?:a|per|each|every)\s+(?:day|week|month|night|morning|evening)|(?:once|twice)\s+daily|every\s+(?:{n}\s+(?:to\s+{n}\s+)?)?(?:hours?|days?|morning|night|evening|week|other day|day)|(?:each|every)\s+(?:morning|night|evening)|at\s+(?:bed\s*time|night)|in\s+the\s+(?:morning|evening)|as\s+needed|when\s+needed|if\s+needed|daily|nightly|weekly|prn|bid|tid|qid|qd|qhs|q\s?\d+\s?h(?:ours|rs)?|b\.i\.d\.?|t\.i\.d\.?)\b"
             )),
-            route: re(r"\b(?:by\s+mouth|orally|oral|p\.?o\.?|sublingual(?:ly)?|under\s+the\s+tongue|intravenous(?:ly)?|iv|intramuscular(?:ly)?|subcutaneous(?:ly)?|inhaled|topical(?:ly)?|on\s+the\s+skin|rectal(?:ly)?|transdermal|in\s+the\s+eyes?|nasal(?:ly)?)\b"),
-            form: re(r"\b(?:tablets?|pills?|capsules?|inhalers?|creams?|ointments?|solution|syrup|liquid|patch(?:es)?|injections?|shots?|drops|spray|suppositor(?:y|ies)|gel|lotion|pen)\b"),
+            route: re(
+                r"\b(?:by\s+mouth|orally|oral|p\.?o\.?|sublingual(?:ly)?|under\s+the\s+tongue|intravenous(?:ly)?|iv|intramuscular(?:ly)?|subcutaneous(?:ly)?|inhaled|topical(?:ly)?|on\s+the\s+skin|rectal(?:ly)?|transdermal|in\s+the\s+eyes?|nasal(?:ly)?)\b",
+            ),
+            form: re(
+                r"\b(?:tablets?|pills?|capsules?|inhalers?|creams?|ointments?|solution|syrup|liquid|patch(?:es)?|injections?|shots?|drops|spray|suppositor(?:y|ies)|gel|lotion|pen)\b",
+            ),
             duration: re(&format!(
                 r"\b(?:for|x)\s+(?:about\s+|another\s+|the\s+next\s+|the\s+past\s+|the\s+last\s+)?(?:{n}|a|an|a\s+couple\s+of|a\s+few|several)\s+(?:more\s+)?{unit_time}\b"
             )),
@@ -121,10 +125,50 @@ const DETERMINERS: &[&str] = &[
 
 /// Words allowed between a test name and its value ("your A1c *was* 7.2").
 const TEST_GAP_WORDS: &[&str] = &[
-    "is", "was", "were", "are", "of", "at", "around", "about", "came", "back", "reading", "level",
-    "levels", "been", "has", "had", "showed", "shows", "to", "up", "down", "went", "its", "it", "s",
-    "today", "now", "still", "only", "just", "over", "under", "like", "approximately", "than",
-    "higher", "lower", "the", "result", "results", "number", "numbers", "reads", "read",
+    "is",
+    "was",
+    "were",
+    "are",
+    "of",
+    "at",
+    "around",
+    "about",
+    "came",
+    "back",
+    "reading",
+    "level",
+    "levels",
+    "been",
+    "has",
+    "had",
+    "showed",
+    "shows",
+    "to",
+    "up",
+    "down",
+    "went",
+    "its",
+    "it",
+    "s",
+    "today",
+    "now",
+    "still",
+    "only",
+    "just",
+    "over",
+    "under",
+    "like",
+    "approximately",
+    "than",
+    "higher",
+    "lower",
+    "the",
+    "result",
+    "results",
+    "number",
+    "numbers",
+    "reads",
+    "read",
 ];
 
 /// Extracts entities from one turn's text (offsets in chars, end exclusive).
@@ -156,7 +200,9 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         // short derived keys ("cad", "hes") only when written in capitals
         if entry.score < 0.95
             && surface.chars().filter(|c| c.is_alphanumeric()).count() <= 4
-            && !surface.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
+            && !surface
+                .chars()
+                .all(|c| c.is_uppercase() || c.is_ascii_digit())
         {
             continue;
         }
@@ -216,7 +262,9 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             .filter(|f| {
                 matches!(
                     f.entity.category,
-                    Category::MEDICATION | Category::MEDICAL_CONDITION | Category::TEST_TREATMENT_PROCEDURE
+                    Category::MEDICATION
+                        | Category::MEDICAL_CONDITION
+                        | Category::TEST_TREATMENT_PROCEDURE
                 )
             })
             .map(|f| (f.entity.begin_char, f.entity.end_char))
@@ -233,7 +281,11 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             .collect()
     };
     // sentence boundaries (char offsets, sorted)
-    let ends: Vec<usize> = pat.sentence_end.find_iter(text).map(|m| b2c[m.start()]).collect();
+    let ends: Vec<usize> = pat
+        .sentence_end
+        .find_iter(text)
+        .map(|m| b2c[m.start()])
+        .collect();
     let same_sentence = |a: usize, b: usize| {
         let (lo, hi) = (a.min(b), a.max(b));
         let i = ends.partition_point(|x| *x < lo);
@@ -271,7 +323,11 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         let mut best: Option<(usize, usize)> = None;
         let split = med_idx.partition_point(|&mi| found[mi].entity.end_char <= a.b);
         let neighbours = [split.checked_sub(1), Some(split)];
-        for mi in neighbours.into_iter().flatten().filter_map(|i| med_idx.get(i).copied()) {
+        for mi in neighbours
+            .into_iter()
+            .flatten()
+            .filter_map(|i| med_idx.get(i).copied())
+        {
             let m = &found[mi].entity;
             let d = if a.b >= m.end_char {
                 let d = a.b - m.end_char;
@@ -283,7 +339,11 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                 None
             };
             if let Some(d) = d {
-                let anchor = if a.b >= m.end_char { m.end_char } else { m.begin_char };
+                let anchor = if a.b >= m.end_char {
+                    m.end_char
+                } else {
+                    m.begin_char
+                };
                 if same_sentence(anchor, a.b) && best.is_none_or(|(bd, _)| d < bd) {
                     best = Some((d, mi));
                 }
@@ -326,7 +386,11 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         let Some(scds) = lex.scd.get(&in_code) else {
             continue;
         };
-        let Some(st) = ent.attributes.iter().find(|a| a.entity_type == EntityType::STRENGTH) else {
+        let Some(st) = ent
+            .attributes
+            .iter()
+            .find(|a| a.entity_type == EntityType::STRENGTH)
+        else {
             continue;
         };
         let Some((val, unit)) = parse_strength(&st.text) else {
@@ -396,7 +460,9 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                 continue;
             }
             let gap = text[eb..m.start()].to_lowercase();
-            let gap_ok = tokenize(&gap).iter().all(|t| TEST_GAP_WORDS.contains(&t.lower.as_str()));
+            let gap_ok = tokenize(&gap)
+                .iter()
+                .all(|t| TEST_GAP_WORDS.contains(&t.lower.as_str()));
             if vb >= end
                 && vb - end <= 30
                 && gap_ok
@@ -453,12 +519,19 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     let attr_ranges = SortedSpans::new(
         found
             .iter()
-            .flat_map(|f| f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
+            .flat_map(|f| {
+                f.entity
+                    .attributes
+                    .iter()
+                    .map(|a| (a.begin_char, a.end_char))
+            })
             .collect(),
     );
     for (i, f) in found.iter().enumerate() {
-        if matches!(f.entity.category, Category::ANATOMY | Category::BEHAVIORAL_ENVIRONMENTAL_SOCIAL)
-            && attr_ranges.overlaps_any(f.entity.begin_char, f.entity.end_char)
+        if matches!(
+            f.entity.category,
+            Category::ANATOMY | Category::BEHAVIORAL_ENVIRONMENTAL_SOCIAL
+        ) && attr_ranges.overlaps_any(f.entity.begin_char, f.entity.end_char)
         {
             drop[i] = true;
         }
@@ -473,8 +546,12 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     let taken = SortedSpans::new(
         out.iter()
             .flat_map(|f| {
-                std::iter::once((f.entity.begin_char, f.entity.end_char))
-                    .chain(f.entity.attributes.iter().map(|a| (a.begin_char, a.end_char)))
+                std::iter::once((f.entity.begin_char, f.entity.end_char)).chain(
+                    f.entity
+                        .attributes
+                        .iter()
+                        .map(|a| (a.begin_char, a.end_char)),
+                )
             })
             .collect(),
     );
@@ -530,7 +607,11 @@ pub fn parse_strength(s: &str) -> Option<(f64, String)> {
         if let Some(p) = l.find(u) {
             let numtxt = l[..p].trim();
             let v = number_value(numtxt)?;
-            let code = if u == "gram" && l[..p].ends_with("milli") { "MG" } else { code };
+            let code = if u == "gram" && l[..p].ends_with("milli") {
+                "MG"
+            } else {
+                code
+            };
             return Some((v, code.to_string()));
         }
     }

@@ -25,7 +25,11 @@ pub struct SectionEval {
 
 impl fmt::Display for SectionEval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "sections on {} ({} snippets, {} turns)", self.data, self.snippets, self.turns)?;
+        writeln!(
+            f,
+            "sections on {} ({} snippets, {} turns)",
+            self.data, self.snippets, self.turns
+        )?;
         writeln!(
             f,
             "SOAP group, snippet level: accuracy {:.3}  macro-F1 {:.3}",
@@ -44,8 +48,16 @@ impl fmt::Display for SectionEval {
             self.turn_group.accuracy(),
             self.turn_group.macro_f1()
         )?;
-        writeln!(f, "\n-- SOAP group, snippet level --\n{}", self.group.summary())?;
-        writeln!(f, "-- SOAP group, turn level --\n{}", self.turn_group.summary())?;
+        writeln!(
+            f,
+            "\n-- SOAP group, snippet level --\n{}",
+            self.group.summary()
+        )?;
+        writeln!(
+            f,
+            "-- SOAP group, turn level --\n{}",
+            self.turn_group.summary()
+        )?;
         writeln!(f, "-- 20 headers, snippet level (per class) --")?;
         for l in self.header.labels() {
             let (p, r, f1, n) = self.header.prf(&l);
@@ -93,9 +105,11 @@ pub fn eval_sections_records(model: &SectionModel, recs: &[MtsRecord], data: &st
         let gbest = argmax(&gsum);
         let gold_group = header_group(&r.header);
         ev.header.add(&r.header, &model.labels[hbest]);
-        ev.group.add(gold_group.as_str(), group_section(gbest).as_str());
+        ev.group
+            .add(gold_group.as_str(), group_section(gbest).as_str());
         for g in model.classify_groups(&turns) {
-            ev.turn_group.add(gold_group.as_str(), group_section(argmax(&g)).as_str());
+            ev.turn_group
+                .add(gold_group.as_str(), group_section(argmax(&g)).as_str());
         }
     }
     ev
@@ -106,7 +120,11 @@ pub fn eval_sections(data: &Path) -> Result<SectionEval, String> {
     let text = std::fs::read_to_string(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let recs = read_mts(&text)?;
     let model = super::section_model();
-    Ok(eval_sections_records(model, &recs, &data.display().to_string()))
+    Ok(eval_sections_records(
+        model,
+        &recs,
+        &data.display().to_string(),
+    ))
 }
 
 pub(crate) fn argmax(v: &[f32]) -> usize {
@@ -143,13 +161,29 @@ pub struct EntityEval {
 
 impl fmt::Display for EntityEval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "entities on {} ({} sentences)", self.data, self.sentences)?;
+        writeln!(
+            f,
+            "entities on {} ({} sentences)",
+            self.data, self.sentences
+        )?;
         for t in &self.types {
-            writeln!(f, "{} (gold) vs {} (predicted):", t.gold_type, t.predicted_category)?;
+            writeln!(
+                f,
+                "{} (gold) vs {} (predicted):",
+                t.gold_type, t.predicted_category
+            )?;
             writeln!(f, "  strict : {}", t.strict.line())?;
             writeln!(f, "  lenient: {}", t.lenient.line())?;
-            writeln!(f, "  gold mentions overlapped by predicted category: {:?}", t.gold_overlap)?;
-            writeln!(f, "  false positives overlapping gold type: {:?}", t.false_positive_overlap)?;
+            writeln!(
+                f,
+                "  gold mentions overlapped by predicted category: {:?}",
+                t.gold_overlap
+            )?;
+            writeln!(
+                f,
+                "  false positives overlapping gold type: {:?}",
+                t.false_positive_overlap
+            )?;
         }
         Ok(())
     }
@@ -162,7 +196,11 @@ impl fmt::Display for EntityEval {
 pub fn eval_entities(data: &Path) -> Result<EntityEval, String> {
     let text = std::fs::read_to_string(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let sents = super::data::read_iob(&text);
-    Ok(eval_entities_sentences(super::analyzer(), &sents, &data.display().to_string()))
+    Ok(eval_entities_sentences(
+        super::analyzer(),
+        &sents,
+        &data.display().to_string(),
+    ))
 }
 
 pub fn eval_entities_sentences(
@@ -173,7 +211,9 @@ pub fn eval_entities_sentences(
     use super::data::iob_spans;
     use super::metrics::match_spans;
     use super::types::Category;
-    let has_chem = sents.iter().any(|s| s.tags.iter().any(|t| t.ends_with("Chemical")));
+    let has_chem = sents
+        .iter()
+        .any(|s| s.tags.iter().any(|t| t.ends_with("Chemical")));
     let mut types: Vec<TypeEval> = vec![TypeEval {
         gold_type: "Disease".into(),
         predicted_category: "MEDICAL_CONDITION".into(),
@@ -219,7 +259,8 @@ pub fn eval_entities_sentences(
                 .filter(|g| g.2 == te.gold_type)
                 .map(|g| (g.0, g.1))
                 .collect();
-            let cat = Category::parse(&te.predicted_category).unwrap_or(Category::MEDICAL_CONDITION);
+            let cat =
+                Category::parse(&te.predicted_category).unwrap_or(Category::MEDICAL_CONDITION);
             let mut pred: Vec<(usize, usize)> = preds_all
                 .iter()
                 .filter(|p| p.0 == cat)
@@ -294,7 +335,9 @@ pub fn parse_conversational(src: &str) -> Result<Vec<GoldConversation>, String> 
             });
             continue;
         }
-        let conv = out.last_mut().ok_or(format!("line {}: turn before ===", ln + 1))?;
+        let conv = out
+            .last_mut()
+            .ok_or(format!("line {}: turn before ===", ln + 1))?;
         let (role, body) = if let Some(b) = line.strip_prefix("D: ") {
             (Role::Clinician, b)
         } else if let Some(b) = line.strip_prefix("P: ") {
@@ -314,7 +357,10 @@ pub fn parse_conversational(src: &str) -> Result<Vec<GoldConversation>, String> 
             let inner = &rest[open + 1..close];
             let parts: Vec<&str> = inner.split('|').collect();
             if parts.len() != 4 {
-                return Err(format!("line {}: annotation needs 4 fields: {inner}", ln + 1));
+                return Err(format!(
+                    "line {}: annotation needs 4 fields: {inner}",
+                    ln + 1
+                ));
             }
             let (cat, ty) = parts[1]
                 .split_once('/')
@@ -350,7 +396,11 @@ pub struct ConversationalEval {
     pub conversations: usize,
     pub turns: usize,
     /// (category, strict, lenient)
-    pub categories: Vec<(String, super::metrics::SpanCounts, super::metrics::SpanCounts)>,
+    pub categories: Vec<(
+        String,
+        super::metrics::SpanCounts,
+        super::metrics::SpanCounts,
+    )>,
     /// (trait, counts over conditions + medications)
     pub traits: Vec<(String, super::metrics::SpanCounts)>,
     /// (what, correct, matched gold with a code, all gold with a code)
@@ -369,7 +419,10 @@ impl fmt::Display for ConversationalEval {
         for (c, s, l) in &self.categories {
             writeln!(f, "{c}:\n  strict : {}\n  lenient: {}", s.line(), l.line())?;
         }
-        writeln!(f, "traits (over lenient-matched and unmatched conditions/medications):")?;
+        writeln!(
+            f,
+            "traits (over lenient-matched and unmatched conditions/medications):"
+        )?;
         for (t, c) in &self.traits {
             writeln!(f, "  {t:<20} {}", c.line())?;
         }
@@ -391,7 +444,10 @@ impl fmt::Display for ConversationalEval {
 }
 
 /// Evaluates the analyzer on parsed conversations.
-pub fn eval_conversational_set(a: &super::Analyzer, convs: &[GoldConversation]) -> ConversationalEval {
+pub fn eval_conversational_set(
+    a: &super::Analyzer,
+    convs: &[GoldConversation],
+) -> ConversationalEval {
     use super::metrics::{match_spans, SpanCounts};
     use super::types::{Category, CodeSystem, Trait};
     let cats = [Category::MEDICAL_CONDITION, Category::MEDICATION];
@@ -413,9 +469,12 @@ pub fn eval_conversational_set(a: &super::Analyzer, convs: &[GoldConversation]) 
         for (ti, (seg, gold)) in out.iter().zip(&conv.gold).enumerate() {
             for (ci, cat) in cats.iter().enumerate() {
                 let g: Vec<&GoldEntity> = gold.iter().filter(|x| x.category == *cat).collect();
-                let p: Vec<&super::types::Entity> = seg.entities.iter().filter(|x| x.category == *cat).collect();
-                let gs: Vec<(usize, usize)> = g.iter().map(|x| (x.begin_char, x.end_char)).collect();
-                let ps: Vec<(usize, usize)> = p.iter().map(|x| (x.begin_char, x.end_char)).collect();
+                let p: Vec<&super::types::Entity> =
+                    seg.entities.iter().filter(|x| x.category == *cat).collect();
+                let gs: Vec<(usize, usize)> =
+                    g.iter().map(|x| (x.begin_char, x.end_char)).collect();
+                let ps: Vec<(usize, usize)> =
+                    p.iter().map(|x| (x.begin_char, x.end_char)).collect();
                 let (s, l) = match_spans(&gs, &ps);
                 strict[ci].add(s);
                 lenient[ci].add(l);
@@ -423,17 +482,29 @@ pub fn eval_conversational_set(a: &super::Analyzer, convs: &[GoldConversation]) 
                 let mut used = vec![false; p.len()];
                 let mut pair: Vec<Option<usize>> = Vec::new();
                 for ge in &g {
-                    let m = (0..p.len()).find(|&j| !used[j] && p[j].begin_char < ge.end_char && ge.begin_char < p[j].end_char);
+                    let m = (0..p.len()).find(|&j| {
+                        !used[j] && p[j].begin_char < ge.end_char && ge.begin_char < p[j].end_char
+                    });
                     if let Some(j) = m {
                         used[j] = true;
                     } else {
-                        errors.push(format!("{} turn {ti}: missed {} {:?}", conv.id, cat.as_str(), ge.text));
+                        errors.push(format!(
+                            "{} turn {ti}: missed {} {:?}",
+                            conv.id,
+                            cat.as_str(),
+                            ge.text
+                        ));
                     }
                     pair.push(m);
                 }
                 for (j, pe) in p.iter().enumerate() {
                     if !used[j] {
-                        errors.push(format!("{} turn {ti}: extra {} {:?}", conv.id, cat.as_str(), pe.text));
+                        errors.push(format!(
+                            "{} turn {ti}: extra {} {:?}",
+                            conv.id,
+                            cat.as_str(),
+                            pe.text
+                        ));
                     }
                 }
                 for (k, t) in trait_list.iter().enumerate() {
@@ -478,7 +549,9 @@ pub fn eval_conversational_set(a: &super::Analyzer, convs: &[GoldConversation]) 
                         _ => p[j]
                             .codes
                             .iter()
-                            .find(|c| c.system == CodeSystem::RXNORM && c.tty.as_deref() != Some("SCD"))
+                            .find(|c| {
+                                c.system == CodeSystem::RXNORM && c.tty.as_deref() != Some("SCD")
+                            })
                             .is_some_and(|c| &c.code == code),
                     };
                     if ok {
@@ -509,8 +582,18 @@ pub fn eval_conversational_set(a: &super::Analyzer, convs: &[GoldConversation]) 
             .map(|(i, t)| (t.as_str().to_string(), tc[i]))
             .collect(),
         coding: vec![
-            ("ICD-10-CM category (conditions)".into(), coding[0].0, coding[0].1, coding[0].2),
-            ("RxNorm ingredient (medications)".into(), coding[1].0, coding[1].1, coding[1].2),
+            (
+                "ICD-10-CM category (conditions)".into(),
+                coding[0].0,
+                coding[0].1,
+                coding[0].2,
+            ),
+            (
+                "RxNorm ingredient (medications)".into(),
+                coding[1].0,
+                coding[1].1,
+                coding[1].2,
+            ),
         ],
         errors,
     }
@@ -528,4 +611,5 @@ pub fn eval_conversational(data: Option<&Path>) -> Result<ConversationalEval, St
 }
 
 /// The committed team-written conversational set.
-pub static CONVERSATIONAL_SET: &str = include_str!("../../tests/fixtures/clinical/conversational.txt");
+pub static CONVERSATIONAL_SET: &str =
+    include_str!("../../tests/fixtures/clinical/conversational.txt");

@@ -171,7 +171,15 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
                 continue;
             }
             let k = if code.starts_with('R') { "sx" } else { "dx" };
-            offer(&mut cond, normalize_phrase(label), Cand { rank: 0, code, kind: k });
+            offer(
+                &mut cond,
+                normalize_phrase(label),
+                Cand {
+                    rank: 0,
+                    code,
+                    kind: k,
+                },
+            );
             n_do += 1;
         }
     }
@@ -186,7 +194,15 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             continue;
         }
         let (code, kind) = lookup(&cond, &key);
-        offer(&mut cond, key, Cand { rank: 2, code, kind });
+        offer(
+            &mut cond,
+            key,
+            Cand {
+                rank: 2,
+                code,
+                kind,
+            },
+        );
         n_do += 1;
     }
     // ---------- SYMP symptoms ----------
@@ -204,7 +220,15 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             c.kind = "sx";
             continue;
         }
-        offer(&mut cond, key.clone(), Cand { rank, code, kind: "sx" });
+        offer(
+            &mut cond,
+            key.clone(),
+            Cand {
+                rank,
+                code,
+                kind: "sx",
+            },
+        );
     }
     // ---------- NCBI-disease train mentions ----------
     let ncbi_train = read_iob(&read(&data.join("ner/ncbi-disease/train.tsv"))?);
@@ -216,13 +240,24 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
                 continue;
             }
             let (code, kind) = lookup(&cond, &key);
-            offer(&mut cond, key, Cand { rank: 3, code, kind });
+            offer(
+                &mut cond,
+                key,
+                Cand {
+                    rank: 3,
+                    code,
+                    kind,
+                },
+            );
             n_ncbi += 1;
         }
     }
     // ---------- precision filter for conditions ----------
     let bc5_train = read_iob(&read(&data.join("ner/bc5cdr/train.ssv"))?);
-    let dropped_c = precision_filter(&mut cond, &[(&ncbi_train, "Disease"), (&bc5_train, "Disease")]);
+    let dropped_c = precision_filter(
+        &mut cond,
+        &[(&ncbi_train, "Disease"), (&bc5_train, "Disease")],
+    );
     rep.lines.push(format!(
         "conditions: {} keys (ICD-10-CM variants {n_icd}, Disease Ontology {n_do}, SYMP {}, NCBI train mentions {n_ncbi}); dropped {} low-precision keys",
         cond.len(),
@@ -258,7 +293,10 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         _ => 3,
     };
     let mut offer_drug = |key: String, v: (u8, u8, u64, &'static str)| {
-        if key.chars().count() < 3 || key.split(' ').count() > 5 || key.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+        if key.chars().count() < 3
+            || key.split(' ').count() > 5
+            || key.chars().all(|c| c.is_ascii_digit() || c == ' ')
+        {
             return;
         }
         match drugs.get(&key) {
@@ -352,7 +390,11 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             }
         }
     }
-    let mut common: Vec<String> = wc.into_iter().filter(|(_, c)| *c >= 3).map(|(w, _)| w).collect();
+    let mut common: Vec<String> = wc
+        .into_iter()
+        .filter(|(_, c)| *c >= 3)
+        .map(|(w, _)| w)
+        .collect();
     common.sort();
     // ---------- write ----------
     let mut cond_lines: Vec<String> = cond
@@ -366,7 +408,10 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         .collect();
     drug_lines.sort();
     let mut used_icd: HashSet<String> = cond.values().map(|c| c.code.clone()).collect();
-    let cats: Vec<String> = used_icd.iter().filter_map(|c| c.split('.').next().map(str::to_string)).collect();
+    let cats: Vec<String> = used_icd
+        .iter()
+        .filter_map(|c| c.split('.').next().map(str::to_string))
+        .collect();
     used_icd.extend(cats);
     let mut icd_lines: Vec<String> = used_icd
         .iter()
@@ -400,7 +445,12 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             s.push('\n');
         }
         let n = write(&out.join(name), &s)?;
-        rep.lines.push(format!("wrote {} ({} rows, {} bytes)", out.join(name).display(), lines.len(), n));
+        rep.lines.push(format!(
+            "wrote {} ({} rows, {} bytes)",
+            out.join(name).display(),
+            lines.len(),
+            n
+        ));
     }
     Ok(())
 }
@@ -455,8 +505,10 @@ fn precision_filter(
 /// HYPO_POST, HIST_PRE, FAM_PRE.
 pub fn build_triggers(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<(), String> {
     let vocab = data.join("vocab");
-    let neg: serde_json::Value = serde_json::from_str(&read(&vocab.join("negspacy-termsets/negspacy_termsets.json"))?)
-        .map_err(|e| format!("negspacy: {e}"))?;
+    let neg: serde_json::Value = serde_json::from_str(&read(
+        &vocab.join("negspacy-termsets/negspacy_termsets.json"),
+    )?)
+    .map_err(|e| format!("negspacy: {e}"))?;
     let mut rows: std::collections::BTreeSet<(String, String)> = Default::default();
     let set = &neg["en_clinical"];
     for (k, ty) in [
@@ -471,10 +523,15 @@ pub fn build_triggers(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             }
         }
     }
-    let ctx: serde_json::Value = serde_json::from_str(&read(&vocab.join("medspacy-resources/context_rules.json"))?)
-        .map_err(|e| format!("medspacy: {e}"))?;
+    let ctx: serde_json::Value =
+        serde_json::from_str(&read(&vocab.join("medspacy-resources/context_rules.json"))?)
+            .map_err(|e| format!("medspacy: {e}"))?;
     for r in ctx["context_rules"].as_array().into_iter().flatten() {
-        let (Some(lit), Some(cat), Some(dir)) = (r["literal"].as_str(), r["category"].as_str(), r["direction"].as_str()) else {
+        let (Some(lit), Some(cat), Some(dir)) = (
+            r["literal"].as_str(),
+            r["category"].as_str(),
+            r["direction"].as_str(),
+        ) else {
             continue;
         };
         let ty = match (cat, dir) {
@@ -495,6 +552,10 @@ pub fn build_triggers(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         s.push_str(&format!("{t}\t{ty}\n"));
     }
     let n = write(&out.join("context_triggers.tsv"), &s)?;
-    rep.lines.push(format!("wrote {} ({} rows, {n} bytes)", out.join("context_triggers.tsv").display(), rows.len()));
+    rep.lines.push(format!(
+        "wrote {} ({} rows, {n} bytes)",
+        out.join("context_triggers.tsv").display(),
+        rows.len()
+    ));
     Ok(())
 }

@@ -73,16 +73,40 @@ fn code_opt(c: &str) -> Option<String> {
 
 /// Unit and number words are never corrected into drug names.
 const NEVER_CORRECT: &[&str] = &[
-    "milligram", "microgram", "milliliter", "millilitre", "kilogram", "seventy", "seventeen",
-    "thirteen", "fourteen", "fifteen", "sixteen", "eighteen", "nineteen", "hundred", "thousand",
-    "yesterday", "tomorrow", "morning", "evening", "tonight",
+    "milligram",
+    "microgram",
+    "milliliter",
+    "millilitre",
+    "kilogram",
+    "seventy",
+    "seventeen",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "eighteen",
+    "nineteen",
+    "hundred",
+    "thousand",
+    "yesterday",
+    "tomorrow",
+    "morning",
+    "evening",
+    "tonight",
 ];
 
 /// Deletion variants of a token (one char removed).
 pub fn deletions(w: &str) -> Vec<String> {
     let chars: Vec<char> = w.chars().collect();
     (0..chars.len())
-        .map(|i| chars.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, c)| *c).collect())
+        .map(|i| {
+            chars
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, c)| *c)
+                .collect()
+        })
         .collect()
 }
 
@@ -112,7 +136,10 @@ impl Lexicons {
             let extra = r.get(4).copied().unwrap_or("");
             match cat {
                 "ASR" => {
-                    asr.insert(fold_token(&term.to_lowercase()), fold_token(&code.to_lowercase()));
+                    asr.insert(
+                        fold_token(&term.to_lowercase()),
+                        fold_token(&code.to_lowercase()),
+                    );
                 }
                 "STOP" => {
                     let k = normalize_phrase(term);
@@ -123,7 +150,9 @@ impl Lexicons {
                     }
                 }
                 _ => {
-                    let (Some(category), Some(entity_type)) = (Category::parse(cat), EntityType::parse(ty)) else {
+                    let (Some(category), Some(entity_type)) =
+                        (Category::parse(cat), EntityType::parse(ty))
+                    else {
                         continue;
                     };
                     let kind = match (category, extra) {
@@ -157,7 +186,11 @@ impl Lexicons {
                     category: Category::MEDICAL_CONDITION,
                     entity_type: EntityType::DX_NAME,
                     code: code_opt(r[1]),
-                    kind: if r[2] == "sx" { CondKind::Symptom } else { CondKind::Diagnosis },
+                    kind: if r[2] == "sx" {
+                        CondKind::Symptom
+                    } else {
+                        CondKind::Diagnosis
+                    },
                     score: 0.85,
                     needs_context: false,
                 },
@@ -172,7 +205,11 @@ impl Lexicons {
                 2,
                 LexEntry {
                     category: Category::MEDICATION,
-                    entity_type: if r[2] == "B" { EntityType::BRAND_NAME } else { EntityType::GENERIC_NAME },
+                    entity_type: if r[2] == "B" {
+                        EntityType::BRAND_NAME
+                    } else {
+                        EntityType::GENERIC_NAME
+                    },
                     code: code_opt(r[1]),
                     kind: CondKind::NotACondition,
                     score: 0.9,
@@ -181,12 +218,18 @@ impl Lexicons {
             );
         }
         for k in stop_med {
-            if map.get(&k).is_some_and(|(p, e)| *p > 0 && e.category == Category::MEDICATION) {
+            if map
+                .get(&k)
+                .is_some_and(|(p, e)| *p > 0 && e.category == Category::MEDICATION)
+            {
                 map.remove(&k);
             }
         }
         for k in stop_cond {
-            if map.get(&k).is_some_and(|(p, e)| *p > 0 && e.category == Category::MEDICAL_CONDITION) {
+            if map
+                .get(&k)
+                .is_some_and(|(p, e)| *p > 0 && e.category == Category::MEDICAL_CONDITION)
+            {
                 map.remove(&k);
             }
         }

@@ -113,7 +113,16 @@ mod tests {
     #[test]
     fn token_boundaries_and_longest() {
         let m = TokenMatcher::new(&["chest pain", "pain", "pain in", "fever"]);
-        let toks = ["no", "chest", "pain", "or", "fever", "painful", "pain", "intensity"];
+        let toks = [
+            "no",
+            "chest",
+            "pain",
+            "or",
+            "fever",
+            "painful",
+            "pain",
+            "intensity",
+        ];
         let f = m.find(&toks);
         assert_eq!(f, vec![(1, 3, 0), (4, 5, 3), (6, 7, 1)]);
     }

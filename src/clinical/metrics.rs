@@ -59,7 +59,11 @@ impl Confusion {
     }
     /// Macro-F1 over labels that occur in the gold data.
     pub fn macro_f1(&self) -> f64 {
-        let gold_labels: Vec<String> = self.labels().into_iter().filter(|l| self.prf(l).3 > 0).collect();
+        let gold_labels: Vec<String> = self
+            .labels()
+            .into_iter()
+            .filter(|l| self.prf(l).3 > 0)
+            .collect();
         if gold_labels.is_empty() {
             return 0.0;
         }
@@ -69,21 +73,37 @@ impl Confusion {
     pub fn summary(&self) -> String {
         let labels = self.labels();
         let mut s = String::new();
-        let _ = writeln!(s, "{:<22} {:>6} {:>6} {:>6} {:>7}", "label", "P", "R", "F1", "support");
+        let _ = writeln!(
+            s,
+            "{:<22} {:>6} {:>6} {:>6} {:>7}",
+            "label", "P", "R", "F1", "support"
+        );
         for l in &labels {
             let (p, r, f, n) = self.prf(l);
             let _ = writeln!(s, "{l:<22} {p:>6.3} {r:>6.3} {f:>6.3} {n:>7}");
         }
         let _ = writeln!(s, "confusion (rows = gold, columns = predicted):");
         let short: Vec<String> = labels.iter().map(|l| l.chars().take(6).collect()).collect();
-        let _ = writeln!(s, "{:<22} {}", "", short.iter().map(|x| format!("{x:>6}")).collect::<Vec<_>>().join(" "));
+        let _ = writeln!(
+            s,
+            "{:<22} {}",
+            "",
+            short
+                .iter()
+                .map(|x| format!("{x:>6}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         for g in &labels {
             let row: Vec<String> = labels
                 .iter()
                 .map(|p| {
                     format!(
                         "{:>6}",
-                        self.counts.get(&(g.clone(), p.clone())).copied().unwrap_or(0)
+                        self.counts
+                            .get(&(g.clone(), p.clone()))
+                            .copied()
+                            .unwrap_or(0)
                     )
                 })
                 .collect();
@@ -142,8 +162,16 @@ pub fn match_spans(gold: &[(usize, usize)], pred: &[(usize, usize)]) -> (SpanCou
         }
     }
     (
-        SpanCounts { tp: strict_tp, pred: pred.len(), gold: gold.len() },
-        SpanCounts { tp: lenient_tp, pred: pred.len(), gold: gold.len() },
+        SpanCounts {
+            tp: strict_tp,
+            pred: pred.len(),
+            gold: gold.len(),
+        },
+        SpanCounts {
+            tp: lenient_tp,
+            pred: pred.len(),
+            gold: gold.len(),
+        },
     )
 }
 

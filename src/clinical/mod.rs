@@ -90,8 +90,18 @@ impl Analyzer {
     pub fn entities_of(&self, text: &str) -> Vec<Entity> {
         let turn = Turn::new("0", Role::Unknown, text);
         let mut found = vec![entities::extract(&self.lexicons, &self.patterns, text)];
-        traits::apply(&self.rules, std::slice::from_ref(&turn), &[Section::SUBJECTIVE], &mut found);
-        found.pop().unwrap_or_default().into_iter().map(|f| f.entity).collect()
+        traits::apply(
+            &self.rules,
+            std::slice::from_ref(&turn),
+            &[Section::SUBJECTIVE],
+            &mut found,
+        );
+        found
+            .pop()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.entity)
+            .collect()
     }
 
     /// Analyses a conversation: one [`SegmentAnalysis`] per input turn, in order.
@@ -110,7 +120,9 @@ impl Analyzer {
             let clinical = found[i].iter().any(|f| {
                 matches!(
                     f.entity.category,
-                    Category::MEDICAL_CONDITION | Category::MEDICATION | Category::TEST_TREATMENT_PROCEDURE
+                    Category::MEDICAL_CONDITION
+                        | Category::MEDICATION
+                        | Category::TEST_TREATMENT_PROCEDURE
                 )
             });
             let st = sections::small_talk_score(&t.text);

@@ -36,7 +36,10 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
     f.push("bias".to_string());
     let (role, text) = turns[i];
     f.push(format!("r:{}", role.as_str()));
-    let own: Vec<String> = tokenize(text).iter().map(|t| fold_token(&t.lower)).collect();
+    let own: Vec<String> = tokenize(text)
+        .iter()
+        .map(|t| fold_token(&t.lower))
+        .collect();
     let q = text.contains('?');
     if q {
         f.push("q".into());
@@ -165,7 +168,10 @@ impl SectionModel {
             s.push('\n');
         }
         s.push_str(&format!("smoothing\t{}\n", self.smoothing));
-        s.push_str(&format!("bias\t{}\t{}\t{}\n", self.bias[0], self.bias[1], self.bias[2]));
+        s.push_str(&format!(
+            "bias\t{}\t{}\t{}\n",
+            self.bias[0], self.bias[1], self.bias[2]
+        ));
         for l in &self.labels {
             s.push_str(&format!("label\t{l}\n"));
         }
@@ -200,6 +206,7 @@ impl SectionModel {
     }
 
     /// Group probabilities (SUBJECTIVE, OBJECTIVE, ASSESSMENT_AND_PLAN) from header log-probs.
+    #[allow(clippy::needless_range_loop)]
     pub fn group_probs(&self, header_lp: &[f32]) -> [f32; 3] {
         let mut g = [0f32; 3];
         for (k, lp) in header_lp.iter().enumerate() {
@@ -227,7 +234,12 @@ impl SectionModel {
         (0..raw.len())
             .map(|i| {
                 let mut lp = [0f32; 3];
-                for (j, r) in raw.iter().enumerate().take((i + 2).min(raw.len())).skip(i.saturating_sub(1)) {
+                for (j, r) in raw
+                    .iter()
+                    .enumerate()
+                    .take((i + 2).min(raw.len()))
+                    .skip(i.saturating_sub(1))
+                {
                     let w = if j == i { 1.0 } else { self.smoothing };
                     for g in 0..3 {
                         lp[g] += w * r[g].max(1e-6).ln();
@@ -270,14 +282,56 @@ pub fn group_section(g: usize) -> Section {
 /// Cue score for small talk / visit logistics (0 = none). Team-written cue list.
 pub fn small_talk_score(text: &str) -> f32 {
     const CUES: &[&str] = &[
-        "hello", "hi", "hey", "good morning", "good afternoon", "good evening", "nice to meet",
-        "nice to see", "how are you", "how is it going", "how s it going", "thank you",
-        "thanks", "bye", "goodbye", "see you", "take care", "have a good", "have a great",
-        "weather", "parking", "traffic", "weekend", "vacation", "holiday", "front desk",
-        "paperwork", "insurance card", "check out", "checkout", "waiting room", "copay",
-        "co pay", "my name is", "i m doctor", "dragon", "record this", "recording", "the game",
-        "your kid", "grandkid", "birthday", "sorry i m late", "sorry for the wait", "come on in",
-        "have a seat", "please sit", "sign in", "the nurse will", "you re welcome",
+        "hello",
+        "hi",
+        "hey",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "nice to meet",
+        "nice to see",
+        "how are you",
+        "how is it going",
+        "how s it going",
+        "thank you",
+        "thanks",
+        "bye",
+        "goodbye",
+        "see you",
+        "take care",
+        "have a good",
+        "have a great",
+        "weather",
+        "parking",
+        "traffic",
+        "weekend",
+        "vacation",
+        "holiday",
+        "front desk",
+        "paperwork",
+        "insurance card",
+        "check out",
+        "checkout",
+        "waiting room",
+        "copay",
+        "co pay",
+        "my name is",
+        "i m doctor",
+        "dragon",
+        "record this",
+        "recording",
+        "the game",
+        "your kid",
+        "grandkid",
+        "birthday",
+        "sorry i m late",
+        "sorry for the wait",
+        "come on in",
+        "have a seat",
+        "please sit",
+        "sign in",
+        "the nurse will",
+        "you re welcome",
     ];
     let toks = tokenize(text);
     let norm: String = toks
@@ -335,6 +389,7 @@ impl Default for TrainConfig {
 
 /// Trains the header model with AdaGrad on per-turn examples. Deterministic for a given input
 /// order and config.
+#[allow(clippy::needless_range_loop)]
 pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel {
     let label_of = |h: &str| -> String {
         if cfg.group_labels {
@@ -345,7 +400,9 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
     };
     let mut labels: Vec<String> = dialogues
         .iter()
-        .flat_map(|d| std::iter::once(label_of(&d.header)).chain(d.turn_labels.iter().map(|l| label_of(l))))
+        .flat_map(|d| {
+            std::iter::once(label_of(&d.header)).chain(d.turn_labels.iter().map(|l| label_of(l)))
+        })
         .collect();
     labels.sort();
     labels.dedup();
@@ -384,7 +441,14 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
     let k = labels.len();
     let xs: Vec<(Vec<usize>, usize)> = examples
         .iter()
-        .map(|(f, y)| (f.iter().filter_map(|x| fidx.get(x.as_str()).copied()).collect(), *y))
+        .map(|(f, y)| {
+            (
+                f.iter()
+                    .filter_map(|x| fidx.get(x.as_str()).copied())
+                    .collect(),
+                *y,
+            )
+        })
         .collect();
     let mut class_n = vec![0usize; k];
     for (_, y) in &xs {
@@ -398,12 +462,17 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
     let mut w = vec![0f32; names.len() * k];
     let mut g2 = vec![1e-8f32; names.len() * k];
     let mut order: Vec<usize> = (0..xs.len()).collect();
-    let mut rng = cfg.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut rng = cfg
+        .seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut z = vec![0f32; k];
     for _epoch in 0..cfg.epochs {
         // Fisher-Yates with an LCG (deterministic)
         for i in (1..order.len()).rev() {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let j = ((rng >> 33) as usize) % (i + 1);
             order.swap(i, j);
         }
@@ -470,7 +539,10 @@ mod tests {
     fn tsv_roundtrip() {
         let d = vec![
             TrainingDialogue {
-                turns: vec![(Role::Clinician, "any allergies?".into()), (Role::Patient, "no".into())],
+                turns: vec![
+                    (Role::Clinician, "any allergies?".into()),
+                    (Role::Patient, "no".into()),
+                ],
                 header: "ALLERGY".into(),
                 turn_labels: vec![],
             },
@@ -480,7 +552,10 @@ mod tests {
                 turn_labels: vec![],
             },
         ];
-        let cfg = TrainConfig { min_feature_count: 1, ..Default::default() };
+        let cfg = TrainConfig {
+            min_feature_count: 1,
+            ..Default::default()
+        };
         let m = train(&d, &cfg);
         let m2 = SectionModel::from_tsv(&m.to_tsv("test")).unwrap();
         assert_eq!(m2.labels, m.labels);

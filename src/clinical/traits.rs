@@ -120,10 +120,43 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
 
 /// Family-member words (a sentence with one of them pertains to family).
 const FAMILY: &[&str] = &[
-    "mother", "mom", "mum", "mothers", "moms", "father", "dad", "fathers", "dads", "sister", "sisters",
-    "brother", "brothers", "aunt", "aunts", "uncle", "uncles", "grandmother", "grandma", "grandfather",
-    "grandpa", "grandparents", "cousin", "cousins", "parents", "parent", "siblings", "sibling", "son",
-    "sons", "daughter", "daughters", "family", "niece", "nephew", "twin", "granny",
+    "mother",
+    "mom",
+    "mum",
+    "mothers",
+    "moms",
+    "father",
+    "dad",
+    "fathers",
+    "dads",
+    "sister",
+    "sisters",
+    "brother",
+    "brothers",
+    "aunt",
+    "aunts",
+    "uncle",
+    "uncles",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "grandparents",
+    "cousin",
+    "cousins",
+    "parents",
+    "parent",
+    "siblings",
+    "sibling",
+    "son",
+    "sons",
+    "daughter",
+    "daughters",
+    "family",
+    "niece",
+    "nephew",
+    "twin",
+    "granny",
 ];
 
 const INTERROGATIVES: &[&str] = &[
@@ -134,13 +167,53 @@ const INTERROGATIVES: &[&str] = &[
 const PRONOUNS: &[&str] = &["he", "she", "they", "his", "her", "their", "him", "them"];
 
 const NEG_ANSWERS: &[&str] = &[
-    "no", "nope", "nah", "not really", "never", "none", "negative", "i dont", "i do not", "i havent",
-    "i have not", "not that i know", "not at all", "i didnt", "i did not", "uh no", "um no", "no no",
-    "nothing", "neither", "not anymore", "i am not", "im not", "not that i", "no sir", "no maam",
+    "no",
+    "nope",
+    "nah",
+    "not really",
+    "never",
+    "none",
+    "negative",
+    "i dont",
+    "i do not",
+    "i havent",
+    "i have not",
+    "not that i know",
+    "not at all",
+    "i didnt",
+    "i did not",
+    "uh no",
+    "um no",
+    "no no",
+    "nothing",
+    "neither",
+    "not anymore",
+    "i am not",
+    "im not",
+    "not that i",
+    "no sir",
+    "no maam",
 ];
 const POS_ANSWERS: &[&str] = &[
-    "yes", "yeah", "yep", "yup", "i do", "i have", "sometimes", "a little", "correct", "right",
-    "uh huh", "mm hmm", "definitely", "sure", "i did", "occasionally", "a bit", "once", "some",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "i do",
+    "i have",
+    "sometimes",
+    "a little",
+    "correct",
+    "right",
+    "uh huh",
+    "mm hmm",
+    "definitely",
+    "sure",
+    "i did",
+    "occasionally",
+    "a bit",
+    "once",
+    "some",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -237,14 +310,27 @@ fn sentences(text: &str) -> Vec<Sent> {
         let c = chars[i];
         let boundary = matches!(c, '.' | '?' | '!' | ';')
             && chars.get(i + 1).is_none_or(|n| n.is_whitespace())
-            && !(c == '.' && i > 0 && chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
+            && !(c == '.'
+                && i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
         if boundary {
-            out.push(Sent { b: start, e: i + 1, question: c == '?', family: false });
+            out.push(Sent {
+                b: start,
+                e: i + 1,
+                question: c == '?',
+                family: false,
+            });
             start = i + 1;
         }
     }
     if start < chars.len() {
-        out.push(Sent { b: start, e: chars.len(), question: false, family: false });
+        out.push(Sent {
+            b: start,
+            e: chars.len(),
+            question: false,
+            family: false,
+        });
     }
     out
 }
@@ -286,7 +372,10 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         // unpunctuated ASR text: a last sentence that opens with an interrogative is a question
         if !sents.iter().any(|s| s.question) {
             if let Some(last) = sents.last_mut() {
-                let first = toks.iter().find(|t| t.begin_char >= last.b).map(|t| t.lower.as_str());
+                let first = toks
+                    .iter()
+                    .find(|t| t.begin_char >= last.b)
+                    .map(|t| t.lower.as_str());
                 if first.is_some_and(|w| INTERROGATIVES.contains(&w)) {
                     last.question = true;
                 }
@@ -316,7 +405,11 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         // index of the next termination trigger at or after each trigger
         let mut next_term = vec![usize::MAX; trig.len() + 1];
         for i in (0..trig.len()).rev() {
-            next_term[i] = if rules.kinds[trig[i].2] == Trig::Term { trig[i].0 } else { next_term[i + 1] };
+            next_term[i] = if rules.kinds[trig[i].2] == Trig::Term {
+                trig[i].0
+            } else {
+                next_term[i + 1]
+            };
         }
         let ents = &mut found[ti];
         // entity token ranges (entities are sorted by begin)
@@ -324,7 +417,9 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             .iter()
             .map(|f| {
                 let b = toks.partition_point(|t| t.end_char <= f.entity.begin_char);
-                let e = toks.partition_point(|t| t.begin_char < f.entity.end_char).max(b + 1);
+                let e = toks
+                    .partition_point(|t| t.begin_char < f.entity.end_char)
+                    .max(b + 1);
                 (b, e)
             })
             .collect();
@@ -343,7 +438,10 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             let s_idx = sent_of(tb);
-            let forward = matches!(kind, Trig::NegPre | Trig::HypoPre | Trig::HistPre | Trig::FamPre);
+            let forward = matches!(
+                kind,
+                Trig::NegPre | Trig::HypoPre | Trig::HistPre | Trig::FamPre
+            );
             let (lo, hi) = if forward {
                 let term = next_term[ti2 + 1];
                 ((te), (te + 15).min(toks.len()).min(term))
@@ -364,7 +462,11 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 if eb >= hi.max(lo + 1) + 16 {
                     break;
                 }
-                let inside = if forward { eb >= lo && eb < hi } else { ee > lo && ee <= hi };
+                let inside = if forward {
+                    eb >= lo && eb < hi
+                } else {
+                    ee > lo && ee <= hi
+                };
                 let f = &mut ents[ei];
                 if !inside || sent_of(eb) != s_idx || !negatable(f.entity.category) {
                     continue;
@@ -378,7 +480,9 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         }
         // family by sentence
         for (ei, f) in ents.iter_mut().enumerate() {
-            if f.entity.category == Category::MEDICAL_CONDITION && sents.get(sent_of(ent_tok[ei].0)).is_some_and(|s| s.family) {
+            if f.entity.category == Category::MEDICAL_CONDITION
+                && sents.get(sent_of(ent_tok[ei].0)).is_some_and(|s| s.family)
+            {
                 add_trait(f, Trait::PERTAINS_TO_FAMILY, 0.8);
             }
         }
@@ -411,20 +515,31 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let (qb, qe, qfam) = (qs.b, qs.e, qs.family);
         let qtext: String = turns[qi].text.chars().skip(qb).take(qe - qb).collect();
         let qnorm = key_lower(&qtext);
-        let ever = qnorm.contains("ever") || qnorm.contains("history") || qnorm.contains("in the past");
+        let ever =
+            qnorm.contains("ever") || qnorm.contains("history") || qnorm.contains("in the past");
         let anorm = key_lower(&turns[ai].text);
         let negative = starts_with_any(&anorm, NEG_ANSWERS);
         let positive = !negative && starts_with_any(&anorm, POS_ANSWERS);
         // the answer repeats a question entity ("Any fever?" "No fever.") → same polarity
         let answer_neg: std::collections::HashMap<String, bool> = found[ai]
             .iter()
-            .map(|f| (key_lower(&f.entity.text), f.entity.has_trait(Trait::NEGATION)))
+            .map(|f| {
+                (
+                    key_lower(&f.entity.text),
+                    f.entity.has_trait(Trait::NEGATION),
+                )
+            })
             .collect();
         let q_has_condition = found[qi].iter().any(|f| {
-            f.entity.category == Category::MEDICAL_CONDITION && f.entity.begin_char >= qb && f.entity.begin_char < qe
+            f.entity.category == Category::MEDICAL_CONDITION
+                && f.entity.begin_char >= qb
+                && f.entity.begin_char < qe
         });
         for f in found[qi].iter_mut() {
-            if f.entity.begin_char < qb || f.entity.begin_char >= qe || !negatable(f.entity.category) {
+            if f.entity.begin_char < qb
+                || f.entity.begin_char >= qe
+                || !negatable(f.entity.category)
+            {
                 continue;
             }
             if let Some(neg) = answer_neg.get(&key_lower(&f.entity.text)) {
@@ -442,17 +557,22 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
             } else if positive {
-                f.entity.traits.retain(|(t, _)| *t != Trait::HYPOTHETICAL && *t != Trait::NEGATION);
+                f.entity
+                    .traits
+                    .retain(|(t, _)| *t != Trait::HYPOTHETICAL && *t != Trait::NEGATION);
                 if ever && !qfam {
                     add_trait(f, Trait::PAST_HISTORY, 0.7);
                 }
             }
         }
         if qfam && !negative {
-            let first_sents: Vec<(usize, usize)> = sents_all[ai].iter().take(2).map(|s| (s.b, s.e)).collect();
+            let first_sents: Vec<(usize, usize)> =
+                sents_all[ai].iter().take(2).map(|s| (s.b, s.e)).collect();
             for f in found[ai].iter_mut() {
                 if f.entity.category == Category::MEDICAL_CONDITION
-                    && first_sents.iter().any(|(b, e)| f.entity.begin_char >= *b && f.entity.begin_char < *e)
+                    && first_sents
+                        .iter()
+                        .any(|(b, e)| f.entity.begin_char >= *b && f.entity.begin_char < *e)
                 {
                     add_trait(f, Trait::PERTAINS_TO_FAMILY, 0.75);
                 }
