@@ -28,9 +28,13 @@ fn main() {
         "eval-entities" => {
             fhirscribe::clinical::eval::eval_entities(&data.expect("--data")).map(|r| r.to_string())
         }
-        "eval-conversational" => {
-            fhirscribe::clinical::eval::eval_conversational(data.as_deref()).map(|r| r.to_string())
-        }
+        "eval-conversational" => fhirscribe::clinical::eval::eval_conversational(data.as_deref())
+            .map(|r| {
+                r.iter()
+                    .map(|(name, e)| format!("== {name}\n{e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
         "analyze" => {
             // dialogue on stdin: `Doctor: ...` / `Patient: ...` lines
             let mut input = String::new();

@@ -599,17 +599,41 @@ pub fn eval_conversational_set(
     }
 }
 
-/// `fhirscribe eval conversational [--data PATH]`: the team-written set (default: the committed
-/// `tests/fixtures/clinical/conversational.txt`, compiled in).
-pub fn eval_conversational(data: Option<&Path>) -> Result<ConversationalEval, String> {
-    let src = match data {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => CONVERSATIONAL_SET.to_string(),
+/// `fhirscribe eval conversational [--data PATH]`: with a path, that file; without, both committed
+/// team-written sets (`development`: tests/fixtures/clinical/conversational.txt, used while
+/// building the team lexicon; `held-out`: conversational_heldout.txt, written after the lexicon
+/// was frozen), compiled in.
+pub fn eval_conversational(
+    data: Option<&Path>,
+) -> Result<Vec<(String, ConversationalEval)>, String> {
+    let sets: Vec<(String, String)> = match data {
+        Some(p) => vec![(
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )],
+        None => vec![
+            (
+                "development set".to_string(),
+                CONVERSATIONAL_SET.to_string(),
+            ),
+            (
+                "held-out set".to_string(),
+                CONVERSATIONAL_HELDOUT.to_string(),
+            ),
+        ],
     };
-    let convs = parse_conversational(&src)?;
-    Ok(eval_conversational_set(super::analyzer(), &convs))
+    let mut out = Vec::new();
+    for (name, src) in sets {
+        let convs = parse_conversational(&src)?;
+        out.push((name, eval_conversational_set(super::analyzer(), &convs)));
+    }
+    Ok(out)
 }
 
-/// The committed team-written conversational set.
+/// The committed team-written conversational set (development).
 pub static CONVERSATIONAL_SET: &str =
     include_str!("../../tests/fixtures/clinical/conversational.txt");
+
+/// The committed team-written conversational set (held out from lexicon building).
+pub static CONVERSATIONAL_HELDOUT: &str =
+    include_str!("../../tests/fixtures/clinical/conversational_heldout.txt");
