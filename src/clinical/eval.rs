@@ -67,6 +67,23 @@ impl fmt::Display for SectionEval {
     }
 }
 
+impl SectionEval {
+    /// Adds another evaluation's counts to this one.
+    pub fn merge(&mut self, o: &SectionEval) {
+        self.snippets += o.snippets;
+        self.turns += o.turns;
+        for (dst, src) in [
+            (&mut self.header, &o.header),
+            (&mut self.group, &o.group),
+            (&mut self.turn_group, &o.turn_group),
+        ] {
+            for (k, v) in &src.counts {
+                *dst.counts.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+}
+
 /// Evaluates a section model on MTS-Dialog records.
 pub fn eval_sections_records(model: &SectionModel, recs: &[MtsRecord], data: &str) -> SectionEval {
     let mut ev = SectionEval {

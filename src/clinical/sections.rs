@@ -54,6 +54,7 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
     f.push(bucket.into());
     for w in &own {
         f.push(format!("w:{w}"));
+        f.push(format!("rw:{}:{w}", &role.as_str()[..1]));
     }
     for p in own.windows(2) {
         f.push(format!("b:{}_{}", p[0], p[1]));
