@@ -85,6 +85,16 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
             }
         }
     }
+    // wider window (turns 3–5 away), as one bag
+    for d in 3..=5usize {
+        for j in [i.wrapping_sub(d), i + d] {
+            if let Some((_, t)) = turns.get(j) {
+                for t in tokenize(t) {
+                    f.push(format!("d:{}", fold_token(&t.lower)));
+                }
+            }
+        }
+    }
     f.sort_unstable();
     f.dedup();
     f
