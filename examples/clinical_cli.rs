@@ -25,6 +25,29 @@ fn main() {
         "eval-sections" => {
             fhirscribe::clinical::eval::eval_sections(&data.expect("--data")).map(|r| r.to_string())
         }
+        "eval-sections-aci" => {
+            let split = arg(&args, "--split").unwrap_or_else(|| "valid".into());
+            fhirscribe::clinical::eval::eval_sections_aci(&data.expect("--data"), &split).map(|(c, n)| {
+                let mut no_other = fhirscribe::clinical::metrics::Confusion::default();
+                for ((g, p), n) in &c.counts {
+                    if p != "OTHER" {
+                        for _ in 0..*n {
+                            no_other.add(g, p);
+                        }
+                    }
+                }
+                format!(
+                    "ACI-BENCH {split}: {n} encounters, {} turns (silver labels)\naccuracy {:.3} macro-F1 {:.3} (turns called OTHER count as errors)\naccuracy {:.3} macro-F1 {:.3} on the {} turns not called OTHER\n{}",
+                    c.total(),
+                    c.accuracy(),
+                    c.macro_f1(),
+                    no_other.accuracy(),
+                    no_other.macro_f1(),
+                    no_other.total(),
+                    c.summary()
+                )
+            })
+        }
         "eval-entities" => {
             fhirscribe::clinical::eval::eval_entities(&data.expect("--data")).map(|r| r.to_string())
         }

@@ -90,8 +90,13 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
             .collect()
     };
     // (models per fold + full model) for a config
-    let fit = |cfg: &TrainConfig| -> (Vec<super::sections::SectionModel>, super::sections::SectionModel) {
-        let folds = (0..FOLDS).map(|k| train(&train_set(Some(k)), cfg)).collect();
+    let fit = |cfg: &TrainConfig| -> (
+        Vec<super::sections::SectionModel>,
+        super::sections::SectionModel,
+    ) {
+        let folds = (0..FOLDS)
+            .map(|k| train(&train_set(Some(k)), cfg))
+            .collect();
         (folds, train(&train_set(None), cfg))
     };
     // pooled out-of-fold + validation evaluation for given models and bias
@@ -168,6 +173,31 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         ev.header.accuracy(),
         ev.header.macro_f1()
     ));
+    // switch penalty of the sequence decoder, on whole ACI-BENCH *valid* encounters (silver)
+    let aci_valid = aci_silver_split(data, "valid")?;
+    let mut best_sw = (0f32, f64::MIN);
+    for sw in [0f32, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0] {
+        model.switch_penalty = sw;
+        let mut c = super::metrics::Confusion::default();
+        for e in &aci_valid {
+            let turns: Vec<(Role, &str)> = e.turns.iter().map(|(r, t)| (*r, t.as_str())).collect();
+            for ((g, _), gold) in model.decode(&turns).into_iter().zip(&e.turn_labels) {
+                c.add(
+                    super::sections::header_group(gold).as_str(),
+                    super::sections::group_section(g).as_str(),
+                );
+            }
+        }
+        rep.lines.push(format!(
+            "sections: switch penalty {sw}: ACI-BENCH valid (silver) turn accuracy {:.3} macro-F1 {:.3}",
+            c.accuracy(),
+            c.macro_f1()
+        ));
+        if c.macro_f1() > best_sw.1 + 1e-9 {
+            best_sw = (sw, c.macro_f1());
+        }
+    }
+    model.switch_penalty = best_sw.0;
     let mut header = String::new();
     let _ = writeln!(
         header,
@@ -205,6 +235,11 @@ const STOP: &[&str] = &[
 /// S → O → A&P path is chosen with Viterbi (backward moves heavily penalised).
 #[allow(clippy::needless_range_loop)] // index loops read clearer in Viterbi
 pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
+    aci_silver_split(data, "train")
+}
+
+/// [`aci_silver`] for a named ACI-BENCH split (`train`, `valid`, `clinicalnlp_taskB_test1`).
+pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue>, String> {
     use super::text::{fold_token, tokenize};
     use std::collections::{HashMap, HashSet};
     let aci = data.join("aci-bench");
@@ -219,12 +254,12 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
         }
         Ok(m)
     };
-    let full: serde_json::Value = serde_json::from_str(&read(&aci.join("train.json"))?)
-        .map_err(|e| format!("train.json: {e}"))?;
-    let subj = load("train_subjective.json")?;
-    let exam = load("train_objective_exam.json")?;
-    let res = load("train_objective_results.json")?;
-    let ap = load("train_assessment_and_plan.json")?;
+    let full: serde_json::Value = serde_json::from_str(&read(&aci.join(format!("{split}.json")))?)
+        .map_err(|e| format!("{split}.json: {e}"))?;
+    let subj = load(&format!("{split}_subjective.json"))?;
+    let exam = load(&format!("{split}_objective_exam.json"))?;
+    let res = load(&format!("{split}_objective_results.json"))?;
+    let ap = load(&format!("{split}_assessment_and_plan.json"))?;
     let words = |t: &str| -> HashSet<String> {
         tokenize(t)
             .iter()

@@ -654,3 +654,39 @@ pub static CONVERSATIONAL_SET: &str =
 /// The committed team-written conversational set (held out from lexicon building).
 pub static CONVERSATIONAL_HELDOUT: &str =
     include_str!("../../tests/fixtures/clinical/conversational_heldout.txt");
+
+/// Turn-level section metrics on whole ACI-BENCH encounters of a split (default `valid`), against
+/// *silver* per-turn labels (the note-division alignment of `build::aci_silver_split`; never the
+/// split the model was trained on). Turns the analyzer calls OTHER are counted as such.
+pub fn eval_sections_aci(data: &Path, split: &str) -> Result<(Confusion, usize), String> {
+    eval_sections_aci_with(super::analyzer(), data, split)
+}
+
+pub fn eval_sections_aci_with(
+    a: &super::Analyzer,
+    data: &Path,
+    split: &str,
+) -> Result<(Confusion, usize), String> {
+    use super::types::{Section, Turn};
+    let encs = super::build::aci_silver_split(data, split)?;
+    let mut c = Confusion::default();
+    for e in &encs {
+        let turns: Vec<Turn> = e
+            .turns
+            .iter()
+            .enumerate()
+            .map(|(i, (r, t))| Turn::new(i.to_string(), *r, t.clone()))
+            .collect();
+        let out = a.analyze(&turns);
+        for (o, gold) in out.iter().zip(&e.turn_labels) {
+            let g = header_group(gold);
+            let p = if o.section == Section::OTHER {
+                "OTHER"
+            } else {
+                o.section.as_str()
+            };
+            c.add(g.as_str(), p);
+        }
+    }
+    Ok((c, encs.len()))
+}

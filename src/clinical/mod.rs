@@ -107,7 +107,7 @@ impl Analyzer {
     /// Analyses a conversation: one [`SegmentAnalysis`] per input turn, in order.
     pub fn analyze(&self, turns: &[Turn]) -> Vec<SegmentAnalysis> {
         let pairs: Vec<(Role, &str)> = turns.iter().map(|t| (t.role, t.text.as_str())).collect();
-        let groups = self.model.classify_groups(&pairs);
+        let groups = self.model.decode(&pairs);
         let mut found: Vec<Vec<entities::Found>> = turns
             .iter()
             .map(|t| entities::extract(&self.lexicons, &self.patterns, &t.text))
@@ -115,8 +115,7 @@ impl Analyzer {
         let mut sections = Vec::with_capacity(turns.len());
         let mut scores = Vec::with_capacity(turns.len());
         for (i, t) in turns.iter().enumerate() {
-            let g = groups[i];
-            let best = eval::argmax(&g);
+            let (best, p) = groups[i];
             let clinical = found[i].iter().any(|f| {
                 matches!(
                     f.entity.category,
@@ -131,7 +130,7 @@ impl Analyzer {
                 scores.push(st);
             } else {
                 sections.push(sections::group_section(best));
-                scores.push(g[best]);
+                scores.push(p);
             }
         }
         traits::apply(&self.rules, turns, &sections, &mut found);

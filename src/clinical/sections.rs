@@ -111,6 +111,9 @@ pub struct SectionModel {
     /// Log-probability offsets added per group (SUBJECTIVE, OBJECTIVE, ASSESSMENT_AND_PLAN)
     /// before the decision, tuned on MTS-Dialog validation to undo the training-set skew.
     pub bias: [f32; 3],
+    /// Log-space cost of switching group between consecutive turns in [`SectionModel::decode`]
+    /// (0 = independent turns). Tuned on ACI-BENCH valid encounters (silver labels).
+    pub switch_penalty: f32,
 }
 
 impl SectionModel {
@@ -136,6 +139,12 @@ impl SectionModel {
                     for (k, v) in parts.take(3).enumerate() {
                         m.bias[k] = v.parse().map_err(|_| format!("line {ln}: bias"))?;
                     }
+                }
+                "switch" => {
+                    m.switch_penalty = parts
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .ok_or(format!("line {ln}: switch"))?;
                 }
                 "smoothing" => {
                     m.smoothing = parts
@@ -183,6 +192,7 @@ impl SectionModel {
             "bias\t{}\t{}\t{}\n",
             self.bias[0], self.bias[1], self.bias[2]
         ));
+        s.push_str(&format!("switch\t{}\n", self.switch_penalty));
         for l in &self.labels {
             s.push_str(&format!("label\t{l}\n"));
         }
@@ -235,6 +245,53 @@ impl SectionModel {
         let s: f32 = g.iter().sum::<f32>().max(1e-9);
         g.iter_mut().for_each(|x| *x /= s);
         g
+    }
+
+    /// Most likely group per turn for a whole conversation: Viterbi over the per-turn group
+    /// log-probabilities with a cost for every change of group (sections come in runs). Returns
+    /// (group index, that turn's smoothed probability of the group).
+    pub fn decode(&self, turns: &[(Role, &str)]) -> Vec<(usize, f32)> {
+        let probs = self.classify_groups(turns);
+        let n = probs.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let lp: Vec<[f32; 3]> = probs
+            .iter()
+            .map(|p| {
+                [
+                    p[0].max(1e-6).ln(),
+                    p[1].max(1e-6).ln(),
+                    p[2].max(1e-6).ln(),
+                ]
+            })
+            .collect();
+        let mut score = lp[0];
+        let mut back = vec![[0u8; 3]; n];
+        for i in 1..n {
+            let mut next = [0f32; 3];
+            for b in 0..3 {
+                let mut best = (f32::NEG_INFINITY, 0u8);
+                for (a, sa) in score.iter().enumerate() {
+                    let v = sa - if a == b { 0.0 } else { self.switch_penalty };
+                    if v > best.0 {
+                        best = (v, a as u8);
+                    }
+                }
+                next[b] = best.0 + lp[i][b];
+                back[i][b] = best.1;
+            }
+            score = next;
+        }
+        let mut k = (0..3)
+            .max_by(|a, b| score[*a].total_cmp(&score[*b]))
+            .unwrap_or(0);
+        let mut out = vec![(0usize, 0f32); n];
+        for i in (0..n).rev() {
+            out[i] = (k, probs[i][k]);
+            k = back[i][k] as usize;
+        }
+        out
     }
 
     /// Per-turn SOAP group probabilities for a conversation, smoothed over neighbours.
@@ -526,6 +583,7 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
         weights,
         smoothing: 0.5,
         bias: [0.0; 3],
+        switch_penalty: 0.0,
     }
 }
 
