@@ -241,7 +241,7 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
 /// [`aci_silver`] for a named ACI-BENCH split (`train`, `valid`, `clinicalnlp_taskB_test1`).
 pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue>, String> {
     use super::text::{fold_token, tokenize};
-    use std::collections::{HashMap, HashSet};
+    use std::collections::{BTreeSet, HashMap};
     let aci = data.join("aci-bench");
     let load = |name: &str| -> Result<HashMap<String, String>, String> {
         let v: serde_json::Value =
@@ -260,7 +260,8 @@ pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue
     let exam = load(&format!("{split}_objective_exam.json"))?;
     let res = load(&format!("{split}_objective_results.json"))?;
     let ap = load(&format!("{split}_assessment_and_plan.json"))?;
-    let words = |t: &str| -> HashSet<String> {
+    // ordered sets: the idf sums below must add in the same order on every run
+    let words = |t: &str| -> BTreeSet<String> {
         tokenize(t)
             .iter()
             .map(|x| fold_token(&x.lower))
