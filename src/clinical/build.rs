@@ -233,12 +233,12 @@ const STOP: &[&str] = &[
 /// (idf-weighted) word overlap with the gold note's divisions (subjective; objective_exam +
 /// objective_results; assessment_and_plan), plus a few clinician cue words, and a monotone
 /// S → O → A&P path is chosen with Viterbi (backward moves heavily penalised).
-#[allow(clippy::needless_range_loop)] // index loops read clearer in Viterbi
 pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
     aci_silver_split(data, "train")
 }
 
 /// [`aci_silver`] for a named ACI-BENCH split (`train`, `valid`, `clinicalnlp_taskB_test1`).
+#[allow(clippy::needless_range_loop)] // index loops read clearer in Viterbi
 pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue>, String> {
     use super::text::{fold_token, tokenize};
     use std::collections::{BTreeSet, HashMap};
