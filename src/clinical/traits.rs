@@ -42,6 +42,8 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("arent", "NEG_PRE"),
     ("wasnt", "NEG_PRE"),
     ("werent", "NEG_PRE"),
+    // "n't" split off by some transcribers ("do n't") tokenises as "nt"
+    ("nt", "NEG_PRE"),
     ("cant", "PSEUDO"),
     ("without", "NEG_PRE"),
     ("none", "NEG_PRE"),
