@@ -17,18 +17,40 @@ fn read(rel: &str) -> String {
 
 fn check_structure(t: &TranscriptFile) {
     let c = &t.conversation;
-    let ids: HashSet<_> = c.transcript_segments.iter().map(|s| &s.segment_id).collect();
-    assert_eq!(ids.len(), c.transcript_segments.len(), "segment ids are unique");
+    let ids: HashSet<_> = c
+        .transcript_segments
+        .iter()
+        .map(|s| &s.segment_id)
+        .collect();
+    assert_eq!(
+        ids.len(),
+        c.transcript_segments.len(),
+        "segment ids are unique"
+    );
     for s in &c.transcript_segments {
         assert!(s.begin_audio_time <= s.end_audio_time, "{s:?}");
         assert!(!s.content.trim().is_empty());
     }
     for pair in c.transcript_segments.windows(2) {
-        assert!(pair[0].begin_audio_time <= pair[1].begin_audio_time, "segments ordered by start");
+        assert!(
+            pair[0].begin_audio_time <= pair[1].begin_audio_time,
+            "segments ordered by start"
+        );
     }
-    let words = c.transcript_items.iter().filter(|i| i.item_type == ItemType::Pronunciation).count();
-    let seg_words: usize = c.transcript_segments.iter().map(|s| s.content.split_whitespace().count()).sum();
-    assert_eq!(words, seg_words, "every word item appears in exactly one segment");
+    let words = c
+        .transcript_items
+        .iter()
+        .filter(|i| i.item_type == ItemType::Pronunciation)
+        .count();
+    let seg_words: usize = c
+        .transcript_segments
+        .iter()
+        .map(|s| s.content.split_whitespace().count())
+        .sum();
+    assert_eq!(
+        words, seg_words,
+        "every word item appears in exactly one segment"
+    );
     for i in &c.transcript_items {
         let conf = i.alternatives[0].confidence;
         assert!((0.0..=1.0).contains(&conf));
@@ -47,14 +69,21 @@ fn sample_encounter_two_channels() {
     let mut models = common::models();
     let settings = ScribeSettings {
         job_name: "sample-encounter".into(),
-        speakers: SpeakerMode::ChannelIdentification { clinician_channel: 0 },
+        speakers: SpeakerMode::ChannelIdentification {
+            clinician_channel: 0,
+        },
         prompt: None,
     };
     let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     let t = &out.transcript;
     check_structure(t);
 
-    let hyp: Vec<&str> = t.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect();
+    let hyp: Vec<&str> = t
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.content.as_str())
+        .collect();
     let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
     eprintln!("tiny.en WER on the sample: {:.1}%", 100.0 * wer);
     assert!(wer < 0.20, "WER {wer}");
@@ -63,12 +92,26 @@ fn sample_encounter_two_channels() {
     let r = eval::segments::check(&read("samples/encounter.ref.tsv"), t, 0.25).unwrap();
     eprintln!("{r}");
     assert_eq!(r.inside_one_turn, r.segments, "{r}");
-    let roles: HashSet<String> = t.conversation.transcript_segments.iter().map(|s| s.participant_details.participant_role.to_string()).collect();
-    assert_eq!(roles, HashSet::from(["CLINICIAN_0".to_string(), "PATIENT_0".to_string()]));
+    let roles: HashSet<String> = t
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.participant_details.participant_role.to_string())
+        .collect();
+    assert_eq!(
+        roles,
+        HashSet::from(["CLINICIAN_0".to_string(), "PATIENT_0".to_string()])
+    );
 
     // Same audio, same job: same segment ids (evidence links and FHIR identifiers depend on it).
     let again = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
-    let ids = |t: &TranscriptFile| t.conversation.transcript_segments.iter().map(|s| s.segment_id.clone()).collect::<Vec<_>>();
+    let ids = |t: &TranscriptFile| {
+        t.conversation
+            .transcript_segments
+            .iter()
+            .map(|s| s.segment_id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&again.transcript), ids(t));
 }
 
@@ -77,13 +120,29 @@ fn sample_encounter_mixed_to_one_channel() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
     let mut models = common::models();
-    let settings = ScribeSettings { job_name: "sample-mono".into(), speakers: SpeakerMode::Single, prompt: None };
+    let settings = ScribeSettings {
+        job_name: "sample-mono".into(),
+        speakers: SpeakerMode::Single,
+        prompt: None,
+    };
     let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     check_structure(&out.transcript);
-    let hyp: Vec<&str> = out.transcript.conversation.transcript_segments.iter().map(|s| s.content.as_str()).collect();
+    let hyp: Vec<&str> = out
+        .transcript
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.content.as_str())
+        .collect();
     let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
     eprintln!("tiny.en WER on the mixed-down sample: {:.1}%", 100.0 * wer);
     assert!(wer < 0.20, "WER {wer}");
-    let roles: HashSet<String> = out.transcript.conversation.transcript_segments.iter().map(|s| s.participant_details.participant_role.to_string()).collect();
+    let roles: HashSet<String> = out
+        .transcript
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.participant_details.participant_role.to_string())
+        .collect();
     assert_eq!(roles.len(), 1, "one stream without diarization");
 }

@@ -16,21 +16,29 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// spin-wait, so two concurrent decodes on a 2-core machine slow each other down many times over.
 pub fn models() -> std::sync::MutexGuard<'static, Models> {
     static MODELS: std::sync::OnceLock<std::sync::Mutex<Models>> = std::sync::OnceLock::new();
-    MODELS.get_or_init(|| std::sync::Mutex::new(load_models())).lock().unwrap_or_else(|e| e.into_inner())
+    MODELS
+        .get_or_init(|| std::sync::Mutex::new(load_models()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Loads whisper tiny.en + silero VAD. Panics with the fix if models are missing: the test
 /// command fetches them, so a missing model is a setup defect, never a reason to skip.
 pub fn load_models() -> Models {
-    let model = models::locate(models::WHISPER_TINY_EN).expect("whisper model (run scripts/test.sh, which fetches models)");
-    let recognizer = WhisperRecognizer::load(&model, WhisperOptions::default()).expect("load whisper");
+    let model = models::locate(models::WHISPER_TINY_EN)
+        .expect("whisper model (run scripts/test.sh, which fetches models)");
+    let recognizer =
+        WhisperRecognizer::load(&model, WhisperOptions::default()).expect("load whisper");
     let vad = SileroVad::load(
         &models::locate(models::SILERO_VAD).expect("silero model"),
         &models::ort_library().expect("onnxruntime library"),
         VadParams::default(),
     )
     .expect("load VAD");
-    Models { recognizer: Box::new(recognizer), vad }
+    Models {
+        recognizer: Box::new(recognizer),
+        vad,
+    }
 }
 
 pub fn bin() -> PathBuf {
