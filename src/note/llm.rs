@@ -1,0 +1,1 @@
+//! Optional rewrite of the evidence-built note by a language model (placeholder).
