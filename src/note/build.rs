@@ -419,6 +419,20 @@ const EXAM: &[&str] = &[
     "looks",
     "look",
 ];
+const VITALS: &[&str] = &[
+    "blood pressure",
+    "heart rate",
+    "pulse",
+    "temperature",
+    "oxygen saturation",
+    "respiratory rate",
+    "weight",
+    "vital signs",
+    "vitals",
+    "bmi",
+    "o2 sat",
+    "spo2",
+];
 const EXAM_INTENT: &[&str] = &[
     "go ahead and",
     "let me",
@@ -681,7 +695,7 @@ fn join_list(items: &[String]) -> String {
     match items.len() {
         0 => String::new(),
         1 => items[0].clone(),
-        n => format!("{} and {}", items[..n - 1].join(", "), items[n - 1]),
+        n => format!("{} or {}", items[..n - 1].join(", "), items[n - 1]),
     }
 }
 
@@ -786,7 +800,7 @@ pub(super) fn generate(
                 };
                 lines.push(Line {
                     kind,
-                    text: t.trim_end_matches('?').to_owned() + ".",
+                    text: t,
                     evidence: vec![i, i + 1],
                     order: (i, 0),
                 });
@@ -921,13 +935,22 @@ pub(super) fn generate(
             .insights
             .iter()
             .any(|x| x.category == EntityType::Medication);
-        let tests = s.insights.iter().any(|x| {
+        let is_test = |x: &&&ClinicalInsight| {
             x.category == EntityType::TestTreatmentProcedure
                 && matches!(
                     x.entity_type,
                     EntitySubType::TestName | EntitySubType::TestValue
                 )
-        });
+        };
+        let test_names: Vec<String> = s
+            .insights
+            .iter()
+            .filter(is_test)
+            .filter_map(|x| x.spans.first().map(|sp| sp.content.to_lowercase()))
+            .collect();
+        // Vital signs are examination, other tests are results.
+        let tests = test_names.iter().any(|t| !VITALS.contains(&t.as_str()));
+        let vitals = test_names.iter().any(|t| VITALS.contains(&t.as_str()));
         let orders = s.insights.iter().any(|x| {
             x.category == EntityType::TestTreatmentProcedure || x.category == EntityType::Medication
         });
@@ -982,9 +1005,9 @@ pub(super) fn generate(
                     && !has_any(&s.lower, &["shows", "showed", "came back", "revealed"])
                 {
                     None
-                } else if tests || has_any(&s.lower, RESULTS) {
+                } else if tests || (!vitals && has_any(&s.lower, RESULTS)) {
                     Some(Content::DiagnosticResults)
-                } else if has_any(&s.lower, EXAM) || !s.insights.is_empty() {
+                } else if vitals || has_any(&s.lower, EXAM) || !s.insights.is_empty() {
                     Some(Content::PhysicalExamination)
                 } else {
                     None

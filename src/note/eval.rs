@@ -1576,10 +1576,12 @@ impl AciReport {
             self.sentences
         );
         match self.fact_recall {
-            Some(f) => s += &format!(
+            Some(f) => {
+                s += &format!(
                 "fact recall            {:.2}% (gold-note lexicon concepts found in our note)\n",
                 100.0 * f
-            ),
+            )
+            }
             None => s += "fact recall            n/a (no lexicon)\n",
         }
         s

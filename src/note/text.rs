@@ -216,7 +216,7 @@ const FILLERS: &[&str] = &[
 /// Words dropped at the start of a sentence (discourse markers).
 const OPENERS: &[&str] = &[
     "so", "okay", "ok", "alright", "well", "and", "but", "now", "yeah", "yes", "right", "anyway",
-    "also", "then", "great", "good", "sure", "actually", "alrighty", "hey",
+    "also", "then", "great", "good", "sure", "actually", "alrighty", "hey", "yep", "yup",
 ];
 
 /// Two-word fillers, removed anywhere.
@@ -491,6 +491,9 @@ fn third_singular(v: &str) -> String {
         "'m" | "'re" => return "is".into(),
         "'ve" => return "has".into(),
         _ => {}
+    }
+    if v.ends_with("ss") {
+        return format!("{v}es");
     }
     if v.ends_with("ed") || v.ends_with('s') || !v.chars().all(|c| c.is_ascii_alphabetic()) {
         return v.into();
