@@ -546,9 +546,18 @@ pub fn check_sentence(
     }
     let support: HashSet<String> = evidence.iter().flat_map(|e| checker_words(e)).collect();
     let words = checker_words(sentence);
+    // A denial ("denies", "no") needs a negative in the evidence; then it may be written in
+    // any of the negation words.
+    let negative_evidence = support
+        .iter()
+        .any(|w| NEGATION_WORDS.iter().any(|n| lemma(n) == *w) || w == "nope" || w == "nah");
     let missing: Vec<&String> = words
         .iter()
-        .filter(|w| !CHECKER_CONNECTIVES.iter().any(|c| lemma(c) == **w) && !support.contains(*w))
+        .filter(|w| {
+            !CHECKER_CONNECTIVES.iter().any(|c| lemma(c) == **w)
+                && !support.contains(*w)
+                && !(negative_evidence && NEGATION_WORDS.iter().any(|n| lemma(n) == **w))
+        })
         .collect();
     if !missing.is_empty() {
         return Err(format!(
@@ -560,10 +569,6 @@ pub fn check_sentence(
                 .join(", ")
         ));
     }
-    // A denial needs a negative in the evidence ("denies" is a connective, so check it here).
-    let negative_evidence = support
-        .iter()
-        .any(|w| NEGATION_WORDS.iter().any(|n| lemma(n) == *w) || w == "nope" || w == "nah");
     if words.iter().any(|w| w == "deny") && !negative_evidence {
         return Err("`denies` without a negative answer in the linked segments".into());
     }
