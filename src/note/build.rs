@@ -539,6 +539,24 @@ const ASSESS: &[&str] = &[
     "suggests",
     "i suspect",
 ];
+const HEDGES: &[&str] = &[
+    "if",
+    "may",
+    "might",
+    "could",
+    "would",
+    "possible",
+    "possibly",
+    "should",
+    "in case",
+    "when",
+    "whether",
+    "risk",
+    "unless",
+    "concerned",
+    "worried",
+    "rule out",
+];
 const NEGATIONS: &[&str] = &[
     "no", "not", "denies", "never", "none", "without", "negative", "nothing", "nope",
 ];
@@ -1047,17 +1065,29 @@ pub(super) fn generate(
         if kind == Content::FamilyHistory && !has_any(&lower_t, FAMILY) {
             continue;
         }
-        // A negated finding is written only with its negation (any negated mention of the same
-        // words in the segment counts, as the checker sees the whole segment).
-        let negated = conditions.iter().any(|x| {
+        // A finding keeps its status: negated only with its negation, a relative's only with
+        // the relative named, a hypothetical only hedged. Every mention of the same words in
+        // the evidence segments counts, as the checker sees them.
+        let mentions = |x: &ClinicalInsight| -> Vec<&ClinicalInsight> {
             let text = x.spans.first().map(|sp| sp.content.to_lowercase());
-            has_trait(x, TraitName::Negation)
-                || evidence.iter().flat_map(|&e| &ix.seg_insights[e]).any(|y| {
-                    has_trait(y, TraitName::Negation)
-                        && y.spans.first().map(|sp| sp.content.to_lowercase()) == text
+            evidence
+                .iter()
+                .flat_map(|&e| &ix.seg_insights[e])
+                .copied()
+                .filter(|y| {
+                    is_condition(y) && y.spans.first().map(|sp| sp.content.to_lowercase()) == text
                 })
+                .collect()
+        };
+        let status_lost = conditions.iter().any(|x| {
+            let m = mentions(x);
+            let any = |t| has_trait(x, t) || m.iter().any(|y| has_trait(y, t));
+            let all = |t| has_trait(x, t) && m.iter().all(|y| has_trait(y, t));
+            (any(TraitName::Negation) && !has_any(&lower_t, NEGATIONS) && !lower_t.contains("n't"))
+                || (all(TraitName::PertainsToFamily) && !has_any(&lower_t, FAMILY))
+                || (all(TraitName::Hypothetical) && !has_any(&lower_t, HEDGES))
         });
-        if negated && !has_any(&lower_t, NEGATIONS) && !lower_t.contains("n't") {
+        if status_lost {
             continue;
         }
         lines.push(Line {

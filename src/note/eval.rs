@@ -554,9 +554,10 @@ pub fn check_sentence(
     let missing: Vec<&String> = words
         .iter()
         .filter(|w| {
-            !CHECKER_CONNECTIVES.iter().any(|c| lemma(c) == **w)
-                && !support.contains(*w)
-                && !(negative_evidence && NEGATION_WORDS.iter().any(|n| lemma(n) == **w))
+            let allowed = CHECKER_CONNECTIVES.iter().any(|c| lemma(c) == **w)
+                || support.contains(*w)
+                || (negative_evidence && NEGATION_WORDS.iter().any(|n| lemma(n) == **w));
+            !allowed
         })
         .collect();
     if !missing.is_empty() {

@@ -227,7 +227,7 @@ impl Templates {
         let me = Self { by_name };
         for t in ALL_TEMPLATES {
             let name = template_name(t);
-            if me.by_name.get(&name).is_none() {
+            if !me.by_name.contains_key(&name) {
                 return Err(TemplateError::Invalid {
                     template: name,
                     problem: "no built-in file defines it".into(),

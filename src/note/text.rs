@@ -152,17 +152,13 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
         }
         if !word.is_empty() {
             let lw = word.to_lowercase();
-            let merged = match (toks.last().and_then(Tok::word), lw.as_str()) {
-                (Some(_), "n't")
-                | (Some(_), "'s")
-                | (Some(_), "'re")
-                | (Some(_), "'ve")
-                | (Some(_), "'ll")
-                | (Some(_), "'m")
-                | (Some(_), "'d") => true,
-                (Some("gon"), "na") | (Some("wan"), "na") | (Some("got"), "ta") => true,
-                _ => false,
-            };
+            let merged = matches!(
+                (toks.last().and_then(Tok::word), lw.as_str()),
+                (Some(_), "n't" | "'s" | "'re" | "'ve" | "'ll" | "'m" | "'d")
+                    | (Some("gon"), "na")
+                    | (Some("wan"), "na")
+                    | (Some("got"), "ta")
+            );
             if merged {
                 if let Some(Tok::Word(prev)) = toks.last_mut() {
                     prev.push_str(&lw);
