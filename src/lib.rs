@@ -8,6 +8,7 @@ pub mod diarize;
 pub mod eval;
 pub mod healthscribe;
 pub mod models;
+pub mod note;
 pub mod pipeline;
 pub mod telemetry;
 pub mod transcript;
