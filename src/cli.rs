@@ -4,7 +4,9 @@ use crate::asr::{self, whisper::WhisperOptions, whisper::WhisperRecognizer, Sile
 use crate::audio::{self, AudioLimits};
 use crate::diarize::SpeakerMode;
 use crate::eval;
-use crate::healthscribe::TranscriptFile;
+use crate::healthscribe::{
+    MedicalScribeContext, MedicalScribePatientContext, NoteTemplate, TranscriptFile,
+};
 use crate::models;
 use crate::pipeline::{self, Models, Progress, ScribeSettings};
 use anyhow::{bail, Context, Result};
@@ -32,6 +34,11 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// Clinical stage data.
+    Clinical {
+        #[command(subcommand)]
+        command: ClinicalCommand,
     },
     /// Evaluation commands that print metrics.
     Eval {
@@ -65,6 +72,16 @@ struct TranscribeArgs {
     /// Job name written into the transcript (default: the audio file's stem).
     #[arg(long)]
     job_name: Option<String>,
+    /// Note template: HISTORY_AND_PHYSICAL (default), GIRPP, BIRP, SIRP, DAP, BEHAVIORAL_SOAP,
+    /// PHYSICAL_SOAP, or the name of a template in --templates-dir.
+    #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
+    template: String,
+    /// Folder of site templates (JSON, same shape as mappings/templates/).
+    #[arg(long, env = "FHIRSCRIBE_TEMPLATES_DIR")]
+    templates_dir: Option<PathBuf>,
+    /// Patient pronouns for the note (AWS PatientContext.Pronouns): HE_HIM, SHE_HER, THEY_THEM.
+    #[arg(long)]
+    pronouns: Option<String>,
     /// Longest accepted audio in seconds.
     #[arg(long, default_value_t = 4.0 * 3600.0)]
     max_duration_secs: f64,
@@ -83,7 +100,52 @@ enum ModelsCommand {
 }
 
 #[derive(Subcommand)]
+enum ClinicalCommand {
+    /// Rebuild the clinical stage's derived data (section model, lexicons) from the shared data.
+    Build {
+        /// The shared data folder (mts-dialog, aci-bench, ner, vocab).
+        #[arg(long)]
+        data: PathBuf,
+        /// Repository root to write models/clinical and mappings/clinical into.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum EvalCommand {
+    /// Section classifier on MTS-Dialog (CSV): SOAP-group accuracy, macro-F1, confusion.
+    Sections {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Entity spans on CoNLL/IOB data (NCBI disease, BC5CDR): strict and lenient P/R/F1.
+    Entities {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// The team's hand-labelled conversational set(s): entities, traits, codes.
+    Conversational {
+        /// A set file; default: both committed sets (development and held-out).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Notes on ACI-BENCH: ROUGE (full note and divisions), evidence support, fact recall.
+    Notes {
+        /// The aci-bench folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "clinicalnlp_taskB_test1")]
+        split: String,
+        #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
+        template: String,
+        /// Vocabulary folder for fact recall (default: DATA/../vocab).
+        #[arg(long)]
+        vocab: Option<PathBuf>,
+        /// Use the note module's simple cue-word analyzer instead of the clinical stage (baseline).
+        #[arg(long)]
+        fallback_analyzer: bool,
+    },
     /// Word error rate of transcript(s) against reference text (normalised).
     Wer {
         /// Reference text file(s) (one turn per line).
@@ -153,7 +215,75 @@ pub fn run() -> Result<()> {
             println!("{r}");
             Ok(())
         }
+        Command::Eval { command } => eval_clinical(command),
+        Command::Clinical {
+            command: ClinicalCommand::Build { data, repo },
+        } => {
+            let r = crate::clinical::build::build_all(&data, &repo).map_err(anyhow::Error::msg)?;
+            println!("{r:?}");
+            Ok(())
+        }
     }
+}
+
+fn eval_clinical(command: EvalCommand) -> Result<()> {
+    use crate::clinical::eval as ce;
+    match command {
+        EvalCommand::Sections { data } => {
+            println!("{}", ce::eval_sections(&data).map_err(anyhow::Error::msg)?)
+        }
+        EvalCommand::Entities { data } => {
+            println!("{}", ce::eval_entities(&data).map_err(anyhow::Error::msg)?)
+        }
+        EvalCommand::Conversational { data } => {
+            for (name, r) in ce::eval_conversational(data.as_deref()).map_err(anyhow::Error::msg)? {
+                println!("== {name}\n{r}");
+            }
+        }
+        EvalCommand::Notes {
+            data,
+            split,
+            template,
+            vocab,
+            fallback_analyzer,
+        } => {
+            use crate::note::eval as ne;
+            let templates = crate::note::Templates::builtin()?;
+            let tpl = templates
+                .by_name(&template)
+                .with_context(|| format!("unknown template {template}"))?;
+            let vocab = vocab.unwrap_or_else(|| data.join("../vocab"));
+            let lex = ne::Lexicon::load(&vocab).ok();
+            if lex.is_none() {
+                eprintln!(
+                    "note: no vocabulary at {}; fact recall not computed",
+                    vocab.display()
+                );
+            }
+            let report = if fallback_analyzer {
+                let fa = ne::FallbackAnalyzer::new();
+                ne::evaluate_aci_bench(&data, &split, tpl, &|c| fa.analyze(c), lex.as_ref())?
+                    .to_text("fallback cue-word analyzer")
+            } else {
+                ne::evaluate_aci_bench(
+                    &data,
+                    &split,
+                    tpl,
+                    &crate::annotate::annotate,
+                    lex.as_ref(),
+                )?
+                .to_text("clinical stage")
+            };
+            print!("{report}");
+        }
+        EvalCommand::Wer { .. } | EvalCommand::Segments { .. } => unreachable!("handled by run()"),
+    }
+    Ok(())
+}
+
+fn parse_wire<T: serde::de::DeserializeOwned>(what: &str, value: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|e| anyhow::anyhow!("invalid {what} {value:?}: {e}"))
 }
 
 fn read_transcript(path: &Path) -> Result<TranscriptFile> {
@@ -238,6 +368,15 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         SpeakerMode::Single
     };
     speakers.validate(pcm.channels.len())?;
+    let template: NoteTemplate = parse_wire("--template", &a.template)?;
+    let context = match &a.pronouns {
+        Some(p) => Some(MedicalScribeContext {
+            patient_context: Some(MedicalScribePatientContext {
+                pronouns: Some(parse_wire("--pronouns", p)?),
+            }),
+        }),
+        None => None,
+    };
     let model = match a.model {
         Some(m) => m,
         None => models::locate(models::WHISPER_TINY_EN)?,
@@ -256,9 +395,14 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         &models::ort_library()?,
         VadParams::default(),
     )?;
+    let mut templates = crate::note::Templates::builtin()?;
+    if let Some(dir) = &a.templates_dir {
+        templates = crate::note::Templates::load_dir(dir)?;
+    }
     let mut m = Models {
         recognizer: Box::new(recognizer),
         vad,
+        templates,
     };
     let load_secs = load.elapsed().as_secs_f64();
     let job_name = a.job_name.unwrap_or_else(|| {
@@ -270,6 +414,8 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         job_name,
         speakers,
         prompt,
+        template,
+        context,
     };
     let t = Instant::now();
     let out = pipeline::run(&mut m, &pcm, &settings, |p| {

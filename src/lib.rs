@@ -1,9 +1,10 @@
 //! fhirscribe: ambient clinical scribe. See README.md ("Architecture") for the map.
 
+pub mod annotate;
 pub mod asr;
 pub mod audio;
-pub mod clinical;
 pub mod cli;
+pub mod clinical;
 pub mod diarize;
 pub mod eval;
 pub mod healthscribe;

@@ -3,12 +3,15 @@
 //! Architecture invariant: no HTTP, storage or FHIR here; the CLI and the job workers call
 //! [`run`] and decide where outputs go. Stages are composed in order:
 //! audio (already decoded by the caller) → diarize (speaker streams) → VAD → ASR → transcript
-//! → note.
+//! → clinical (sections, insights; via [`crate::annotate`]) → note.
 
 use crate::asr::{self, AsrError, Recognizer, SileroVad};
 use crate::audio::Pcm;
 use crate::diarize::{self, DiarizeError, SpeakerMode};
-use crate::healthscribe::{ClinicalDocumentation, ClinicalDocumentationFile, TranscriptFile};
+use crate::healthscribe::{
+    ClinicalDocumentationFile, MedicalScribeContext, NoteTemplate, TranscriptFile,
+};
+use crate::note::{self, NoteContext, Templates};
 use crate::transcript::{self, SpeakerWords};
 
 #[derive(Clone, Debug)]
@@ -17,6 +20,22 @@ pub struct ScribeSettings {
     pub speakers: SpeakerMode,
     /// Decoder prompt built from a custom vocabulary ([`asr::vocabulary_prompt`]).
     pub prompt: Option<String>,
+    /// Note template (HealthScribe `ClinicalNoteGenerationSettings.NoteTemplate`).
+    pub template: NoteTemplate,
+    /// Patient context (pronouns) for the note.
+    pub context: Option<MedicalScribeContext>,
+}
+
+impl ScribeSettings {
+    pub fn new(job_name: impl Into<String>, speakers: SpeakerMode) -> Self {
+        Self {
+            job_name: job_name.into(),
+            speakers,
+            prompt: None,
+            template: NoteTemplate::default(),
+            context: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +57,8 @@ pub struct ScribeOutput {
 pub struct Models {
     pub recognizer: Box<dyn Recognizer + Send>,
     pub vad: SileroVad,
+    /// Note templates (built-in, plus any a site adds with `Templates::load_dir`).
+    pub templates: Templates,
 }
 
 /// Progress events for long files (the CLI prints them on stderr).
@@ -48,7 +69,10 @@ pub enum Progress {
         streams: usize,
     },
     /// Windows are decoded across all streams in time order.
-    Asr { window: usize, windows: usize },
+    Asr {
+        window: usize,
+        windows: usize,
+    },
 }
 
 pub fn run(
@@ -62,35 +86,68 @@ pub fn run(
     let mut regions = Vec::with_capacity(n);
     for (i, s) in streams.iter().enumerate() {
         let _span = tracing::info_span!("vad", stream = i, role = %s.role).entered();
-        progress(Progress::Vad { stream: i, streams: n });
+        progress(Progress::Vad {
+            stream: i,
+            streams: n,
+        });
         let r = models.vad.regions(&s.samples)?;
         tracing::debug!(regions = r.len(), "speech regions");
         regions.push(r);
     }
-    let inputs: Vec<asr::StreamInput<'_>> =
-        streams.iter().zip(&regions).map(|(s, r)| asr::StreamInput { samples: &s.samples, regions: r }).collect();
+    let inputs: Vec<asr::StreamInput<'_>> = streams
+        .iter()
+        .zip(&regions)
+        .map(|(s, r)| asr::StreamInput {
+            samples: &s.samples,
+            regions: r,
+        })
+        .collect();
     let words = {
         let _span = tracing::info_span!("asr", streams = n).entered();
-        asr::transcribe_streams(models.recognizer.as_mut(), &inputs, settings.prompt.as_deref(), |w, ws| {
-            progress(Progress::Asr { window: w, windows: ws })
-        })?
+        asr::transcribe_streams(
+            models.recognizer.as_mut(),
+            &inputs,
+            settings.prompt.as_deref(),
+            |w, ws| {
+                progress(Progress::Asr {
+                    window: w,
+                    windows: ws,
+                })
+            },
+        )?
     };
-    let speakers: Vec<SpeakerWords> = streams.iter().zip(words).map(|(s, words)| SpeakerWords { role: s.role, words }).collect();
+    let speakers: Vec<SpeakerWords> = streams
+        .iter()
+        .zip(words)
+        .map(|(s, words)| SpeakerWords {
+            role: s.role,
+            words,
+        })
+        .collect();
     if speakers.iter().all(|s| s.words.is_empty()) {
         return Err(PipelineError::NoSpeech);
     }
     let conversation_id =
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
-    let conversation =
+    let mut conversation =
         transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
+    {
+        let _span = tracing::info_span!(
+            "clinical",
+            segments = conversation.transcript_segments.len()
+        )
+        .entered();
+        crate::annotate::annotate(&mut conversation);
+    }
+    let documentation = {
+        let _span = tracing::info_span!("note", template = ?settings.template).entered();
+        let ctx = NoteContext::from_scribe_context(settings.context.as_ref());
+        note::generate(&conversation, models.templates.get(settings.template), &ctx)
+    };
     Ok(ScribeOutput {
         transcript: TranscriptFile { conversation },
-        // The note stage is not built yet: an empty, valid documentation file.
         documentation: ClinicalDocumentationFile {
-            clinical_documentation: ClinicalDocumentation {
-                sections: Vec::new(),
-                session_id: None,
-            },
+            clinical_documentation: documentation,
         },
     })
 }
@@ -126,15 +183,15 @@ mod tests {
         let mut m = Models {
             recognizer: Box::new(Recording(seen.clone())),
             vad,
+            templates: Templates::builtin().unwrap(),
         };
         // A loud 300 Hz buzz that the VAD may or may not call speech; either way no words come back.
         let x: Vec<f32> = (0..48_000)
             .map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32)
             .collect();
         let settings = ScribeSettings {
-            job_name: "j".into(),
-            speakers: SpeakerMode::Single,
             prompt: Some("Glossary: x.".into()),
+            ..ScribeSettings::new("j", SpeakerMode::Single)
         };
         let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {})
             .err()

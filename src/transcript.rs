@@ -186,6 +186,7 @@ mod tests {
             end,
             confidence: 0.9,
             region: 0,
+            utterance: (start, end),
         }
     }
 

@@ -7,7 +7,8 @@ mod common;
 use fhirscribe::audio::{self, AudioLimits};
 use fhirscribe::diarize::SpeakerMode;
 use fhirscribe::eval;
-use fhirscribe::healthscribe::{ItemType, TranscriptFile};
+use fhirscribe::healthscribe::{EntityType, ItemType, TranscriptFile};
+use fhirscribe::note;
 use fhirscribe::pipeline::{self, ScribeSettings};
 use std::collections::HashSet;
 
@@ -67,13 +68,12 @@ fn sample_encounter_two_channels() {
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
     assert_eq!(pcm.channels.len(), 2);
     let mut models = common::models();
-    let settings = ScribeSettings {
-        job_name: "sample-encounter".into(),
-        speakers: SpeakerMode::ChannelIdentification {
+    let settings = ScribeSettings::new(
+        "sample-encounter",
+        SpeakerMode::ChannelIdentification {
             clinician_channel: 0,
         },
-        prompt: None,
-    };
+    );
     let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     let t = &out.transcript;
     check_structure(t);
@@ -103,6 +103,59 @@ fn sample_encounter_two_channels() {
         HashSet::from(["CLINICIAN_0".to_string(), "PATIENT_0".to_string()])
     );
 
+    // Clinical stage: sections beyond OTHER, coded medications and conditions.
+    let c = &t.conversation;
+    let sections: HashSet<_> = c
+        .transcript_segments
+        .iter()
+        .map(|s| s.section_details.section_name)
+        .collect();
+    assert!(sections.len() >= 3, "{sections:?}");
+    assert!(c
+        .clinical_insights
+        .iter()
+        .any(|i| i.category == EntityType::Medication
+            && i.extensions
+                .as_ref()
+                .is_some_and(|e| e.codes.iter().any(|c| c.system.contains("rxnorm")))));
+    assert!(c
+        .clinical_insights
+        .iter()
+        .any(|i| i.category == EntityType::MedicalCondition));
+    for i in &c.clinical_insights {
+        let seg = c
+            .transcript_segments
+            .iter()
+            .find(|s| s.segment_id == i.spans[0].segment_id)
+            .unwrap();
+        assert_eq!(
+            i.spans[0].slice(&seg.content),
+            Some(i.spans[0].content.as_str())
+        );
+    }
+
+    // Note: every sentence links to existing segments and passes the independent checker.
+    let doc = &out.documentation.clinical_documentation;
+    assert!(doc.sections.len() >= 4, "{doc:?}");
+    let ids: HashSet<&str> = c
+        .transcript_segments
+        .iter()
+        .map(|s| s.segment_id.as_str())
+        .collect();
+    for line in doc.sections.iter().flat_map(|s| &s.summary) {
+        assert!(!line.evidence_links.is_empty());
+        assert!(line
+            .evidence_links
+            .iter()
+            .all(|l| ids.contains(l.segment_id.as_str())));
+    }
+    let support = note::eval::check_support(doc, c);
+    assert_eq!(
+        support.supported, support.sentences,
+        "{:?}",
+        support.failures
+    );
+
     // Same audio, same job: same segment ids (evidence links and FHIR identifiers depend on it).
     let again = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     let ids = |t: &TranscriptFile| {
@@ -120,11 +173,7 @@ fn sample_encounter_mixed_to_one_channel() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
     let mut models = common::models();
-    let settings = ScribeSettings {
-        job_name: "sample-mono".into(),
-        speakers: SpeakerMode::Single,
-        prompt: None,
-    };
+    let settings = ScribeSettings::new("sample-mono", SpeakerMode::Single);
     let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     check_structure(&out.transcript);
     let hyp: Vec<&str> = out

@@ -84,6 +84,10 @@ impl Recognizer for WhisperRecognizer {
         let eot = self.ctx.token_eot();
         let mut out = Vec::new();
         for seg in self.state.as_iter() {
+            let utterance = (
+                seg.start_timestamp() as f64 / 100.0,
+                seg.end_timestamp() as f64 / 100.0,
+            );
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else {
                     continue;
@@ -101,6 +105,7 @@ impl Recognizer for WhisperRecognizer {
                     start: data.t0 as f64 / 100.0,
                     end: data.t1 as f64 / 100.0,
                     prob: data.p,
+                    utterance,
                 });
             }
         }

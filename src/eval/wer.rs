@@ -163,12 +163,18 @@ fn expand_contraction(w: &str) -> Vec<&str> {
 
 /// Normalises text into comparable words.
 pub fn normalize(text: &str) -> Vec<String> {
-    let lower = text.to_lowercase().replace('%', " percent ").replace(['-', '/', '—', '–'], " ").replace('’', "'");
+    let lower = text
+        .to_lowercase()
+        .replace('%', " percent ")
+        .replace(['-', '/', '—', '–'], " ")
+        .replace('’', "'");
     // "20mg" → "20 mg": units glued to a number (but "a1c" stays one word).
     let spaced: Vec<String> = lower
         .split_whitespace()
         .map(|w| {
-            let digits = w.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(w.len());
+            let digits = w
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(w.len());
             let unit = w[digits..].trim_end_matches(|c: char| c.is_ascii_punctuation());
             if digits > 0 && !unit.is_empty() && unit.chars().all(char::is_alphabetic) {
                 format!("{} {}", &w[..digits], &w[digits..])
@@ -273,7 +279,10 @@ mod tests {
         );
         assert_eq!(normalize("two or three"), vec!["2", "or", "3"]);
         assert_eq!(normalize("twenty five"), vec!["25"]);
-        assert_eq!(normalize("20mg, They're"), vec!["20", "milligrams", "they", "are"]);
+        assert_eq!(
+            normalize("20mg, They're"),
+            vec!["20", "milligrams", "they", "are"]
+        );
     }
 
     #[test]

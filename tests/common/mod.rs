@@ -38,6 +38,7 @@ pub fn load_models() -> Models {
     Models {
         recognizer: Box::new(recognizer),
         vad,
+        templates: fhirscribe::note::Templates::builtin().expect("built-in templates"),
     }
 }
 
