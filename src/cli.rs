@@ -63,7 +63,8 @@ struct TranscribeArgs {
     /// Custom vocabulary: one term per line, given to the decoder as a prompt.
     #[arg(long)]
     vocabulary: Option<PathBuf>,
-    /// Any ggml whisper model (default: tiny.en from `models fetch`).
+    /// Any ggml whisper model (default: base from `models fetch`; tiny.en is faster but
+    /// mishandles vocabulary prompts).
     #[arg(long, env = "FHIRSCRIBE_WHISPER_MODEL")]
     model: Option<PathBuf>,
     /// Decoder threads (default: available cores, at most 8).
@@ -379,7 +380,7 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     };
     let model = match a.model {
         Some(m) => m,
-        None => models::locate(models::WHISPER_TINY_EN)?,
+        None => models::locate(models::WHISPER_BASE)?,
     };
     let mut opts = WhisperOptions::default();
     if let Some(t) = a.threads {

@@ -717,6 +717,32 @@ fn join_list(items: &[String]) -> String {
     }
 }
 
+/// A clinician's last sentence naming a condition that the patient answers with a plain "no" was
+/// a question, whatever its punctuation: speech recognition often drops the question mark
+/// ("shortness of breath, or swelling in your ankles." → "No, none of that."), and asserting it
+/// would put symptoms the patient denied into the note. ("Yes" after a statement confirms it, so
+/// only denials are handled.)
+fn mark_answered_statements_as_questions(ix: &mut Segs) {
+    for i in 0..ix.segs.len().saturating_sub(1) {
+        let (q, a) = (&ix.segs[i], &ix.segs[i + 1]);
+        if role(q) != Speaker::Clinician || role(a) != Speaker::Patient {
+            continue;
+        }
+        let (Some(last_q), Some(first_a)) =
+            (ix.by_seg[i].clone().last(), ix.by_seg[i + 1].clone().next())
+        else {
+            continue;
+        };
+        let names_condition = ix.sents[last_q]
+            .insights
+            .iter()
+            .any(|x| x.category == EntityType::MedicalCondition);
+        if names_condition && polarity(&ix.sents[first_a].lower) == Some(false) {
+            ix.sents[last_q].question = true;
+        }
+    }
+}
+
 fn polarity(answer_lower: &str) -> Option<bool> {
     let toks = text::strip_fillers(text::tokenize(answer_lower));
     let words: Vec<&str> = text::words(&toks).collect();
@@ -749,7 +775,8 @@ pub(super) fn generate(
     ctx: &NoteContext,
 ) -> ClinicalDocumentation {
     let p = PronounSet::for_pronouns(ctx.pronouns);
-    let ix = index(conv);
+    let mut ix = index(conv);
+    mark_answered_statements_as_questions(&mut ix);
     let mut lines: Vec<Line> = Vec::new();
     let mut used_answer: HashSet<usize> = HashSet::new();
     // Kind inherited by a patient's elliptical answer from the question before it.
