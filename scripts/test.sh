@@ -7,4 +7,13 @@ source scripts/setup.sh
 
 cargo build --bin fhirscribe
 "$CARGO_TARGET_DIR/debug/fhirscribe" models fetch --only tiny.en,vad,ort
-cargo test --all-targets 2>&1
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (examples have no tests and would otherwise end the log).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
