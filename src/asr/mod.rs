@@ -79,6 +79,8 @@ pub struct Word {
 /// A piece of source audio inside a packed window.
 #[derive(Clone, Debug)]
 struct Piece {
+    /// Which input stream (speaker) the piece's audio comes from.
+    stream: usize,
     region: usize,
     win_start: usize,
     src: Region,
@@ -89,12 +91,36 @@ struct Window {
     pieces: Vec<Piece>,
 }
 
+#[cfg(test)]
 fn pack(pcm: &[f32], regions: &[Region]) -> Vec<Window> {
+    pack_streams(&[StreamInput {
+        samples: pcm,
+        regions,
+    }])
+}
+
+/// Packs the speech regions of all streams, in order of start time, into windows. Each piece
+/// keeps its own stream's samples (channels are never mixed), so whisper hears the conversation
+/// in order — a patient's "Nope." right after the clinician's "Any chest pain?" — as it would in
+/// a whole-file pass, while every piece still belongs to exactly one speaker.
+fn pack_streams(streams: &[StreamInput<'_>]) -> Vec<Window> {
     let sr = SAMPLE_RATE as f64;
     let gap = (PACK_GAP_SECS * sr) as usize;
     let max = (MAX_WINDOW_SECS * sr) as usize;
+    let mut all: Vec<(usize, usize, Region)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(si, s)| {
+            s.regions
+                .iter()
+                .enumerate()
+                .map(move |(ri, r)| (si, ri, *r))
+        })
+        .collect();
+    all.sort_by_key(|&(si, _, r)| (r.start, si));
     let mut out: Vec<Window> = Vec::new();
-    for (i, r) in regions.iter().enumerate() {
+    for (si, ri, r) in all {
+        let pcm = streams[si].samples;
         let r = Region {
             start: r.start.min(pcm.len()),
             end: r.end.min(pcm.len()),
@@ -115,7 +141,8 @@ fn pack(pcm: &[f32], regions: &[Region]) -> Vec<Window> {
             w.audio.extend(std::iter::repeat_n(0.0, gap));
         }
         w.pieces.push(Piece {
-            region: i,
+            stream: si,
+            region: ri,
             win_start: w.audio.len(),
             src: r,
         });
@@ -164,52 +191,104 @@ pub struct StreamInput<'a> {
 
 /// Transcribes the speech regions of every stream; returns each stream's words in time order.
 ///
-/// Windows of all streams are decoded in order of their first region's start (progress follows
-/// the conversation). Each window gets only the vocabulary prompt: giving tiny.en the preceding
-/// conversation as context made it copy the prompt into its output (WER 8% → 26% on the sample).
+/// The regions of all streams are packed together in time order ([`pack_streams`]); the words
+/// of each window are assigned back to its pieces, hence to their streams. Each window gets only
+/// the vocabulary prompt: giving the preceding conversation as a text prompt made tiny.en copy it
+/// into its output (WER 8% → 26% on the sample) and did not help base.
 pub fn transcribe_streams(
     rec: &mut dyn Recognizer,
     streams: &[StreamInput<'_>],
     vocabulary_prompt: Option<&str>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Vec<Word>>, AsrError> {
-    let packed: Vec<Vec<Window>> = streams.iter().map(|s| pack(s.samples, s.regions)).collect();
-    let mut order: Vec<(usize, usize)> = packed
-        .iter()
-        .enumerate()
-        .flat_map(|(si, ws)| (0..ws.len()).map(move |wi| (si, wi)))
-        .collect();
-    order.sort_by_key(|&(si, wi)| (packed[si][wi].pieces[0].src.start, si));
+    let windows = pack_streams(streams);
     let mut words: Vec<Vec<Word>> = vec![Vec::new(); streams.len()];
-    for (n, &(si, wi)) in order.iter().enumerate() {
-        progress(n, order.len());
-        let w = &packed[si][wi];
-        let tokens = rec.transcribe(&w.audio, vocabulary_prompt)?;
-        let mut ws = words_from_tokens(&tokens);
-        let pieces = assign_pieces(w, &ws);
-        for (mut word, pi) in ws.drain(..).zip(pieces) {
-            let piece = &w.pieces[pi];
-            let (lo, hi) = (piece.src.start_secs(), piece.src.end_secs());
-            let map = |t: f64| {
-                let (p, s) = w.to_source(t);
-                match p.cmp(&pi) {
-                    std::cmp::Ordering::Equal => s.clamp(lo, hi),
-                    std::cmp::Ordering::Less => lo,
-                    std::cmp::Ordering::Greater => hi,
-                }
-            };
-            word.start = map(word.start);
-            word.end = map(word.end).max(word.start);
-            word.region = piece.region;
-            words[si].push(word);
+    for (n, w) in windows.iter().enumerate() {
+        progress(n, windows.len());
+        let mut per_piece = decode_window(rec, w, vocabulary_prompt)?;
+        // Whisper sometimes abandons part of a window (stops early, or skips ahead). A piece that
+        // got far fewer words than any speaker says in its time is decoded again on its own.
+        for (pi, piece) in w.pieces.iter().enumerate() {
+            let secs = piece.src.end_secs() - piece.src.start_secs();
+            let spoken = per_piece[pi]
+                .iter()
+                .filter(|x| x.kind == ItemKind::Pronunciation)
+                .count();
+            if w.pieces.len() > 1
+                && secs >= MIN_REDECODE_SECS
+                && (spoken as f64) < MIN_WORDS_PER_SEC * secs
+            {
+                tracing::debug!(
+                    secs,
+                    spoken,
+                    "re-decoding an under-transcribed speech region alone"
+                );
+                let alone = single_piece_window(streams[piece.stream].samples, piece);
+                per_piece[pi] = decode_window(rec, &alone, vocabulary_prompt)?.remove(0);
+            }
+        }
+        for (piece, ws) in w.pieces.iter().zip(per_piece) {
+            words[piece.stream].extend(ws);
         }
     }
-    progress(order.len(), order.len());
+    progress(windows.len(), windows.len());
     for ws in &mut words {
-        // Windows of one stream are decoded in time order, but keep the invariant explicit.
+        // Pieces are packed in start order; keep each stream's words ordered explicitly.
         ws.sort_by(|a, b| a.start.total_cmp(&b.start));
     }
     Ok(words)
+}
+
+/// A region at least this long (s) with fewer than [`MIN_WORDS_PER_SEC`] words is decoded again.
+const MIN_REDECODE_SECS: f64 = 1.0;
+/// Far below any speaking rate (2–3 words/s); VAD padding and pauses are included in a region.
+const MIN_WORDS_PER_SEC: f64 = 0.6;
+
+/// Decodes one window; returns the words of each piece, in source time, in piece order.
+fn decode_window(
+    rec: &mut dyn Recognizer,
+    w: &Window,
+    prompt: Option<&str>,
+) -> Result<Vec<Vec<Word>>, AsrError> {
+    let tokens = rec.transcribe(&w.audio, prompt)?;
+    let mut ws = words_from_tokens(&tokens);
+    let pieces = assign_pieces(w, &ws);
+    let mut out: Vec<Vec<Word>> = vec![Vec::new(); w.pieces.len()];
+    for (mut word, pi) in ws.drain(..).zip(pieces) {
+        let piece = &w.pieces[pi];
+        let (lo, hi) = (piece.src.start_secs(), piece.src.end_secs());
+        let map = |t: f64| {
+            let (p, s) = w.to_source(t);
+            match p.cmp(&pi) {
+                std::cmp::Ordering::Equal => s.clamp(lo, hi),
+                std::cmp::Ordering::Less => lo,
+                std::cmp::Ordering::Greater => hi,
+            }
+        };
+        word.start = map(word.start);
+        word.end = map(word.end).max(word.start);
+        word.region = piece.region;
+        out[pi].push(word);
+    }
+    Ok(out)
+}
+
+/// A window holding just one piece (padded to whisper's 1 s minimum).
+fn single_piece_window(pcm: &[f32], piece: &Piece) -> Window {
+    let mut audio = pcm[piece.src.start..piece.src.end].to_vec();
+    let min = SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10;
+    if audio.len() < min {
+        audio.resize(min, 0.0);
+    }
+    Window {
+        audio,
+        pieces: vec![Piece {
+            stream: piece.stream,
+            region: piece.region,
+            win_start: 0,
+            src: piece.src,
+        }],
+    }
 }
 
 /// Assigns each word of a window to a packed piece.
@@ -600,6 +679,63 @@ mod tests {
             assign_pieces(w, &words_from_tokens(&toks)),
             vec![0, 0, 0, 1, 1, 1]
         );
+    }
+
+    /// Stands in for whisper to exercise the control flow: on a long window it "stops early"
+    /// (only the first second gets words); on a short one it transcribes it.
+    struct StopsEarly;
+    impl Recognizer for StopsEarly {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            _prompt: Option<&str>,
+        ) -> Result<Vec<RawToken>, AsrError> {
+            let secs = audio.len() as f64 / 16_000.0;
+            let u = (0.0, 1.0);
+            let mut t = vec![utok(" first", 0.1, 0.5, u), utok(".", 0.5, 0.5, u)];
+            if secs < 3.0 {
+                t = vec![
+                    utok(" alone", 0.2, 0.6, u),
+                    utok(" words", 0.6, 1.2, u),
+                    utok(".", 1.2, 1.2, u),
+                ];
+            }
+            Ok(t)
+        }
+    }
+
+    #[test]
+    fn an_abandoned_region_is_decoded_again_on_its_own() {
+        let pcm = vec![0.1f32; 16_000 * 10];
+        let regions = [
+            Region {
+                start: 0,
+                end: 32_000,
+            },
+            Region {
+                start: 64_000,
+                end: 96_000,
+            },
+        ];
+        let words = transcribe_streams(
+            &mut StopsEarly,
+            &[StreamInput {
+                samples: &pcm,
+                regions: &regions,
+            }],
+            None,
+            |_, _| {},
+        )
+        .unwrap();
+        let texts: Vec<(&str, usize)> = words[0]
+            .iter()
+            .map(|w| (w.text.as_str(), w.region))
+            .collect();
+        assert!(texts.contains(&("alone", 1)), "{texts:?}");
+        assert!(words[0]
+            .iter()
+            .filter(|w| w.region == 1)
+            .all(|w| w.start >= 4.0 && w.end <= 6.0));
     }
 
     #[test]
