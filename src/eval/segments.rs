@@ -21,7 +21,7 @@ impl fmt::Display for SegmentReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "segments {}\tinside one same-speaker turn {} ({:.1}%)\tspeaker matches overlapping turn {} ({:.1}%)\tworst overhang {:.2} s",
+            "segments {}\tinside one same-speaker turn {} ({:.1}%)\tspeaker matches overlapping turn {} ({:.1}%)\tworst overhang beyond own speaker's turns {:.2} s",
             self.segments,
             self.inside_one_turn,
             100.0 * self.inside_one_turn as f64 / self.segments.max(1) as f64,
@@ -72,16 +72,19 @@ pub fn check(ref_tsv: &str, t: &TranscriptFile, tol: f64) -> Result<SegmentRepor
             s.participant_details.participant_role.role == MedicalScribeParticipantRole::Clinician;
         let (b, e) = (s.begin_audio_time, s.end_audio_time);
         let overlap = |u: &Turn| (e.min(u.end) - b.max(u.begin)).max(0.0);
-        if let Some(best) = turns
-            .iter()
-            .max_by(|x, y| overlap(x).total_cmp(&overlap(y)))
-        {
-            if best.clinician == clin && overlap(best) > 0.0 {
+        // Distance outside a turn: 0 when the segment lies inside it.
+        let overhang = |u: &Turn| (u.begin - b).max(0.0) + (e - u.end).max(0.0);
+        // The speaker check uses the turn overlapping the segment most (nearest, in a gap).
+        let score = |u: &Turn| if overlap(u) > 0.0 { overlap(u) } else { -overhang(u) };
+        if let Some(best) = turns.iter().max_by(|x, y| score(x).total_cmp(&score(y))) {
+            if best.clinician == clin {
                 r.right_speaker += 1;
             }
-            let over = (best.begin - b).max(0.0) + (e - best.end).max(0.0);
-            r.worst_overhang_secs = r.worst_overhang_secs.max(over);
-            if best.clinician == clin && b >= best.begin - tol && e <= best.end + tol {
+        }
+        // The timing check: the closest same-speaker turn must contain the segment.
+        if let Some(own) = turns.iter().filter(|u| u.clinician == clin).min_by(|x, y| overhang(x).total_cmp(&overhang(y))) {
+            r.worst_overhang_secs = r.worst_overhang_secs.max(overhang(own));
+            if overhang(own) <= 0.0 || (b >= own.begin - tol && e <= own.end + tol) {
                 r.inside_one_turn += 1;
             }
         }
