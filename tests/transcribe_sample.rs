@@ -16,6 +16,19 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(common::repo_path(rel)).unwrap()
 }
 
+/// WER of the transcript's segments against the sample's reference text.
+fn assert_wer_below(t: &TranscriptFile, limit: f64, what: &str) {
+    let hyp: Vec<&str> = t
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.content.as_str())
+        .collect();
+    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
+    eprintln!("tiny.en WER on the sample ({what}): {:.1}%", 100.0 * wer);
+    assert!(wer < limit, "WER {wer} ({what})");
+}
+
 fn check_structure(t: &TranscriptFile) {
     let c = &t.conversation;
     let ids: HashSet<_> = c
@@ -78,15 +91,7 @@ fn sample_encounter_two_channels() {
     let t = &out.transcript;
     check_structure(t);
 
-    let hyp: Vec<&str> = t
-        .conversation
-        .transcript_segments
-        .iter()
-        .map(|s| s.content.as_str())
-        .collect();
-    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
-    eprintln!("tiny.en WER on the sample: {:.1}%", 100.0 * wer);
-    assert!(wer < 0.20, "WER {wer}");
+    assert_wer_below(t, 0.20, "two channels");
 
     // Every segment begins and ends inside one reference turn of the same speaker.
     let r = eval::segments::check(&read("samples/encounter.ref.tsv"), t, 0.25).unwrap();
@@ -176,16 +181,7 @@ fn sample_encounter_mixed_to_one_channel() {
     let settings = ScribeSettings::new("sample-mono", SpeakerMode::Single);
     let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
     check_structure(&out.transcript);
-    let hyp: Vec<&str> = out
-        .transcript
-        .conversation
-        .transcript_segments
-        .iter()
-        .map(|s| s.content.as_str())
-        .collect();
-    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
-    eprintln!("tiny.en WER on the mixed-down sample: {:.1}%", 100.0 * wer);
-    assert!(wer < 0.20, "WER {wer}");
+    assert_wer_below(&out.transcript, 0.20, "mixed to one channel");
     let roles: HashSet<String> = out
         .transcript
         .conversation

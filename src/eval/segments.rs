@@ -75,14 +75,24 @@ pub fn check(ref_tsv: &str, t: &TranscriptFile, tol: f64) -> Result<SegmentRepor
         // Distance outside a turn: 0 when the segment lies inside it.
         let overhang = |u: &Turn| (u.begin - b).max(0.0) + (e - u.end).max(0.0);
         // The speaker check uses the turn overlapping the segment most (nearest, in a gap).
-        let score = |u: &Turn| if overlap(u) > 0.0 { overlap(u) } else { -overhang(u) };
+        let score = |u: &Turn| {
+            if overlap(u) > 0.0 {
+                overlap(u)
+            } else {
+                -overhang(u)
+            }
+        };
         if let Some(best) = turns.iter().max_by(|x, y| score(x).total_cmp(&score(y))) {
             if best.clinician == clin {
                 r.right_speaker += 1;
             }
         }
         // The timing check: the closest same-speaker turn must contain the segment.
-        if let Some(own) = turns.iter().filter(|u| u.clinician == clin).min_by(|x, y| overhang(x).total_cmp(&overhang(y))) {
+        if let Some(own) = turns
+            .iter()
+            .filter(|u| u.clinician == clin)
+            .min_by(|x, y| overhang(x).total_cmp(&overhang(y)))
+        {
             r.worst_overhang_secs = r.worst_overhang_secs.max(overhang(own));
             if overhang(own) <= 0.0 || (b >= own.begin - tol && e <= own.end + tol) {
                 r.inside_one_turn += 1;
