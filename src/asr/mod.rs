@@ -536,6 +536,20 @@ pub fn vocabulary_prompt(text: &str) -> Result<Option<String>, AsrError> {
 mod tests {
     use super::*;
 
+    /// Two 2 s regions with 2 s of silence between them.
+    fn two_regions() -> [Region; 2] {
+        [
+            Region {
+                start: 0,
+                end: 32_000,
+            },
+            Region {
+                start: 64_000,
+                end: 96_000,
+            },
+        ]
+    }
+
     fn tok(s: &str, a: f64, b: f64) -> RawToken {
         utok(s, a, b, (0.0, 100.0))
     }
@@ -611,18 +625,9 @@ mod tests {
     #[test]
     fn boundaries_follow_sentence_ends_over_rough_token_times() {
         let pcm = vec![0.1f32; 16_000 * 20];
-        let regions = [
-            Region {
-                start: 0,
-                end: 32_000,
-            },
-            Region {
-                start: 64_000,
-                end: 96_000,
-            },
-        ];
+        let regions = two_regions();
         let w = &pack(&pcm, &regions)[0]; // piece 0: 0–2 s, gap, piece 1: 2.6–4.6 s
-                                          // "My" timed into the gap (nearer piece 0) but its utterance lies in piece 1.
+                                          // "My" is timed into the gap, nearer piece 0, but the sentence end before it wins.
         let u1 = (0.0, 1.1);
         let u2 = (2.5, 4.0);
         let toks = [
@@ -638,7 +643,7 @@ mod tests {
             assign_pieces(w, &words_from_tokens(&toks)),
             vec![0, 0, 0, 1, 1, 1]
         );
-        // A late-timed sentence stays with its utterance's piece.
+        // A late-timed sentence stays with the piece it ends in.
         let u1 = (0.0, 2.2);
         let toks = [
             utok(" That's", 1.5, 1.8, u1),
@@ -655,16 +660,7 @@ mod tests {
     #[test]
     fn one_utterance_spanning_pieces_splits_at_a_sentence_end() {
         let pcm = vec![0.1f32; 16_000 * 20];
-        let regions = [
-            Region {
-                start: 0,
-                end: 32_000,
-            },
-            Region {
-                start: 64_000,
-                end: 96_000,
-            },
-        ];
+        let regions = two_regions();
         let w = &pack(&pcm, &regions)[0];
         let u = (0.0, 4.6);
         let toks = [
@@ -707,16 +703,7 @@ mod tests {
     #[test]
     fn an_abandoned_region_is_decoded_again_on_its_own() {
         let pcm = vec![0.1f32; 16_000 * 10];
-        let regions = [
-            Region {
-                start: 0,
-                end: 32_000,
-            },
-            Region {
-                start: 64_000,
-                end: 96_000,
-            },
-        ];
+        let regions = two_regions();
         let words = transcribe_streams(
             &mut StopsEarly,
             &[StreamInput {
