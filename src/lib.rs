@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clinical;
 pub mod diarize;
 pub mod eval;
+pub mod fhir;
 pub mod healthscribe;
 pub mod models;
 pub mod note;
