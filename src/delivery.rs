@@ -1,0 +1,205 @@
+//! The outbox worker: takes due Bundles from [`crate::store::Outbox`], sends each with
+//! [`crate::fhir::client::FhirClient`], and records the result durably before moving on.
+//!
+//! Invariants: an entry leaves `Pending` only after the server's answer is recorded; retries
+//! back off exponentially with jitter (capped), honour `Retry-After`, and stop after
+//! `max_attempts` (dead letter, visible to operators). Logs carry ids, statuses and counts only.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::fhir::client::{Attempt, FhirClient};
+use crate::store::{outbox::now_ms, DeliveryState, Outbox, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// First retry waits about this long; each further one doubles it.
+    pub base: Duration,
+    pub max: Duration,
+    /// Attempts before an entry becomes a dead letter.
+    pub max_attempts: u32,
+    /// Longest `Retry-After` honoured as given.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+            max_attempts: 20,
+            max_retry_after: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Equal jitter": half the exponential delay fixed, half random, so a crowd of retries
+    /// after an outage spreads out instead of arriving together.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX))
+            .min(self.max);
+        let half = exp / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+}
+
+/// Counts from one pass over the due entries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// Sends every entry that is due now, one at a time (a FHIR server applies transactions
+/// serially anyway), and records each result.
+pub async fn deliver_due(
+    outbox: &Outbox,
+    client: &FhirClient,
+    policy: &RetryPolicy,
+) -> Result<PassReport, StoreError> {
+    let mut report = PassReport::default();
+    for entry in outbox.due(now_ms())? {
+        let span = tracing::info_span!("deliver", job = %entry.id, attempt = entry.attempts + 1);
+        let _g = span.enter();
+        match client.post_transaction(&entry.bundle).await {
+            Attempt::Delivered { status, locations } => {
+                tracing::info!(status, resources = locations.len(), "bundle delivered");
+                outbox.mark_delivered(&entry.id, status, locations)?;
+                report.delivered += 1;
+            }
+            Attempt::Retry {
+                status,
+                reason,
+                after,
+            } => {
+                let attempts = entry.attempts + 1;
+                if attempts >= policy.max_attempts {
+                    tracing::warn!(?status, attempts, "giving up: dead letter");
+                    outbox.mark_failed(
+                        &entry.id,
+                        status,
+                        format!("gave up after {attempts} attempts; last: {reason}"),
+                        None,
+                        None,
+                    )?;
+                    report.dead += 1;
+                } else {
+                    let wait = after
+                        .map(|a| a.min(policy.max_retry_after))
+                        .unwrap_or_else(|| policy.delay(entry.attempts));
+                    tracing::info!(?status, wait_ms = wait.as_millis() as u64, "will retry");
+                    outbox.mark_failed(
+                        &entry.id,
+                        status,
+                        reason,
+                        None,
+                        Some(now_ms() + wait.as_millis() as u64),
+                    )?;
+                    report.retrying += 1;
+                }
+            }
+            Attempt::Dead {
+                status,
+                reason,
+                outcome,
+            } => {
+                tracing::warn!(?status, "delivery refused: dead letter");
+                outbox.mark_failed(&entry.id, status, reason, outcome, None)?;
+                report.dead += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Runs passes until nothing is pending (every entry delivered or dead) or `deadline` passes;
+/// sleeps until the next entry falls due in between. Returns the totals.
+pub async fn drain(
+    outbox: &Outbox,
+    client: &FhirClient,
+    policy: &RetryPolicy,
+    deadline: Option<std::time::Instant>,
+) -> Result<PassReport, StoreError> {
+    let mut total = PassReport::default();
+    loop {
+        let r = deliver_due(outbox, client, policy).await?;
+        total.delivered += r.delivered;
+        total.dead += r.dead;
+        total.retrying = r.retrying;
+        let Some(next) = outbox.next_due()? else {
+            total.retrying = 0;
+            return Ok(total);
+        };
+        let wait = Duration::from_millis(next.saturating_sub(now_ms()));
+        if let Some(d) = deadline {
+            if std::time::Instant::now() + wait > d {
+                total.retrying = outbox.pending_count()?;
+                return Ok(total);
+            }
+        }
+        tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+    }
+}
+
+/// The long-running worker for `serve`: a pass whenever something is due, until `stop`.
+pub async fn run(
+    outbox: Outbox,
+    client: FhirClient,
+    policy: RetryPolicy,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = deliver_due(&outbox, &client, &policy).await {
+            tracing::error!(error = %e, "outbox pass failed");
+        }
+        let wait = match outbox.next_due() {
+            Ok(Some(next)) => Duration::from_millis(next.saturating_sub(now_ms())),
+            _ => Duration::from_secs(1),
+        }
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Counts by state, for operators.
+pub fn summary(outbox: &Outbox) -> Result<[(DeliveryState, usize); 3], StoreError> {
+    let all = outbox.list()?;
+    let n = |s| all.iter().filter(|e| e.state == s).count();
+    Ok([
+        (DeliveryState::Pending, n(DeliveryState::Pending)),
+        (DeliveryState::Delivered, n(DeliveryState::Delivered)),
+        (DeliveryState::DeadLetter, n(DeliveryState::DeadLetter)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+            ..Default::default()
+        };
+        for attempts in 0..40 {
+            let exp = (2u64 << attempts.min(20)).min(60);
+            let d = p.delay(attempts);
+            assert!(
+                d >= Duration::from_secs(exp) / 2 && d <= Duration::from_secs(exp),
+                "{attempts}: {d:?}"
+            );
+        }
+        let spread: std::collections::BTreeSet<_> = (0..20).map(|_| p.delay(5)).collect();
+        assert!(spread.len() > 1, "jitter varies");
+    }
+}

@@ -1,0 +1,246 @@
+//! One delivery attempt of a transaction Bundle to a FHIR server, classified into what the
+//! outbox should do next. Knows HTTP and FHIR, not the outbox.
+//!
+//! Policy: 2xx → delivered; 401 → get a new token and try once more; 429 → retry after the
+//! server's `Retry-After`; 408, 5xx, timeouts and connection errors → retry with backoff; any
+//! other 4xx → dead letter with the server's OperationOutcome (sending it again cannot help).
+
+use std::time::Duration;
+
+use fhir_sdk::r4b::resources::{Bundle, OperationOutcome};
+use serde_json::Value;
+
+use crate::smart::backend::{without_url, BackendClient};
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+        /// `response.location` of each entry.
+        locations: Vec<String>,
+    },
+    /// Worth trying again; `after` is the server's Retry-After when it gave one.
+    Retry {
+        status: Option<u16>,
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Will not succeed by repeating it.
+    Dead {
+        status: Option<u16>,
+        reason: String,
+        outcome: Option<Value>,
+    },
+}
+
+/// POSTs transaction Bundles to one FHIR base URL, with SMART Backend Services auth or none.
+pub struct FhirClient {
+    base: String,
+    http: reqwest::Client,
+    auth: Option<BackendClient>,
+}
+
+impl FhirClient {
+    pub fn new(base: &str, http: reqwest::Client, auth: Option<BackendClient>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            auth,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One attempt (with at most one token refresh on 401).
+    pub async fn post_transaction(&self, bundle: &Value) -> Attempt {
+        let mut refreshed = false;
+        loop {
+            let mut req = self
+                .http
+                .post(format!("{}/", self.base))
+                .header("Content-Type", "application/fhir+json")
+                .header("Accept", "application/fhir+json")
+                .json(bundle);
+            if let Some(auth) = &self.auth {
+                match auth.token().await {
+                    Ok(t) => req = req.bearer_auth(t),
+                    Err(e) if e.is_transient() => {
+                        return Attempt::Retry {
+                            status: None,
+                            reason: e.to_string(),
+                            after: None,
+                        }
+                    }
+                    Err(e) => {
+                        return Attempt::Dead {
+                            status: None,
+                            reason: e.to_string(),
+                            outcome: None,
+                        }
+                    }
+                }
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Attempt::Retry {
+                        status: None,
+                        reason: format!("FHIR server: {}", without_url(&e)),
+                        after: None,
+                    }
+                }
+            };
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let body: Option<Value> = resp.json().await.ok();
+            match status {
+                200..=299 => {
+                    return match body.as_ref().map(transaction_response) {
+                        Some(Ok(locations)) => Attempt::Delivered { status, locations },
+                        Some(Err(reason)) => Attempt::Dead {
+                            status: Some(status),
+                            reason,
+                            outcome: body,
+                        },
+                        None => Attempt::Dead {
+                            status: Some(status),
+                            reason: "the FHIR server answered 2xx without a Bundle".into(),
+                            outcome: None,
+                        },
+                    };
+                }
+                401 if !refreshed && self.auth.is_some() => {
+                    if let Some(a) = &self.auth {
+                        a.invalidate();
+                    }
+                    refreshed = true;
+                    tracing::info!("FHIR server answered 401; retrying once with a new token");
+                    continue;
+                }
+                429 => {
+                    return Attempt::Retry {
+                        status: Some(status),
+                        reason: "HTTP 429 Too Many Requests".into(),
+                        after: retry_after,
+                    }
+                }
+                408 | 500..=599 => {
+                    return Attempt::Retry {
+                        status: Some(status),
+                        reason: format!("HTTP {status}{}", outcome_summary(body.as_ref())),
+                        after: retry_after,
+                    }
+                }
+                _ => {
+                    let reason = match status {
+                        401 => "HTTP 401: the FHIR server rejected our access token".to_string(),
+                        403 => {
+                            "HTTP 403: the access token lacks the scope to write these resources"
+                                .to_string()
+                        }
+                        _ => format!("HTTP {status}"),
+                    };
+                    return Attempt::Dead {
+                        status: Some(status),
+                        reason: format!("{reason}{}", outcome_summary(body.as_ref())),
+                        outcome: body.filter(|b| b["resourceType"] == "OperationOutcome"),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Locations from a `transaction-response`, or why it is not one.
+fn transaction_response(body: &Value) -> Result<Vec<String>, String> {
+    let bundle: Bundle = serde_json::from_value(body.clone())
+        .map_err(|e| format!("the FHIR server's response is not a Bundle: {e}"))?;
+    let mut locations = Vec::new();
+    for entry in bundle.entry.iter().flatten() {
+        let Some(resp) = &entry.response else {
+            return Err("a transaction-response entry has no response".into());
+        };
+        if !resp.status.starts_with('2') {
+            return Err(format!(
+                "a transaction-response entry has status {}",
+                resp.status
+            ));
+        }
+        if let Some(l) = &resp.location {
+            locations.push(l.clone());
+        }
+    }
+    Ok(locations)
+}
+
+/// `: <first issue's text>` from an OperationOutcome, for the stored error message.
+fn outcome_summary(body: Option<&Value>) -> String {
+    let Some(oo) = body.and_then(|b| serde_json::from_value::<OperationOutcome>(b.clone()).ok())
+    else {
+        return String::new();
+    };
+    let texts: Vec<String> = oo
+        .issue
+        .iter()
+        .flatten()
+        .filter_map(|i| {
+            i.diagnostics
+                .clone()
+                .or_else(|| i.details.as_ref().and_then(|d| d.text.clone()))
+        })
+        .take(3)
+        .collect();
+    if texts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", texts.join("; "))
+    }
+}
+
+/// `Retry-After` as delay-seconds (an HTTP-date is treated as "soon": one second).
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    Some(match v.parse::<u64>() {
+        Ok(s) => Duration::from_secs(s),
+        Err(_) => Duration::from_secs(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn transaction_responses_and_outcomes_are_read() {
+        let ok = json!({"resourceType": "Bundle", "type": "transaction-response", "entry": [
+            {"response": {"status": "201 Created", "location": "Condition/1/_history/1"}},
+            {"response": {"status": "200 OK", "location": "Device/2/_history/1"}}]});
+        assert_eq!(
+            transaction_response(&ok).unwrap(),
+            vec!["Condition/1/_history/1", "Device/2/_history/1"]
+        );
+        let bad = json!({"resourceType": "Bundle", "type": "transaction-response", "entry": [
+            {"response": {"status": "400 Bad Request"}}]});
+        assert!(transaction_response(&bad).unwrap_err().contains("400"));
+        let oo = json!({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "processing", "details": {"text": "Condition.subject: minimum 1"}}]});
+        assert_eq!(outcome_summary(Some(&oo)), ": Condition.subject: minimum 1");
+        assert_eq!(outcome_summary(Some(&json!({"x": 1}))), "");
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Some(Duration::from_secs(1))
+        );
+    }
+}

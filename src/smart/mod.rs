@@ -1,0 +1,6 @@
+//! SMART on FHIR: the Backend Services client the outbox uses to get access tokens (and, as
+//! the service grows, the EHR launch with PKCE and validation of incoming bearer tokens).
+
+pub mod backend;
+
+pub use backend::{BackendClient, BackendConfig, SigningAlg, SmartError};
