@@ -2,5 +2,6 @@
 //! timing. Each submodule takes its data by path (`--data`), so evaluation sets stay outside the
 //! repository.
 
+pub mod fhir;
 pub mod segments;
 pub mod wer;

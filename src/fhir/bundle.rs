@@ -22,6 +22,7 @@ use super::mapping::{
 };
 use crate::healthscribe::{
     ClinicalDocumentation, ClinicalInsight, Conversation, EntitySubType, NoteTemplate, TraitName,
+    TranscriptSectionName,
 };
 
 const AIAST_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
@@ -157,6 +158,13 @@ pub fn build_bundle(
                 )
             })
             .collect(),
+        plan_segments: out
+            .conversation
+            .transcript_segments
+            .iter()
+            .filter(|s| s.section_details.section_name == TranscriptSectionName::AssessmentAndPlan)
+            .map(|s| s.segment_id.as_str())
+            .collect(),
     };
     let mut report = MappingReport::default();
     let mut entries = Vec::new();
@@ -235,9 +243,21 @@ pub fn build_bundle(
     report.provenances = provenances.len();
     entries.extend(provenances);
     Ok(MappedBundle {
-        bundle: json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
+        bundle: json!({
+            "resourceType": "Bundle",
+            "identifier": {"system": mapping.identifier_system("job"), "value": out.job_name},
+            "type": "transaction",
+            "entry": entries,
+        }),
         report,
     })
+}
+
+/// The job a Bundle belongs to (its `identifier.value`): the outbox key.
+pub fn job_of(bundle: &Value) -> Option<&str> {
+    bundle["identifier"]["value"]
+        .as_str()
+        .filter(|j| check_job_name(j).is_ok())
 }
 
 fn unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -259,6 +279,7 @@ struct Builder<'a> {
     ctx: &'a EncounterContext,
     out: &'a JobOutputs<'a>,
     times: BTreeMap<&'a str, (f64, f64)>,
+    plan_segments: BTreeSet<&'a str>,
 }
 
 fn coding(system: &str, code: &str, display: Option<&str>) -> Value {
@@ -606,7 +627,12 @@ impl<'a> Builder<'a> {
 
     fn medication_statement(&self, g: &Group<'a, MedicationOverride>) -> (Value, String) {
         let rule = &self.m.medications;
-        let status: MedicationStatus = g.overrides.and_then(|o| o.status).unwrap_or(rule.status);
+        let plan_only = g.segments.iter().all(|s| self.plan_segments.contains(s));
+        let status: MedicationStatus = g
+            .overrides
+            .and_then(|o| o.status)
+            .or(rule.plan_only_status.filter(|_| plan_only))
+            .unwrap_or(rule.status);
         let (identifier, ine) = self.identifier("insight", &g.first.insight_id);
         let mut res = json!({
             "resourceType": "MedicationStatement",

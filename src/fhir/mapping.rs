@@ -274,6 +274,10 @@ pub struct MedicationRule {
     pub min_code_score: f64,
     pub status: MedicationStatus,
     pub trait_rules: Vec<TraitRule<MedicationOverride>>,
+    /// Status of a drug that is only ever mentioned in `ASSESSMENT_AND_PLAN` segments ("try
+    /// acetaminophen first"): planned, not taken. A trait rule's status wins over it.
+    #[serde(default)]
+    pub plan_only_status: Option<MedicationStatus>,
     /// Attribute types whose text goes into `dosage.text`, in this order.
     pub dosage_attributes: Vec<EntitySubType>,
 }

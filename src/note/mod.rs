@@ -62,6 +62,28 @@ pub fn generate(
     build::generate(conversation, template, ctx)
 }
 
+/// Markdown rendering for the EHR (`DocumentReference` attachment): a heading per non-empty
+/// section, one bullet per sentence.
+pub fn render_markdown(doc: &ClinicalDocumentation, template: &Template) -> String {
+    let mut out = String::new();
+    for s in doc.sections.iter().filter(|s| !s.summary.is_empty()) {
+        let title = template
+            .sections
+            .iter()
+            .find(|t| t.name == s.section_name)
+            .map(|t| t.title.clone())
+            .unwrap_or_else(|| s.section_name.as_str().replace('_', " "));
+        out.push_str(&format!("## {title}\n\n"));
+        for line in &s.summary {
+            out.push_str("- ");
+            out.push_str(line.summarized_segment.trim());
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Plain-text rendering: each non-empty section's title, a blank line, its sentences one per
 /// line. Used by the evaluation and for reading notes.
 pub fn render_text(doc: &ClinicalDocumentation, template: &Template) -> String {

@@ -15,6 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod fhir;
+
 #[derive(Parser)]
 #[command(
     name = "fhirscribe",
@@ -39,6 +41,11 @@ enum Command {
     Clinical {
         #[command(subcommand)]
         command: ClinicalCommand,
+    },
+    /// FHIR write-back: build Bundles, deliver them through the durable outbox, inspect it.
+    Fhir {
+        #[command(subcommand)]
+        command: fhir::FhirCommand,
     },
     /// Evaluation commands that print metrics.
     Eval {
@@ -86,6 +93,11 @@ struct TranscribeArgs {
     /// Longest accepted audio in seconds.
     #[arg(long, default_value_t = 4.0 * 3600.0)]
     max_duration_secs: f64,
+    /// Also write DIR/fhir-bundle.json (needs --patient and --encounter).
+    #[arg(long)]
+    fhir_bundle: bool,
+    #[command(flatten)]
+    fhir: fhir::FhirTarget,
 }
 
 #[derive(Subcommand)]
@@ -147,6 +159,22 @@ enum EvalCommand {
         #[arg(long)]
         fallback_analyzer: bool,
     },
+    /// FHIR write-back throughput: Bundles mapped + validated per second, and with --fhir-base
+    /// delivered per second through the outbox vs direct POSTs.
+    Fhir {
+        /// Reference turns TSV (samples/encounter.ref.tsv): the outputs come from its text.
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        bundles: usize,
+        #[command(flatten)]
+        target: fhir::FhirTarget,
+        /// A FHIR server to deliver to (also measures delivery).
+        #[arg(long)]
+        fhir_base: Option<String>,
+        #[command(flatten)]
+        smart: fhir::SmartArgs,
+    },
     /// Word error rate of transcript(s) against reference text (normalised).
     Wer {
         /// Reference text file(s) (one turn per line).
@@ -173,6 +201,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Transcribe(a) => transcribe(a),
+        Command::Fhir { command } => fhir::run(command),
         Command::Models {
             command: ModelsCommand::Fetch { only },
         } => {
@@ -216,6 +245,16 @@ pub fn run() -> Result<()> {
             println!("{r}");
             Ok(())
         }
+        Command::Eval {
+            command:
+                EvalCommand::Fhir {
+                    reference,
+                    bundles,
+                    target,
+                    fhir_base,
+                    smart,
+                },
+        } => fhir::eval_throughput(&reference, bundles, &target, fhir_base.as_deref(), &smart),
         Command::Eval { command } => eval_clinical(command),
         Command::Clinical {
             command: ClinicalCommand::Build { data, repo },
@@ -277,7 +316,9 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
             };
             print!("{report}");
         }
-        EvalCommand::Wer { .. } | EvalCommand::Segments { .. } => unreachable!("handled by run()"),
+        EvalCommand::Wer { .. } | EvalCommand::Segments { .. } | EvalCommand::Fhir { .. } => {
+            unreachable!("handled by run()")
+        }
     }
     Ok(())
 }
@@ -370,6 +411,11 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     };
     speakers.validate(pcm.channels.len())?;
     let template: NoteTemplate = parse_wire("--template", &a.template)?;
+    let fhir_prep = if a.fhir_bundle {
+        Some(a.fhir.load()?)
+    } else {
+        None
+    };
     let context = match &a.pronouns {
         Some(p) => Some(MedicalScribeContext {
             patient_context: Some(MedicalScribePatientContext {
@@ -428,11 +474,32 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     eprintln!();
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    write_json(&a.out.join("transcript.json"), &out.transcript)?;
-    write_json(
+    let transcript_json = serde_json::to_vec_pretty(&out.transcript)?;
+    let documentation_json = serde_json::to_vec_pretty(&out.documentation)?;
+    write_bytes(&a.out.join("transcript.json"), &transcript_json)?;
+    write_bytes(
         &a.out.join("clinical-documentation.json"),
-        &out.documentation,
+        &documentation_json,
     )?;
+    let bundle_path = match &fhir_prep {
+        Some(prep) => {
+            let markdown = crate::note::render_markdown(
+                &out.documentation.clinical_documentation,
+                m.templates.get(template),
+            );
+            Some(fhir::write_bundle(
+                prep,
+                &fhir::scribe_device(&model),
+                template,
+                &transcript_json,
+                &documentation_json,
+                &markdown,
+                crate::healthscribe::DateTime::now().as_str(),
+                &a.out,
+            )?)
+        }
+        None => None,
+    };
     let audio_secs = pcm.duration_secs();
     eprintln!(
         "{} segments from {:.1} s of audio; models loaded in {:.2} s, pipeline {:.2} s (RTF {:.3}), total {:.2} s",
@@ -445,13 +512,16 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     );
     println!("{}", a.out.join("transcript.json").display());
     println!("{}", a.out.join("clinical-documentation.json").display());
+    if let Some(p) = bundle_path {
+        println!("{}", p.display());
+    }
     Ok(())
 }
 
-fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
