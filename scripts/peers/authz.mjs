@@ -11,6 +11,9 @@
 //   APP_REDIRECT_URI   redirect URI of the public EHR-launch app `scribe-app` (default
 //                      http://127.0.0.1:7000/callback)
 //   TOKEN_TTL          access token lifetime in seconds (default 300; tests set 1-2 to see expiry)
+//   TOKEN_BACKDATE     seconds to move the access token's iat/exp (and nbf) into the past (default 0):
+//                      for resource servers that allow clock leeway past exp (HFS 0.2.7: 60 s), so a
+//                      test sees a token refused TOKEN_TTL seconds after it was issued
 //
 // Clients:
 //   scribe-backend  SMART Backend Services: client_credentials, private_key_jwt (RS384 or ES384)
@@ -37,6 +40,8 @@ function fail(msg) {
 const FHIR_AUD = process.env.FHIR_AUD || fail('FHIR_AUD (the FHIR base URL) is required');
 const TOKEN_TTL = Number(process.env.TOKEN_TTL || 300);
 if (!Number.isInteger(TOKEN_TTL) || TOKEN_TTL < 1) fail('TOKEN_TTL must be a whole number of seconds >= 1');
+const TOKEN_BACKDATE = Number(process.env.TOKEN_BACKDATE || 0);
+if (!Number.isInteger(TOKEN_BACKDATE) || TOKEN_BACKDATE < 0) fail('TOKEN_BACKDATE must be a whole number of seconds >= 0');
 const APP_REDIRECT_URI = process.env.APP_REDIRECT_URI || 'http://127.0.0.1:7000/callback';
 
 async function clientJwks() {
@@ -129,6 +134,14 @@ const provider = new Provider(ISSUER, {
     const code = ctx?.oidc?.entities?.AuthorizationCode;
     const launch = code && launchByCode.get(code.jti);
     return launch ? parseLaunch(launch) : undefined;
+  },
+  formats: {
+    customizers: {
+      jwt: async (ctx, token, jwt) => {
+        if (!TOKEN_BACKDATE) return;
+        for (const c of ['iat', 'exp', 'nbf']) if (typeof jwt.payload[c] === 'number') jwt.payload[c] -= TOKEN_BACKDATE;
+      },
+    },
   },
   findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => ({ sub, fhirUser: `Practitioner/${sub}` }) }),
   ttl: { ClientCredentials: TOKEN_TTL, AccessToken: TOKEN_TTL, AuthorizationCode: 60, Interaction: 600, Session: 3600, Grant: 3600 },
