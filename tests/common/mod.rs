@@ -45,3 +45,4 @@ pub fn load_models() -> Models {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fhirscribe"))
 }
+pub mod peers;
