@@ -140,6 +140,9 @@ impl FhirClient {
                 }
                 _ => {
                     let reason = match status {
+                        401 if self.auth.is_none() => {
+                            "HTTP 401: the FHIR server requires authorization".to_string()
+                        }
                         401 => "HTTP 401: the FHIR server rejected our access token".to_string(),
                         403 => {
                             "HTTP 403: the access token lacks the scope to write these resources"
