@@ -40,3 +40,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "       or on Debian testing/trixie: apt-get install cargo rustc." >&2
   exit 1
 fi
+# Run on its own, setup also installs the test peers (scripts/test.sh does that itself; sourced by
+# the sample/bench scripts, it does not: they need no FHIR server).
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then "$(dirname "${BASH_SOURCE[0]}")/peers/install.sh"; fi

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+scripts/peers/install.sh  # FHIR server, SMART authz server, validator for the integration tests
 
 cargo build --bin fhirscribe
 "$CARGO_TARGET_DIR/debug/fhirscribe" models fetch --only tiny.en,vad,ort

@@ -25,7 +25,8 @@ data_dir="$FHIRSCRIBE_HOME/hfs-data/data"
 say() { echo "peers: $*" >&2; }
 
 # --- Helios FHIR Server ------------------------------------------------------------------------
-if ! "$hfs_bin" --version 2>/dev/null | grep -qx "hfs $HFS_VERSION"; then
+hfs_version() { "$hfs_bin" --version 2>/dev/null || true; }
+if [ "$(hfs_version)" != "hfs $HFS_VERSION" ]; then
   if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
   fi
@@ -34,7 +35,7 @@ if ! "$hfs_bin" --version 2>/dev/null | grep -qx "hfs $HFS_VERSION"; then
   # Its own target dir: never shares (or invalidates) the project's build cache.
   cargo install helios-hfs --version "$HFS_VERSION" --no-default-features --features R4,sqlite \
     --locked --debug --root "$hfs_root" --target-dir "$FHIRSCRIBE_HOME/hfs-build"
-  "$hfs_bin" --version | grep -qx "hfs $HFS_VERSION" || { say "$hfs_bin --version is not hfs $HFS_VERSION"; exit 1; }
+  [ "$(hfs_version)" = "hfs $HFS_VERSION" ] || { say "$hfs_bin --version is not hfs $HFS_VERSION"; exit 1; }
 fi
 "$hfs_bin" --help >/dev/null
 
