@@ -29,8 +29,13 @@ fn rt() -> tokio::runtime::Runtime {
 fn sample() -> OutputBytes {
     let templates = Templates::builtin().unwrap();
     let text = std::fs::read_to_string(common::repo_path("samples/encounter.ref.tsv")).unwrap();
-    let out =
-        reference_outputs(&text, "sample", NoteTemplate::HistoryAndPhysical, &templates).unwrap();
+    let out = reference_outputs(
+        &text,
+        "sample",
+        NoteTemplate::HistoryAndPhysical,
+        &templates,
+    )
+    .unwrap();
     OutputBytes::new(out, NoteTemplate::HistoryAndPhysical, &templates)
 }
 
@@ -62,9 +67,11 @@ fn seed_patient(peers_base: &str, token: &str, patient: &str, encounter: &str) {
         "PUT",
         &format!("{peers_base}/Encounter/{encounter}"),
         Some(token),
-        Some(&json!({"resourceType": "Encounter", "id": encounter, "status": "finished",
+        Some(
+            &json!({"resourceType": "Encounter", "id": encounter, "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": {"reference": format!("Patient/{patient}")}})),
+            "subject": {"reference": format!("Patient/{patient}")}}),
+        ),
     );
     assert!(s == 200 || s == 201, "{s} {body}");
 }
@@ -141,17 +148,28 @@ fn sample_bundle_is_accepted_found_by_search_and_never_duplicated() {
     let r = rt()
         .block_on(delivery::drain(&outbox, &c, &RetryPolicy::default(), None))
         .unwrap();
-    assert_eq!((r.delivered, r.dead), (1, 0), "{:?}", outbox.get("sample-1"));
+    assert_eq!(
+        (r.delivered, r.dead),
+        (1, 0),
+        "{:?}",
+        outbox.get("sample-1")
+    );
     let entry = outbox.get("sample-1").unwrap().unwrap();
     assert_eq!(entry.state, DeliveryState::Delivered);
-    assert_eq!(entry.locations.len(), mapped.bundle["entry"].as_array().unwrap().len());
+    assert_eq!(
+        entry.locations.len(),
+        mapped.bundle["entry"].as_array().unwrap().len()
+    );
 
     let expect = |peers: &Peers| {
         assert_eq!(
             count(peers, &admin, "Condition?encounter=Encounter/e1"),
             report.conditions
         );
-        assert_eq!(count(peers, &admin, "DocumentReference?encounter=Encounter/e1"), 2);
+        assert_eq!(
+            count(peers, &admin, "DocumentReference?encounter=Encounter/e1"),
+            2
+        );
         assert_eq!(
             count(peers, &admin, "MedicationStatement?context=Encounter/e1"),
             report.medication_statements
@@ -161,9 +179,14 @@ fn sample_bundle_is_accepted_found_by_search_and_never_duplicated() {
         // Each Condition has exactly one Provenance, with its evidence.
         for c in search_all(&peers.hfs.url("Condition?encounter=Encounter/e1"), &admin) {
             let id = c["id"].as_str().unwrap();
-            let provs = search_all(&peers.hfs.url(&format!("Provenance?target=Condition/{id}")), &admin);
+            let provs = search_all(
+                &peers.hfs.url(&format!("Provenance?target=Condition/{id}")),
+                &admin,
+            );
             assert_eq!(provs.len(), 1, "Condition/{id}");
-            assert!(provs[0]["entity"][0]["extension"].as_array().is_some_and(|e| !e.is_empty()));
+            assert!(provs[0]["entity"][0]["extension"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty()));
             assert!(provs[0]["agent"][0]["who"]["reference"]
                 .as_str()
                 .unwrap()
@@ -219,7 +242,11 @@ fn fhir_server_down_for_30s_then_all_50_bundles_arrive_exactly_once() {
         }
     }
     let outbox = Outbox::open(dir.path()).unwrap();
-    assert_eq!(outbox.pending_count().unwrap(), 50, "nothing lost across the restart");
+    assert_eq!(
+        outbox.pending_count().unwrap(),
+        50,
+        "nothing lost across the restart"
+    );
 
     let policy = RetryPolicy {
         base: Duration::from_millis(500),
@@ -247,7 +274,10 @@ fn fhir_server_down_for_30s_then_all_50_bundles_arrive_exactly_once() {
     std::thread::sleep(Duration::from_secs(30));
     let during = outbox.list().unwrap();
     assert!(during.iter().all(|e| e.state == DeliveryState::Pending));
-    assert!(during.iter().all(|e| e.attempts >= 1), "the worker kept trying");
+    assert!(
+        during.iter().all(|e| e.attempts >= 1),
+        "the worker kept trying"
+    );
 
     peers.hfs.restart();
     let back = Instant::now();
@@ -296,7 +326,14 @@ fn auth_failures_end_as_clear_dead_letters() {
     let other = tempfile::tempdir().unwrap();
     let key = other.path().join("other.pem");
     let ok = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&key)
         .status()
         .unwrap();
@@ -392,8 +429,97 @@ fn a_bundle_the_server_refuses_is_a_dead_letter_with_its_outcome_and_creates_not
     assert_eq!((r.delivered, r.dead), (0, 1));
     let e = outbox.get("refused-1").unwrap().unwrap();
     assert_eq!(e.state, DeliveryState::DeadLetter);
-    assert!(e.last_status.is_some_and(|s| (400..500).contains(&s)), "{e:?}");
+    assert!(
+        e.last_status.is_some_and(|s| (400..500).contains(&s)),
+        "{e:?}"
+    );
     assert_eq!(e.attempts, 1, "a 4xx is not retried");
     // The transaction is atomic: nothing of it exists.
-    assert_eq!(count(&peers, &admin, "DocumentReference?encounter=Encounter/e5"), 0);
+    assert_eq!(
+        count(&peers, &admin, "DocumentReference?encounter=Encounter/e5"),
+        0
+    );
+}
+
+#[test]
+fn transcribe_the_sample_audio_to_a_bundle_and_deliver_it_with_the_cli() {
+    let peers = Peers::start();
+    let admin = peers.authz.backend_token(ADMIN);
+    seed_patient(&peers.hfs.base_url(), &admin, "p6", "e6");
+    let out = tempfile::tempdir().unwrap();
+    let model = fhirscribe::models::locate(fhirscribe::models::WHISPER_TINY_EN).unwrap();
+    let run = std::process::Command::new(common::bin())
+        .arg("transcribe")
+        .arg(common::repo_path("samples/encounter.flac"))
+        .args(["--channel-identification", "--clinician-channel", "0"])
+        .arg("--model")
+        .arg(&model)
+        .args(["--job-name", "cli-sample-1", "--threads", "2"])
+        .args([
+            "--fhir-bundle",
+            "--patient",
+            "p6",
+            "--encounter",
+            "Encounter/e6",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let path = out.path().join("fhir-bundle.json");
+    let b: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(medplum_validate(&b).is_empty());
+    let n_conditions = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Condition")
+        .count();
+
+    // Deliver with the CLI: credentials from the environment, as an operator would set them.
+    let store = tempfile::tempdir().unwrap();
+    let deliver = || {
+        std::process::Command::new(common::bin())
+            .args(["fhir", "deliver"])
+            .arg(&path)
+            .arg("--store")
+            .arg(store.path())
+            .args(["--fhir-base", &peers.hfs.base_url()])
+            .env("FHIRSCRIBE_SMART_CLIENT_ID", Authz::BACKEND_CLIENT_ID)
+            .env(
+                "FHIRSCRIBE_SMART_PRIVATE_KEY",
+                peers.authz.client_private_key_path(),
+            )
+            .env("FHIRSCRIBE_SMART_KEY_ID", peers.authz.kid())
+            .output()
+            .unwrap()
+    };
+    let first = deliver();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("delivered 1"), "{stderr}");
+    // The private key never reaches the output.
+    let pem = peers.authz.client_private_key_pem();
+    let key_line = pem.lines().nth(1).unwrap();
+    assert!(!stderr.contains(key_line));
+    let again = deliver();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already delivered"));
+
+    assert_eq!(
+        count(&peers, &admin, "Condition?encounter=Encounter/e6"),
+        n_conditions
+    );
+    let notes = search_all(
+        &peers
+            .hfs
+            .url("DocumentReference?encounter=Encounter/e6&type=http://loinc.org|34117-2"),
+        &admin,
+    );
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["subject"]["reference"], "Patient/p6");
 }
