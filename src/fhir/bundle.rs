@@ -185,12 +185,19 @@ pub fn build_bundle(
     let transcript_url = b.full_url("document", "transcript");
     let (res, ine) = b.transcript_document(&device_url);
     entries.push(b.entry(&transcript_url, res, "DocumentReference", &ine));
+    // The transcript comes from the audio: its evidence is every segment's stretch of audio.
+    let all_segments: Vec<&str> = out
+        .conversation
+        .transcript_segments
+        .iter()
+        .map(|s| s.segment_id.as_str())
+        .collect();
     provenances.push(b.provenance(
         "document/transcript",
         &transcript_url,
         &device_url,
         None,
-        &[],
+        &all_segments,
     ));
 
     let note_url = b.full_url("document", "note");
@@ -465,16 +472,13 @@ impl<'a> Builder<'a> {
                 }))
             })
             .collect();
-        let entity = match source {
-            Some(src) => {
-                let mut e = json!({"role": "source", "what": {"reference": src}});
-                if !evidence.is_empty() {
-                    e["extension"] = Value::Array(evidence);
-                }
-                e
-            }
+        let mut entity = match source {
+            Some(src) => json!({"role": "source", "what": {"reference": src}}),
             None => json!({"role": "source", "what": {"display": "Encounter audio"}}),
         };
+        if !evidence.is_empty() {
+            entity["extension"] = Value::Array(evidence);
+        }
         let prov = json!({
             "resourceType": "Provenance",
             "meta": self.meta("scribe-provenance", false, Some((system.clone(), tag.clone()))),
