@@ -11,9 +11,8 @@
 //!
 //! Configuration from the environment: `FHIRSCRIBE_LLM_BASE_URL` (e.g.
 //! `http://127.0.0.1:8080/v1`; unset = off), `FHIRSCRIBE_LLM_MODEL`, `FHIRSCRIBE_LLM_API_KEY`
-//! (optional bearer token), `FHIRSCRIBE_LLM_TIMEOUT_MS` (default 20000). This build speaks plain
-//! HTTP (a local or LAN server such as llama.cpp, vLLM or Ollama); put a TLS-terminating proxy in
-//! front of a remote HTTPS endpoint.
+//! (optional bearer token), `FHIRSCRIBE_LLM_TIMEOUT_MS` (default 20000). HTTP or HTTPS (rustls),
+//! e.g. a local llama.cpp, vLLM or Ollama server.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use serde_json::{json, Value};
 use crate::healthscribe::{ClinicalDocumentation, ClinicalInsight, Conversation};
 
 use super::eval::check_sentence;
+use crate::smart::backend::without_url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LlmConfig {
@@ -167,14 +167,6 @@ fn fallback(doc: &ClinicalDocumentation, reason: String) -> (ClinicalDocumentati
 
 fn call(cfg: &LlmConfig, sentences: &[&str]) -> Result<Vec<String>, String> {
     let url = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(cfg.timeout)
-        .timeout(cfg.timeout)
-        .build();
-    let mut req = agent.post(&url).set("Content-Type", "application/json");
-    if let Some(key) = &cfg.api_key {
-        req = req.set("Authorization", &format!("Bearer {key}"));
-    }
     let body = json!({
         "model": cfg.model,
         "temperature": 0,
@@ -183,12 +175,25 @@ fn call(cfg: &LlmConfig, sentences: &[&str]) -> Result<Vec<String>, String> {
             {"role": "user", "content": serde_json::to_string(sentences).unwrap_or_default()},
         ],
     });
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(cfg.timeout)
+        .timeout(cfg.timeout)
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+    let mut req = client.post(&url).json(&body);
+    if let Some(key) = &cfg.api_key {
+        req = req.bearer_auth(key);
+    }
     let resp = req
-        .send_json(body)
-        .map_err(|e| format!("request to {url} failed: {e}"))?;
+        .send()
+        .map_err(|e| format!("request to {url} failed: {}", without_url(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("request to {url} failed: HTTP {}", status.as_u16()));
+    }
     let v: Value = resp
-        .into_json()
-        .map_err(|e| format!("reply from {url} is not JSON: {e}"))?;
+        .json()
+        .map_err(|e| format!("reply from {url} is not JSON: {}", without_url(&e)))?;
     let content = v["choices"][0]["message"]["content"]
         .as_str()
         .ok_or_else(|| "reply has no choices[0].message.content".to_owned())?;
