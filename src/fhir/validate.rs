@@ -16,6 +16,10 @@
 //! `Provenance.occurredDateTime`, `Bundle.entry[3].resource.subject`. Messages name paths,
 //! cardinalities, types, codes and systems from the definitions, never a value of the instance
 //! (no PHI).
+//!
+//! Speed (measured with the `#[ignore]`d `tests::speed`, `cargo test --release`, on the 2-core
+//! shared dev machine): a 60-resource transaction Bundle validates in about 1.9 ms (13 ms in an
+//! unoptimised dev build); `Validator::bundled()` takes about 8 ms, once.
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -1053,17 +1057,18 @@ impl Validator {
             );
         }
         // Per element of the definition: cardinality, array-ness, values.
+        let has_underscore = obj.keys().any(|k| k.starts_with('_'));
         for &idx in &kids.all {
             let el = &self.elements[idx];
             let mut count = 0usize;
             if el.choice {
-                let present: Vec<(&str, &str)> = el
-                    .types
-                    .iter()
-                    .filter_map(|t| {
-                        let k = format!("{}{}", el.name, upper_first(&t.code));
-                        obj.get_key_value(&k)
-                            .map(|(k, _)| (k.as_str(), t.code.as_str()))
+                // the few keys of the object, not the (up to 50) types of the choice
+                let present: Vec<(&str, &str)> = obj
+                    .keys()
+                    .filter(|k| k.starts_with(el.name.as_str()))
+                    .filter_map(|k| match kids.keys.get(k) {
+                        Some((i, Some(code))) if *i == idx => Some((k.as_str(), code.as_str())),
+                        _ => None,
                     })
                     .collect();
                 if present.len() > 1 {
@@ -1075,19 +1080,20 @@ impl Validator {
                 for (key, code) in present {
                     count += self.check_property(el, key, Some(code), obj, expr, ctx);
                 }
-                if count == 0 {
+                if count == 0 && has_underscore {
                     // extension-only primitive: `_valueString`
-                    count = el
-                        .types
-                        .iter()
-                        .filter(|t| {
-                            obj.contains_key(&format!("_{}{}", el.name, upper_first(&t.code)))
-                        })
+                    count = obj
+                        .keys()
+                        .filter_map(|k| k.strip_prefix('_'))
+                        .filter(|k| matches!(kids.keys.get(*k), Some((i, _)) if *i == idx))
                         .count();
                 }
             } else if obj.contains_key(&el.name) {
                 count = self.check_property(el, &el.name, None, obj, expr, ctx);
-            } else if let Some(ext) = obj.get(&format!("_{}", el.name)) {
+            } else if let Some(ext) = has_underscore
+                .then(|| obj.get(&format!("_{}", el.name)))
+                .flatten()
+            {
                 count = match ext {
                     Value::Array(a) => a.len(),
                     _ => 1,
