@@ -307,3 +307,28 @@ fn bad_context_is_refused_before_anything_is_built() {
     assert!(e.to_string().contains("job name"), "{e}");
     assert!(EncounterContext::new("Patient/", "Encounter/1").is_err());
 }
+
+#[test]
+fn a_mapping_that_breaks_a_profile_yields_no_bundle_and_says_why() {
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("mappings/fhir/mapping.json")).unwrap(),
+    )
+    .unwrap();
+    // Valid FHIR, but not what our note profile requires (clinical-note category).
+    v["note"]["category"]["code"] = "discharge-summary".into();
+    let m = Mapping::parse("edited.json", &v.to_string()).unwrap();
+    let bytes = sample("job-e");
+    let e = fhir::prepare(
+        &m,
+        &Validator::bundled().unwrap(),
+        &ctx(),
+        &device(),
+        &bytes.outputs("job-e", "2026-11-27T12:00:00.000Z"),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("nothing was sent"), "{text}");
+    assert!(text.contains("].resource.category"), "{text}");
+    // The message names paths and rules, never the transcript's words.
+    assert!(!text.to_lowercase().contains("metformin"), "{text}");
+}

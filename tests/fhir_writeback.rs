@@ -414,6 +414,12 @@ fn a_bundle_the_server_refuses_is_a_dead_letter_with_its_outcome_and_creates_not
         .find(|e| e["resource"]["resourceType"] == "Condition")
         .unwrap();
     cond["resource"]["clinicalStatus"]["coding"][0]["code"] = "sorta-active".into();
+    // Our own validator would have stopped it before the outbox; the server must too.
+    let ours = Validator::bundled().unwrap().validate_bundle(&b);
+    assert!(
+        ours.iter().any(|i| i.expression.contains("clinicalStatus")),
+        "{ours:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(dir.path()).unwrap();
