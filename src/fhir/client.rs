@@ -207,16 +207,54 @@ fn outcome_summary(body: Option<&Value>) -> String {
     }
 }
 
-/// `Retry-After` as delay-seconds (an HTTP-date is treated as "soon": one second).
+/// `Retry-After`: delay-seconds, or an HTTP-date (IMF-fixdate, `Wed, 21 Oct 2026 07:28:00 GMT`)
+/// turned into the time left until then.
 fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
-    if v.is_empty() {
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let at = parse_http_date(v)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the epoch of an IMF-fixdate (RFC 9110 §5.6.7), the form servers must send.
+fn parse_http_date(v: &str) -> Option<u64> {
+    let f: Vec<&str> = v.split_whitespace().collect();
+    if f.len() != 6 || f[5] != "GMT" {
         return None;
     }
-    Some(match v.parse::<u64>() {
-        Ok(s) => Duration::from_secs(s),
-        Err(_) => Duration::from_secs(1),
-    })
+    let day: i64 = f[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == f[2])? as i64
+        + 1;
+    let year: i64 = f[3].parse().ok()?;
+    let hms: Vec<i64> = f[4]
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 || !(1..=31).contains(&day) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]).ok()
 }
 
 #[cfg(test)]
@@ -241,9 +279,16 @@ mod tests {
         assert_eq!(outcome_summary(Some(&oo)), ": Condition.subject: minimum 1");
         assert_eq!(outcome_summary(Some(&json!({"x": 1}))), "");
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"),
-            Some(Duration::from_secs(1))
+            parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Some(1_792_567_680)
         );
+        assert_eq!(parse_http_date("Wed, 21 Oct 2026 07:28:00 PST"), None);
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }
