@@ -13,11 +13,12 @@ use fhirscribe::fhir::client::{Attempt, FhirClient};
 use fhirscribe::store::{DeliveryState, Outbox};
 use serde_json::json;
 
+/// A scripted answer: status, extra headers, body.
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
 /// Answers each request with the next scripted (status, headers, body); repeats the last one.
 /// Returns the base URL and the number of requests seen.
-fn scripted(
-    answers: Vec<(u16, Vec<(&'static str, String)>, String)>,
-) -> (String, Arc<Mutex<usize>>) {
+fn scripted(answers: Vec<Answer>) -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(0usize));
@@ -87,7 +88,7 @@ fn each_kind_of_answer_is_classified() {
     let oo = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error",
         "code": "invalid", "diagnostics": "Condition.subject: minimum 1"}]})
     .to_string();
-    let cases: Vec<((u16, Vec<(&'static str, String)>, String), &str)> = vec![
+    let cases: Vec<(Answer, &str)> = vec![
         ((429, vec![("Retry-After", "7".into())], String::new()), "retry-7s"),
         ((503, vec![], oo.clone()), "retry"),
         ((408, vec![], String::new()), "retry"),
