@@ -335,9 +335,9 @@ fn auth_failures_end_as_clear_dead_letters() {
             "-out",
         ])
         .arg(&key)
-        .status()
+        .output()
         .unwrap();
-    assert!(ok.success());
+    assert!(ok.status.success());
     let http = reqwest::Client::new();
     let base = peers.hfs.base_url();
     let mut cfg = backend(&peers.authz, fhirscribe_default_scope());
