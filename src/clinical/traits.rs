@@ -268,6 +268,7 @@ const NEG_ANSWERS: &[&str] = &[
     "not that i",
     "no sir",
     "no maam",
+    "actually no",
 ];
 /// Answers that neither confirm nor deny ("I don't remember", "I'm not sure"): checked before
 /// [`NEG_ANSWERS`], whose "i dont" / "im not" would otherwise read them as a denial.
@@ -311,6 +312,10 @@ const DEFINITE: &[&str] = &[
 
 const POS_ANSWERS: &[&str] = &[
     "yes",
+    "actually yes",
+    "actually i do",
+    "actually i did",
+    "actually i have",
     "yeah",
     "yep",
     "yup",
@@ -445,6 +450,25 @@ fn vaccine_of(chars: &[char], end: usize) -> bool {
                 | "jab"
         )
     })
+}
+
+/// Whether the medication starting at char `begin` of a question is presupposed: the question
+/// is about how it works for the patient, not whether they take it ("Does the nitroglycerin
+/// help?", "Any side effects from (the) lisinopril?"). "Are you taking the metoprolol?" is not.
+fn med_presupposed(chars: &[char], begin: usize) -> bool {
+    let before: String = chars[..begin.min(chars.len())].iter().collect();
+    let toks = tokenize(&before);
+    let n = toks.len();
+    let w = |k: usize| n.checked_sub(k).map(|i| toks[i].lower.as_str());
+    let det = w(1).is_some_and(|x| DEFINITE.contains(&x));
+    let prep = |x: Option<&str>| matches!(x, Some("with" | "from" | "about"));
+    prep(w(1))
+        || (det && prep(w(2)))
+        || (det
+            && matches!(
+                w(2),
+                Some("does" | "did" | "is" | "was" | "has" | "are" | "were" | "do")
+            ))
 }
 
 /// Whether the condition starting at char `begin` of a question is presupposed: right after a
@@ -770,13 +794,28 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let (qb, qe, qfam) = (qs.b, qs.e, qs.family);
         let qtext: String = turns[qi].text.chars().skip(qb).take(qe - qb).collect();
         let qnorm = key_lower(&qtext);
-        let ever =
-            qnorm.contains("ever") || qnorm.contains("history") || qnorm.contains("in the past");
+        let ever = {
+            // whole words ("fever" is not "ever")
+            let padded = format!(" {qnorm} ");
+            [" ever ", " history ", " in the past "]
+                .iter()
+                .any(|w| padded.contains(w))
+        };
         let anorm = key_lower(&turns[ai].text);
         let unsure = starts_with_any(&anorm, UNSURE_ANSWERS);
         let negative = !unsure && starts_with_any(&anorm, NEG_ANSWERS);
         let positive = !negative && !unsure && starts_with_any(&anorm, POS_ANSWERS);
         // a plain "yes" confirms the question as asked, whatever the answer adds after it
+        let confirms = starts_with_any(
+            &anorm,
+            &[
+                "right",
+                "correct",
+                "thats right",
+                "thats correct",
+                "exactly",
+            ],
+        );
         let yes = positive && starts_with_any(&anorm, &["yes", "yeah", "yep", "yup", "sure"]);
         let qchars: Vec<char> = turns[qi].text.chars().collect();
         let mut qstart = question_start(&turns[qi].text, qb, qe);
@@ -826,15 +865,22 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             if negative {
-                if f.entity.category == Category::MEDICAL_CONDITION
-                    && presupposed(&qchars, f.entity.begin_char)
-                {
+                let presupposes = match f.entity.category {
+                    Category::MEDICAL_CONDITION => presupposed(&qchars, f.entity.begin_char),
+                    Category::MEDICATION => med_presupposed(&qchars, f.entity.begin_char),
+                    _ => false,
+                };
+                if presupposes {
                     continue;
                 }
                 if !f.entity.has_trait(Trait::NEGATION) {
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
             } else if positive {
+                // "You're not diabetic, right?" "Right." confirms the negation
+                if confirms && f.entity.has_trait(Trait::NEGATION) {
+                    continue;
+                }
                 f.entity
                     .traits
                     .retain(|(t, _)| *t != Trait::HYPOTHETICAL && *t != Trait::NEGATION);
