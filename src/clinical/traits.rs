@@ -11,6 +11,17 @@
 //!   question sentence get NEGATION; a family-history question gives PERTAINS_TO_FAMILY to the
 //!   entities of the question and of a non-negative answer; "have you ever had …?" answered yes
 //!   gives PAST_HISTORY.
+//! * Conversational refinements (developed on the team's development set, c22–c29): a bare
+//!   answer particle ("No, I've been having palpitations") is not a forward negation; a negation
+//!   scope covers one list of conditions *or* of medications ("no heartburn since I started the
+//!   omeprazole"); a comma followed by a subject pronoun, "and I/it/my…", "since", "with the/this"
+//!   end a scope; reminders, uncertainty and "no problems with …" are pseudo-negations; resolution
+//!   triggers ("gone away") inside a question do not negate. A "No" does not negate a condition
+//!   the question presupposes ("Does the pain go down your legs?", but "Do you still have the
+//!   cough?" does), a medication asked about as it works ("Does the nitroglycerin help?",
+//!   "side effects from lisinopril"), what precedes the question proper ("You had pneumonia, any
+//!   cough since?"), or a vaccine's disease ("the pneumonia vaccine"). Unsure answers ("I don't
+//!   remember") neither confirm nor deny; "Right." keeps a negative question's negation.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
