@@ -55,6 +55,79 @@ fn in_turn_negation_scope_and_termination() {
     assert!(!by("cough").has_trait(Trait::NEGATION));
 }
 
+fn negated(out: &[fhirscribe::clinical::SegmentAnalysis], turn: usize, text: &str) -> bool {
+    out[turn]
+        .entities
+        .iter()
+        .find(|e| e.text == text)
+        .unwrap_or_else(|| panic!("no {text:?} in {:?}", out[turn].entities))
+        .has_trait(Trait::NEGATION)
+}
+
+#[test]
+fn answer_particle_is_not_a_forward_negation() {
+    let out = analyze(&[
+        t(0, Role::Clinician, "Any chest pain?"),
+        t(
+            1,
+            Role::Patient,
+            "No, I've been having palpitations though.",
+        ),
+    ]);
+    assert!(negated(&out, 0, "chest pain"));
+    assert!(!negated(&out, 1, "palpitations"));
+}
+
+#[test]
+fn no_to_a_question_about_a_presupposed_condition() {
+    let out = analyze(&[
+        t(0, Role::Clinician, "Does the pain go down your legs?"),
+        t(1, Role::Patient, "No."),
+        t(2, Role::Clinician, "Do you still have the cough?"),
+        t(3, Role::Patient, "No, it's gone."),
+    ]);
+    assert!(!negated(&out, 0, "pain"));
+    assert!(negated(&out, 2, "cough"));
+}
+
+#[test]
+fn conversational_pseudo_negations_and_scope_ends() {
+    let out = analyze(&[
+        t(
+            0,
+            Role::Clinician,
+            "Don't forget to take the metoprolol every morning.",
+        ),
+        t(
+            1,
+            Role::Patient,
+            "I no longer have heartburn since I started the omeprazole.",
+        ),
+        t(2, Role::Patient, "I don't take aspirin for the headaches."),
+        t(
+            3,
+            Role::Clinician,
+            "I don't hear any wheezing, and I think this cough is from allergies.",
+        ),
+    ]);
+    assert!(!negated(&out, 0, "metoprolol"));
+    assert!(negated(&out, 1, "heartburn"));
+    assert!(!negated(&out, 1, "omeprazole"));
+    assert!(negated(&out, 2, "aspirin"));
+    assert!(!negated(&out, 2, "headaches"));
+    assert!(negated(&out, 3, "wheezing"));
+    assert!(!negated(&out, 3, "cough"));
+}
+
+#[test]
+fn unsure_answer_neither_confirms_nor_denies() {
+    let out = analyze(&[
+        t(0, Role::Clinician, "Have you ever had chickenpox?"),
+        t(1, Role::Patient, "I don't remember."),
+    ]);
+    assert!(!negated(&out, 0, "chickenpox"));
+}
+
 #[test]
 fn family_scope_across_sentences_of_a_turn() {
     let out = analyze(&[

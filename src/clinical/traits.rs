@@ -11,6 +11,17 @@
 //!   question sentence get NEGATION; a family-history question gives PERTAINS_TO_FAMILY to the
 //!   entities of the question and of a non-negative answer; "have you ever had …?" answered yes
 //!   gives PAST_HISTORY.
+//! * Conversational refinements (developed on the team's development set, c22–c29): a bare
+//!   answer particle ("No, I've been having palpitations") is not a forward negation; a negation
+//!   scope covers one list of conditions *or* of medications ("no heartburn since I started the
+//!   omeprazole"); a comma followed by a subject pronoun, "and I/it/my…", "since", "with the/this"
+//!   end a scope; reminders, uncertainty and "no problems with …" are pseudo-negations; resolution
+//!   triggers ("gone away") inside a question do not negate. A "No" does not negate a condition
+//!   the question presupposes ("Does the pain go down your legs?", but "Do you still have the
+//!   cough?" does), a medication asked about as it works ("Does the nitroglycerin help?",
+//!   "side effects from lisinopril"), what precedes the question proper ("You had pneumonia, any
+//!   cough since?"), or a vaccine's disease ("the pneumonia vaccine"). Unsure answers ("I don't
+//!   remember") neither confirm nor deny; "Right." keeps a negative question's negation.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -56,6 +67,72 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("not anymore", "NEG_POST"),
     ("any more", "TERM"),
     ("no longer", "NEG_PRE"),
+    ("nobody", "NEG_PRE"),
+    ("no one", "NEG_PRE"),
+    // pseudo-negations of conversation: reminders and reassurance ("don't forget to take the
+    // metoprolol"), uncertainty ("I don't remember having measles"), "no problems with the
+    // metformin" (the drug is taken), and "didn't help the pain" (the pain is there)
+    ("dont forget", "PSEUDO"),
+    ("do not forget", "PSEUDO"),
+    ("dont hesitate", "PSEUDO"),
+    ("do not hesitate", "PSEUDO"),
+    ("dont stop", "PSEUDO"),
+    ("do not stop", "PSEUDO"),
+    ("dont run out", "PSEUDO"),
+    ("dont miss", "PSEUDO"),
+    ("dont worry", "PSEUDO"),
+    ("dont know", "PSEUDO"),
+    ("do not know", "PSEUDO"),
+    ("dont remember", "PSEUDO"),
+    ("do not remember", "PSEUDO"),
+    ("cant remember", "PSEUDO"),
+    ("dont recall", "PSEUDO"),
+    ("do not recall", "PSEUDO"),
+    ("cant recall", "PSEUDO"),
+    ("no problems", "PSEUDO"),
+    ("no issues", "PSEUDO"),
+    ("no issue", "PSEUDO"),
+    ("no trouble with", "PSEUDO"),
+    ("no side effects", "PSEUDO"),
+    ("no side effect", "PSEUDO"),
+    ("didnt help", "PSEUDO"),
+    ("doesnt help", "PSEUDO"),
+    ("did not help", "PSEUDO"),
+    ("does not help", "PSEUDO"),
+    ("hasnt helped", "PSEUDO"),
+    ("havent helped", "PSEUDO"),
+    ("isnt helping", "PSEUDO"),
+    ("not helping", "PSEUDO"),
+    ("didnt work", "PSEUDO"),
+    ("doesnt work", "PSEUDO"),
+    ("not working", "PSEUDO"),
+    ("no worse", "PSEUDO"),
+    ("no better", "PSEUDO"),
+    ("no wonder", "PSEUDO"),
+    ("no doubt", "PSEUDO"),
+    ("no matter", "PSEUDO"),
+    ("never mind", "PSEUDO"),
+    ("since", "TERM"),
+    // a new clause with its own subject ends a negation ("I don't hear any wheezing, and I think
+    // this cough is from postnasal drip"); so do "with this/the …" and "get rid of"
+    ("and i", "TERM"),
+    ("and im", "TERM"),
+    ("and ive", "TERM"),
+    ("and it", "TERM"),
+    ("and its", "TERM"),
+    ("and my", "TERM"),
+    ("and he", "TERM"),
+    ("and she", "TERM"),
+    ("and they", "TERM"),
+    ("and then", "TERM"),
+    ("so i", "TERM"),
+    ("so it", "TERM"),
+    ("with this", "TERM"),
+    ("with my", "TERM"),
+    ("with the", "TERM"),
+    ("with that", "TERM"),
+    ("get rid of", "TERM"),
+    ("shake", "TERM"),
     ("nope", "NEG_PRE"),
     ("not really", "NEG_PRE"),
     ("gone away", "NEG_POST"),
@@ -202,9 +279,54 @@ const NEG_ANSWERS: &[&str] = &[
     "not that i",
     "no sir",
     "no maam",
+    "actually no",
 ];
+/// Answers that neither confirm nor deny ("I don't remember", "I'm not sure"): checked before
+/// [`NEG_ANSWERS`], whose "i dont" / "im not" would otherwise read them as a denial.
+const UNSURE_ANSWERS: &[&str] = &[
+    "i dont know",
+    "i do not know",
+    "dont know",
+    "i dont remember",
+    "i do not remember",
+    "dont remember",
+    "i dont recall",
+    "i do not recall",
+    "i cant remember",
+    "i cant recall",
+    "im not sure",
+    "i am not sure",
+    "not sure",
+    "im not certain",
+    "no idea",
+    "i have no idea",
+    "i dont think i know",
+];
+/// Answer particles: a negative trigger that is only a one-word answer ("No, I've been having
+/// palpitations") is not a determiner negation of what follows; the question–answer pass
+/// handles what it denies.
+const ANSWER_PARTICLES: &[&str] = &[
+    "no",
+    "nope",
+    "nah",
+    "not really",
+    "no no",
+    "no sir",
+    "no maam",
+];
+
+/// Definite determiners and possessives: a question about "the pain" / "your headaches"
+/// presupposes the condition exists, so a "No" answers the predicate, not its existence.
+const DEFINITE: &[&str] = &[
+    "the", "your", "his", "her", "their", "this", "that", "these", "those", "my", "its",
+];
+
 const POS_ANSWERS: &[&str] = &[
     "yes",
+    "actually yes",
+    "actually i do",
+    "actually i did",
+    "actually i have",
     "yeah",
     "yep",
     "yup",
@@ -301,6 +423,123 @@ impl ContextRules {
 fn starts_with_any(norm: &str, list: &[&str]) -> bool {
     list.iter()
         .any(|a| norm == *a || norm.starts_with(&format!("{a} ")))
+}
+
+/// Whether the negative trigger `words` (ending at char `end`) is a bare answer particle:
+/// "No," / "Nope." / "Not really," followed by punctuation.
+fn is_answer_particle(words: &[&str], chars: &[char], end: usize) -> bool {
+    if !ANSWER_PARTICLES.contains(&words.join(" ").as_str()) {
+        return false;
+    }
+    chars[end.min(chars.len())..]
+        .iter()
+        .find(|c| **c != ' ')
+        .is_some_and(|c| matches!(c, ',' | '.' | '!' | ';' | ':' | '-' | '\u{2014}'))
+}
+
+/// Subject pronouns that open a clause.
+const SUBJECTS: &[&str] = &[
+    "i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "it", "its", "they", "theyre", "we",
+    "were", "you", "youre", "my",
+];
+
+/// Whether the entity ending at char `end` names a vaccine ("the pneumonia vaccine", "chickenpox
+/// shot"): a "no" then denies the vaccine, not the disease.
+fn vaccine_of(chars: &[char], end: usize) -> bool {
+    let rest: String = chars[end.min(chars.len())..].iter().take(24).collect();
+    tokenize(&rest).first().is_some_and(|t| {
+        matches!(
+            t.lower.as_str(),
+            "vaccine"
+                | "vaccines"
+                | "vaccination"
+                | "vaccinations"
+                | "shot"
+                | "shots"
+                | "booster"
+                | "immunization"
+                | "jab"
+        )
+    })
+}
+
+/// Whether the medication starting at char `begin` of a question is presupposed: the question
+/// is about how it works for the patient, not whether they take it ("Does the nitroglycerin
+/// help?", "Any side effects from (the) lisinopril?"). "Are you taking the metoprolol?" is not.
+fn med_presupposed(chars: &[char], begin: usize) -> bool {
+    let before: String = chars[..begin.min(chars.len())].iter().collect();
+    let toks = tokenize(&before);
+    let n = toks.len();
+    let w = |k: usize| n.checked_sub(k).map(|i| toks[i].lower.as_str());
+    let det = w(1).is_some_and(|x| DEFINITE.contains(&x));
+    let prep = |x: Option<&str>| matches!(x, Some("with" | "from" | "about"));
+    prep(w(1))
+        || (det && prep(w(2)))
+        || (det
+            && matches!(
+                w(2),
+                Some("does" | "did" | "is" | "was" | "has" | "are" | "were" | "do")
+            ))
+}
+
+/// Whether the condition starting at char `begin` of a question is presupposed: right after a
+/// definite determiner or possessive ("Does the pain go down your legs?", "… during the
+/// headaches?"), unless the question asks whether it is still had ("Do you still have the
+/// cough?", "Did you get the rash again?").
+fn presupposed(chars: &[char], begin: usize) -> bool {
+    let before: String = chars[..begin.min(chars.len())].iter().collect();
+    let toks = tokenize(&before);
+    let n = toks.len();
+    if n == 0 || !DEFINITE.contains(&toks[n - 1].lower.as_str()) {
+        return false;
+    }
+    let w = |k: usize| n.checked_sub(k).map(|i| toks[i].lower.as_str());
+    let main_verb = matches!(
+        w(2),
+        Some(
+            "have"
+                | "had"
+                | "having"
+                | "get"
+                | "got"
+                | "getting"
+                | "notice"
+                | "noticed"
+                | "feel"
+                | "felt"
+        )
+    ) && matches!(
+        w(3),
+        Some("you" | "still" | "he" | "she" | "they" | "we" | "i" | "ever")
+    );
+    !(main_verb || w(2) == Some("still"))
+}
+
+/// Char offset (within the whole turn) where the question proper of sentence `[qb, qe)` starts:
+/// the first interrogative word that opens the sentence or follows a comma ("You had pneumonia
+/// last year, any cough since?" asks only about the cough). `qb` when there is none.
+fn question_start(text: &str, qb: usize, qe: usize) -> usize {
+    let chars: Vec<char> = text.chars().collect();
+    let mut prev_end = qb;
+    let mut first = true;
+    for t in tokenize(text) {
+        if t.begin_char < qb {
+            continue;
+        }
+        if t.begin_char >= qe {
+            break;
+        }
+        let opens = first
+            || chars[prev_end.min(chars.len())..t.begin_char.min(chars.len())]
+                .iter()
+                .any(|c| *c == ',' || *c == '\u{2014}' || *c == '-');
+        if opens && INTERROGATIVES.contains(&t.lower.as_str()) {
+            return t.begin_char;
+        }
+        first = false;
+        prev_end = t.end_char;
+    }
+    qb
 }
 
 /// A sentence: char range and token range.
@@ -433,9 +672,24 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             })
             .collect();
         let sent_of = |tok: usize| tok_sent.get(tok).copied().unwrap_or(0);
+        let chars: Vec<char> = turn.text.chars().collect();
+        // tokens that open a new clause after a comma ("I didn't go to urgent care, I used my
+        // inhaler"): a subject pronoun right after a comma
+        let clause_starts: Vec<usize> = (1..toks.len())
+            .filter(|&k| {
+                SUBJECTS.contains(&lower[k])
+                    && chars[toks[k - 1].end_char.min(chars.len())..toks[k].begin_char]
+                        .contains(&',')
+            })
+            .collect();
         for (ti2, &(tb, te, k)) in trig.iter().enumerate() {
             let kind = rules.kinds[k];
             if matches!(kind, Trig::Pseudo | Trig::Term) {
+                continue;
+            }
+            if kind == Trig::NegPre
+                && is_answer_particle(&lower[tb..te], &chars, toks[te - 1].end_char)
+            {
                 continue;
             }
             let pi = pseudo.partition_point(|p| p.1 <= tb);
@@ -447,12 +701,21 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             let s_idx = sent_of(tb);
+            // "Has the rash gone away?" asks; the answer decides (question–answer pass)
+            if kind == Trig::NegPost && sents.get(s_idx).is_some_and(|s| s.question) {
+                continue;
+            }
             let forward = matches!(
                 kind,
                 Trig::NegPre | Trig::HypoPre | Trig::HistPre | Trig::FamPre
             );
             let (lo, hi) = if forward {
-                let term = next_term[ti2 + 1];
+                let term = next_term[ti2 + 1].min(
+                    clause_starts
+                        .get(clause_starts.partition_point(|c| *c < te))
+                        .copied()
+                        .unwrap_or(usize::MAX),
+                );
                 ((te), (te + 15).min(toks.len()).min(term))
             } else {
                 (tb.saturating_sub(6), tb)
@@ -466,6 +729,9 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             };
             // candidate entities: those starting in [lo - 16, hi)
             let first = ent_tok.partition_point(|x| x.0 + 16 < lo);
+            // a negation scope covers one list of conditions or of medications: "no heartburn
+            // since I started the omeprazole", "I don't take aspirin for the headaches"
+            let mut scope_cat: Option<Category> = None;
             for ei in first..ent_tok.len() {
                 let (eb, ee) = ent_tok[ei];
                 if eb >= hi.max(lo + 1) + 16 {
@@ -483,6 +749,21 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 // overlapping trigger and entity (e.g. "no appetite" is itself a condition)
                 if eb < te && tb < ee {
                     continue;
+                }
+                if t == Trait::NEGATION && vaccine_of(&chars, f.entity.end_char) {
+                    continue;
+                }
+                if kind == Trig::NegPre
+                    && matches!(
+                        f.entity.category,
+                        Category::MEDICAL_CONDITION | Category::MEDICATION
+                    )
+                {
+                    match scope_cat {
+                        None => scope_cat = Some(f.entity.category),
+                        Some(c) if c != f.entity.category => break,
+                        _ => {}
+                    }
                 }
                 add_trait(f, t, score);
             }
@@ -524,11 +805,39 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         let (qb, qe, qfam) = (qs.b, qs.e, qs.family);
         let qtext: String = turns[qi].text.chars().skip(qb).take(qe - qb).collect();
         let qnorm = key_lower(&qtext);
-        let ever =
-            qnorm.contains("ever") || qnorm.contains("history") || qnorm.contains("in the past");
+        let ever = {
+            // whole words ("fever" is not "ever")
+            let padded = format!(" {qnorm} ");
+            [" ever ", " history ", " in the past "]
+                .iter()
+                .any(|w| padded.contains(w))
+        };
         let anorm = key_lower(&turns[ai].text);
-        let negative = starts_with_any(&anorm, NEG_ANSWERS);
-        let positive = !negative && starts_with_any(&anorm, POS_ANSWERS);
+        let unsure = starts_with_any(&anorm, UNSURE_ANSWERS);
+        let negative = !unsure && starts_with_any(&anorm, NEG_ANSWERS);
+        let positive = !negative && !unsure && starts_with_any(&anorm, POS_ANSWERS);
+        // a plain "yes" confirms the question as asked, whatever the answer adds after it
+        let confirms = starts_with_any(
+            &anorm,
+            &[
+                "right",
+                "correct",
+                "thats right",
+                "thats correct",
+                "exactly",
+            ],
+        );
+        let yes = positive && starts_with_any(&anorm, &["yes", "yeah", "yep", "yup", "sure"]);
+        let qchars: Vec<char> = turns[qi].text.chars().collect();
+        let mut qstart = question_start(&turns[qi].text, qb, qe);
+        // a tag question ("You had pneumonia, is that right?") asks about what came before
+        if !found[qi].iter().any(|f| {
+            negatable(f.entity.category)
+                && f.entity.begin_char >= qstart
+                && f.entity.begin_char < qe
+        }) {
+            qstart = qb;
+        }
         // the answer repeats a question entity ("Any fever?" "No fever.") → same polarity
         let answer_neg: std::collections::HashMap<String, bool> = found[ai]
             .iter()
@@ -551,8 +860,9 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             {
                 continue;
             }
+            // (not after a "Yes": "Do you keep nitroglycerin?" "Yes, but I haven't needed it")
             if let Some(neg) = answer_neg.get(&key_lower(&f.entity.text)) {
-                if *neg {
+                if *neg && !yes {
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
                 continue;
@@ -561,11 +871,27 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             if q_has_condition && f.entity.category != Category::MEDICAL_CONDITION {
                 continue;
             }
+            // said before the question proper: not what is asked about; "the pneumonia vaccine"
+            if f.entity.begin_char < qstart || vaccine_of(&qchars, f.entity.end_char) {
+                continue;
+            }
             if negative {
+                let presupposes = match f.entity.category {
+                    Category::MEDICAL_CONDITION => presupposed(&qchars, f.entity.begin_char),
+                    Category::MEDICATION => med_presupposed(&qchars, f.entity.begin_char),
+                    _ => false,
+                };
+                if presupposes {
+                    continue;
+                }
                 if !f.entity.has_trait(Trait::NEGATION) {
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
             } else if positive {
+                // "You're not diabetic, right?" "Right." confirms the negation
+                if confirms && f.entity.has_trait(Trait::NEGATION) {
+                    continue;
+                }
                 f.entity
                     .traits
                     .retain(|(t, _)| *t != Trait::HYPOTHETICAL && *t != Trait::NEGATION);
