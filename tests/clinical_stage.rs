@@ -298,3 +298,25 @@ fn section_model_and_lexicons_load() {
     assert!(a.model.labels.len() >= 20);
     assert!(a.lexicons.entries.len() > 40_000);
 }
+
+#[test]
+fn attributes_stay_with_their_own_drug_across_a_list() {
+    let out = analyze(&[t(
+        0,
+        Role::Clinician,
+        "You're on lisinopril ten milligrams once a day, and metformin 500 milligrams twice daily.",
+    )]);
+    let attrs = |drug: &str| -> Vec<String> {
+        let m = out[0]
+            .entities
+            .iter()
+            .find(|e| e.text.eq_ignore_ascii_case(drug))
+            .unwrap_or_else(|| panic!("{drug} not found"));
+        m.attributes.iter().map(|a| a.text.clone()).collect()
+    };
+    let lis = attrs("lisinopril");
+    let met = attrs("metformin");
+    assert!(lis.contains(&"once a day".to_string()), "{lis:?}");
+    assert!(!met.contains(&"once a day".to_string()), "{met:?}");
+    assert!(met.contains(&"twice daily".to_string()), "{met:?}");
+}

@@ -333,8 +333,16 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                 let d = a.b - m.end_char;
                 (d <= 80).then_some(d)
             } else if a.e <= m.begin_char {
+                // An attribute before a drug ("twenty of the lisinopril") never reaches across
+                // a list or clause boundary: in "lisinopril ten milligrams once a day, and
+                // metformin", "once a day" is lisinopril's.
+                let gap = char_slice(text, a.e, m.begin_char).to_lowercase();
+                let crosses = gap.contains([',', ';'])
+                    || [" and ", " then ", " plus ", " also "]
+                        .iter()
+                        .any(|w| format!(" {gap} ").contains(w));
                 let d = m.begin_char - a.e;
-                (d <= 40).then_some(d * 2)
+                (d <= 40 && !crosses).then_some(d * 2)
             } else {
                 None
             };
