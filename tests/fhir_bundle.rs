@@ -332,3 +332,39 @@ fn a_mapping_that_breaks_a_profile_yields_no_bundle_and_says_why() {
     // The message names paths and rules, never the transcript's words.
     assert!(!text.to_lowercase().contains("metformin"), "{text}");
 }
+
+#[test]
+fn the_cli_refuses_bad_fhir_flags_before_any_work() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(common::bin())
+            .arg("transcribe")
+            .arg(common::repo_path("samples/encounter.flac"))
+            .arg("--out")
+            .arg(out.path().join("o"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(run(&["--patient", "1"]).contains("are for --fhir-bundle"));
+    assert!(run(&["--fhir-bundle", "--patient", "1"]).contains("needs --patient and --encounter"));
+    assert!(
+        run(&["--fhir-bundle", "--patient", "a b", "--encounter", "e"])
+            .contains("patient must be a relative reference")
+    );
+    let bad = out.path().join("bad-mapping.json");
+    std::fs::write(&bad, r#"{"canonical_base": "x"}"#).unwrap();
+    let e = run(&[
+        "--fhir-bundle",
+        "--patient",
+        "1",
+        "--encounter",
+        "2",
+        "--fhir-mapping",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(e.contains("bad-mapping.json"), "{e}");
+    assert!(!out.path().join("o").exists(), "nothing written on error");
+}

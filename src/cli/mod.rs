@@ -413,6 +413,8 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     let template: NoteTemplate = parse_wire("--template", &a.template)?;
     let fhir_prep = if a.fhir_bundle {
         Some(a.fhir.load()?)
+    } else if a.fhir.patient.is_some() || a.fhir.encounter.is_some() {
+        bail!("--patient and --encounter are for --fhir-bundle; add it to write the FHIR bundle");
     } else {
         None
     };
