@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FHIRSCRIBE_HOME/target}"
 mkdir -p "$FHIRSCRIBE_HOME"
 
 need_pkgs=()
-for p in build-essential cmake clang libclang-dev pkg-config python3 python3-pip sox flac; do
+for p in build-essential cmake clang libclang-dev pkg-config python3 python3-pip sox flac openssl curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 # A python3 with pip that is not Debian's (pyenv, the CI image's) counts as present.
