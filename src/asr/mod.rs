@@ -205,28 +205,7 @@ pub fn transcribe_streams(
     let mut words: Vec<Vec<Word>> = vec![Vec::new(); streams.len()];
     for (n, w) in windows.iter().enumerate() {
         progress(n, windows.len());
-        let mut per_piece = decode_window(rec, w, vocabulary_prompt)?;
-        // Whisper sometimes abandons part of a window (stops early, or skips ahead). A piece that
-        // got far fewer words than any speaker says in its time is decoded again on its own.
-        for (pi, piece) in w.pieces.iter().enumerate() {
-            let secs = piece.src.end_secs() - piece.src.start_secs();
-            let spoken = per_piece[pi]
-                .iter()
-                .filter(|x| x.kind == ItemKind::Pronunciation)
-                .count();
-            if w.pieces.len() > 1
-                && secs >= MIN_REDECODE_SECS
-                && (spoken as f64) < MIN_WORDS_PER_SEC * secs
-            {
-                tracing::debug!(
-                    secs,
-                    spoken,
-                    "re-decoding an under-transcribed speech region alone"
-                );
-                let alone = single_piece_window(streams[piece.stream].samples, piece);
-                per_piece[pi] = decode_window(rec, &alone, vocabulary_prompt)?.remove(0);
-            }
-        }
+        let per_piece = decode_resuming(rec, streams, w, vocabulary_prompt)?;
         for (piece, ws) in w.pieces.iter().zip(per_piece) {
             words[piece.stream].extend(ws);
         }
@@ -237,6 +216,119 @@ pub fn transcribe_streams(
         ws.sort_by(|a, b| a.start.total_cmp(&b.start));
     }
     Ok(words)
+}
+
+/// Decodes a window; where whisper abandoned it (stopped early or skipped ahead, leaving a piece
+/// under-transcribed), decodes again from that piece on, as whisper's own seek would resume:
+/// the pieces from the first under-transcribed one to the end are packed into a new, shorter
+/// window (one more encoder pass, whatever their number). A piece that is under-transcribed
+/// even at the start of a window is decoded alone. Every step settles at least one piece.
+fn decode_resuming(
+    rec: &mut dyn Recognizer,
+    streams: &[StreamInput<'_>],
+    w: &Window,
+    prompt: Option<&str>,
+) -> Result<Vec<Vec<Word>>, AsrError> {
+    let mut out: Vec<Vec<Word>> = Vec::with_capacity(w.pieces.len());
+    let mut start = 0;
+    let mut res = decode_window(rec, w, prompt)?;
+    // Whether `res` came from a window of several pieces (a piece decoded alone is final).
+    let mut packed = w.pieces.len() > 1;
+    while start < w.pieces.len() {
+        let bad = if packed {
+            w.pieces[start..]
+                .iter()
+                .zip(&res)
+                .position(|(p, ws)| under_transcribed(p, ws))
+        } else {
+            None
+        };
+        let Some(b) = bad else {
+            out.extend(res);
+            break;
+        };
+        tracing::debug!(
+            piece = start + b,
+            "window abandoned: decoding again from this piece"
+        );
+        let mut tail = res.split_off(b);
+        if b > 0 {
+            reclaim_abandoned_utterance(&w.pieces[start + b - 1], &mut res[b - 1], &mut tail);
+        }
+        out.extend(res);
+        start += b;
+        if b > 0 {
+            let rest = &w.pieces[start..];
+            packed = rest.len() > 1;
+            res = decode_window(rec, &repack(streams, rest), prompt)?;
+        } else {
+            let p = &w.pieces[start];
+            let alone = single_piece_window(streams[p.stream].samples, p);
+            out.push(decode_window(rec, &alone, prompt)?.remove(0));
+            tail.remove(0);
+            res = tail;
+            start += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// When whisper abandons a window, its last utterance runs on to the window's end and its token
+/// times are spread over that whole span, so the assignment can hand the utterance's last words
+/// to the (abandoned) next piece, whose words are then decoded again. Those words belong to the
+/// previous piece: move back the leading words of the abandoned pieces that continue `prev`'s
+/// last utterance.
+fn reclaim_abandoned_utterance(piece: &Piece, prev: &mut Vec<Word>, abandoned: &mut [Vec<Word>]) {
+    let Some(u) = prev.last().map(|w| w.utterance) else {
+        return;
+    };
+    let hi = piece.src.end_secs();
+    for next in abandoned {
+        let n = next.iter().take_while(|w| w.utterance == u).count();
+        let after = prev.last().map_or(piece.src.start_secs(), |w| w.end);
+        for mut w in next.drain(..n) {
+            // The moved words stay inside the previous piece's region, after its last word.
+            w.start = w.start.clamp(after, hi);
+            w.end = w.end.clamp(w.start, hi);
+            w.region = piece.region;
+            prev.push(w);
+        }
+        if !next.is_empty() {
+            break;
+        }
+    }
+}
+
+/// Whether whisper gave `piece` far fewer words than anyone speaks in its time.
+fn under_transcribed(piece: &Piece, words: &[Word]) -> bool {
+    let secs = piece.src.end_secs() - piece.src.start_secs();
+    let spoken = words
+        .iter()
+        .filter(|x| x.kind == ItemKind::Pronunciation)
+        .count();
+    secs >= MIN_REDECODE_SECS && (spoken as f64) < MIN_WORDS_PER_SEC * secs
+}
+
+/// Packs already packed pieces again, in order, into one new window.
+fn repack(streams: &[StreamInput<'_>], pieces: &[Piece]) -> Window {
+    let gap = (PACK_GAP_SECS * SAMPLE_RATE as f64) as usize;
+    let mut audio = Vec::new();
+    let mut out = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        if !out.is_empty() {
+            audio.extend(std::iter::repeat_n(0.0, gap));
+        }
+        out.push(Piece {
+            win_start: audio.len(),
+            ..p.clone()
+        });
+        audio.extend_from_slice(&streams[p.stream].samples[p.src.start..p.src.end]);
+    }
+    let min = SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10;
+    if audio.len() < min {
+        audio.resize(min, 0.0);
+    }
+    Window { audio, pieces: out }
 }
 
 /// A region at least this long (s) with fewer than [`MIN_WORDS_PER_SEC`] words is decoded again.
@@ -723,6 +815,87 @@ mod tests {
             .iter()
             .filter(|w| w.region == 1)
             .all(|w| w.start >= 4.0 && w.end <= 6.0));
+    }
+
+    /// Abandons its first window after the first piece (one utterance running to the window's
+    /// end, its last word timed into the last piece); transcribes every later window fully.
+    /// Pieces are 2 s regions 2 s apart, so piece k lies at k * (2 + gap) s in a packed window.
+    struct AbandonsOnce {
+        calls: usize,
+    }
+    impl Recognizer for AbandonsOnce {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            _prompt: Option<&str>,
+        ) -> Result<Vec<RawToken>, AsrError> {
+            self.calls += 1;
+            let secs = audio.len() as f64 / 16_000.0;
+            let step = 2.0 + PACK_GAP_SECS;
+            if self.calls == 1 {
+                let u = (0.0, secs);
+                return Ok(vec![
+                    utok(" it", 0.2, 0.6, u),
+                    utok(" was", 0.6, 1.0, u),
+                    utok(" all", 1.0, 1.4, u),
+                    utok(" fine", secs - 0.8, secs - 0.4, u),
+                    utok(".", secs - 0.4, secs - 0.4, u),
+                ]);
+            }
+            let mut t = Vec::new();
+            let mut k = 0;
+            while k as f64 * step < secs - 1.0 {
+                let (a, u) = (k as f64 * step, (k as f64 * step, k as f64 * step + 2.0));
+                t.push(utok(&format!(" one{k}"), a + 0.2, a + 0.6, u));
+                t.push(utok(&format!(" two{k}"), a + 0.6, a + 1.0, u));
+                t.push(utok(".", a + 1.0, a + 1.0, u));
+                k += 1;
+            }
+            Ok(t)
+        }
+    }
+
+    #[test]
+    fn an_abandoned_window_is_resumed_in_one_decode_and_keeps_its_last_words() {
+        let pcm = vec![0.1f32; 16_000 * 16];
+        let regions: Vec<Region> = (0..4)
+            .map(|i| Region {
+                start: i * 64_000,
+                end: i * 64_000 + 32_000,
+            })
+            .collect();
+        let mut rec = AbandonsOnce { calls: 0 };
+        let words = transcribe_streams(
+            &mut rec,
+            &[StreamInput {
+                samples: &pcm,
+                regions: &regions,
+            }],
+            None,
+            |_, _| {},
+        )
+        .unwrap();
+        // One resumed decode for the three abandoned pieces, not one decode per piece.
+        assert_eq!(rec.calls, 2);
+        let of = |r: usize| -> Vec<&str> {
+            words[0]
+                .iter()
+                .filter(|w| w.region == r && w.kind == ItemKind::Pronunciation)
+                .map(|w| w.text.as_str())
+                .collect()
+        };
+        // "fine" ends the utterance begun in region 0: it stays there, inside the region.
+        assert_eq!(of(0), vec!["it", "was", "all", "fine"]);
+        assert!(words[0]
+            .iter()
+            .filter(|w| w.region == 0)
+            .all(|w| w.start >= 0.0 && w.end <= 2.0));
+        assert_eq!(of(1), vec!["one0", "two0"]);
+        assert_eq!(of(3), vec!["one2", "two2"]);
+        assert!(words[0]
+            .iter()
+            .filter(|w| w.region == 3)
+            .all(|w| w.start >= 12.0 && w.end <= 14.0));
     }
 
     #[test]
