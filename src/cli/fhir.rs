@@ -447,17 +447,20 @@ pub fn eval_throughput(
     drop(outbox);
     let _ = std::fs::remove_dir_all(&store);
     // Direct: replaying the same Bundles (all conditional creates now match) and fresh ones.
-    let started = Instant::now();
-    let mut replay_ok = 0;
-    for b in &bundles {
-        if matches!(
-            rt.block_on(client.post_transaction(b)),
-            fhir::client::Attempt::Delivered { .. }
-        ) {
-            replay_ok += 1;
-        }
-    }
-    let replay = started.elapsed().as_secs_f64();
+    let post_all = |bundles: &[serde_json::Value]| {
+        let started = Instant::now();
+        let ok = bundles
+            .iter()
+            .filter(|b| {
+                matches!(
+                    rt.block_on(client.post_transaction(b)),
+                    fhir::client::Attempt::Delivered { .. }
+                )
+            })
+            .count();
+        (ok, started.elapsed().as_secs_f64())
+    };
+    let (replay_ok, replay) = post_all(&bundles);
     let fresh: Vec<serde_json::Value> = {
         let recorded = crate::healthscribe::DateTime::now();
         let names: Vec<String> = (0..n).map(|i| format!("direct-{i:05}")).collect();
@@ -474,17 +477,7 @@ pub fn eval_throughput(
             })
             .collect::<Result<_, _>>()?
     };
-    let started = Instant::now();
-    let mut direct_ok = 0;
-    for b in &fresh {
-        if matches!(
-            rt.block_on(client.post_transaction(b)),
-            fhir::client::Attempt::Delivered { .. }
-        ) {
-            direct_ok += 1;
-        }
-    }
-    let direct = started.elapsed().as_secs_f64();
+    let (direct_ok, direct) = post_all(&fresh);
     println!(
         "delivered via outbox {}/{n} in {via_outbox:.2} s: {:.1} bundles/s (dead {})",
         r.delivered,

@@ -219,32 +219,41 @@ pub fn build_bundle(
         &note_evidence,
     ));
 
-    for group in b.condition_groups(&mut report) {
-        let key = format!("insight/{}", group.first.insight_id);
-        let url = b.full_url("condition", &group.first.insight_id);
-        let (res, ine) = b.condition(&group);
-        entries.push(b.entry(&url, res, "Condition", &ine));
+    // Each Condition and MedicationStatement with the Provenance of its evidence.
+    let mut add = |kind: &str,
+                   ty: &str,
+                   first: &ClinicalInsight,
+                   (res, ine): (Value, String),
+                   segments: &[&str]| {
+        let url = b.full_url(kind, &first.insight_id);
+        entries.push(b.entry(&url, res, ty, &ine));
         provenances.push(b.provenance(
-            &key,
+            &format!("insight/{}", first.insight_id),
             &url,
             &device_url,
             Some(&transcript_url),
-            &group.segments,
+            segments,
         ));
+    };
+    for group in b.condition_groups(&mut report) {
+        add(
+            "condition",
+            "Condition",
+            group.first,
+            b.condition(&group),
+            &group.segments,
+        );
         report.conditions += 1;
     }
     for group in b.medication_groups(&mut report) {
-        let key = format!("insight/{}", group.first.insight_id);
-        let url = b.full_url("medication", &group.first.insight_id);
-        let (res, ine) = b.medication_statement(&group);
-        entries.push(b.entry(&url, res, "MedicationStatement", &ine));
-        provenances.push(b.provenance(
-            &key,
-            &url,
-            &device_url,
-            Some(&transcript_url),
+        let resource = b.medication_statement(&group);
+        add(
+            "medication",
+            "MedicationStatement",
+            group.first,
+            resource,
             &group.segments,
-        ));
+        );
         report.medication_statements += 1;
     }
     report.provenances = provenances.len();

@@ -10,6 +10,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::healthscribe::{EntitySubType, EntityType, NoteTemplate, TraitName};
+use crate::note::template::template_name;
+use crate::note::ALL_TEMPLATES;
 
 /// The mapping compiled into the binary (the repository's `mappings/fhir/mapping.json`).
 const BUNDLED: &str = include_str!("../../mappings/fhir/mapping.json");
@@ -99,19 +101,9 @@ pub struct NoteRule {
 #[serde(try_from = "String")]
 pub struct TemplateKey(u8);
 
-const TEMPLATES: [NoteTemplate; 7] = [
-    NoteTemplate::HistoryAndPhysical,
-    NoteTemplate::Girpp,
-    NoteTemplate::Birp,
-    NoteTemplate::Sirp,
-    NoteTemplate::Dap,
-    NoteTemplate::BehavioralSoap,
-    NoteTemplate::PhysicalSoap,
-];
-
 impl TemplateKey {
     pub fn of(t: NoteTemplate) -> Self {
-        Self(TEMPLATES.iter().position(|x| *x == t).unwrap_or(0) as u8)
+        Self(ALL_TEMPLATES.iter().position(|x| *x == t).unwrap_or(0) as u8)
     }
 }
 
@@ -379,7 +371,7 @@ impl Mapping {
             ("note.category".into(), &self.note.category),
             ("conditions.category".into(), &self.conditions.category),
         ];
-        for t in TEMPLATES {
+        for t in ALL_TEMPLATES {
             let key = TemplateKey::of(t);
             match self.note.type_by_template.get(&key) {
                 Some(c) => codings.push((format!("note.type_by_template.{}", template_name(t)), c)),
@@ -472,14 +464,6 @@ impl Mapping {
     }
 }
 
-/// A template's wire name (`HISTORY_AND_PHYSICAL`).
-pub fn template_name(t: NoteTemplate) -> String {
-    serde_json::to_value(t)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn is_absolute_uri(s: &str) -> bool {
     let rest = s
         .strip_prefix("https://")
@@ -495,7 +479,7 @@ mod tests {
     #[test]
     fn bundled_mapping_is_valid_and_covers_every_template() {
         let m = Mapping::bundled().unwrap();
-        for t in TEMPLATES {
+        for t in ALL_TEMPLATES {
             assert_eq!(m.note_type(t).system, "http://loinc.org");
         }
         assert_eq!(
