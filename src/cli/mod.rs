@@ -139,7 +139,7 @@ enum EvalCommand {
     },
     /// The team's hand-labelled conversational set(s): entities, traits, codes.
     Conversational {
-        /// A set file; default: both committed sets (development and held-out).
+        /// A set file; default: the committed sets (development, held-out, held-out 2).
         #[arg(long)]
         data: Option<PathBuf>,
     },
