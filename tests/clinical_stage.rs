@@ -304,7 +304,10 @@ fn heldout2_set_floors() {
     let h = eval::eval_conversational_set(analyzer(), &convs);
     let f1 = |c: &str| h.categories.iter().find(|x| x.0 == c).unwrap().1.f1();
     let neg = h.traits.iter().find(|x| x.0 == "NEGATION").unwrap().1;
-    assert!(neg.gold >= 40, "held-out 2 has at least 40 negated mentions");
+    assert!(
+        neg.gold >= 40,
+        "held-out 2 has at least 40 negated mentions"
+    );
     let summary = format!(
         "conditions F1 {:.3}, medications F1 {:.3}, negation {}",
         f1("MEDICAL_CONDITION"),
