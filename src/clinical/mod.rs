@@ -133,6 +133,7 @@ impl Analyzer {
                 scores.push(p);
             }
         }
+        traits::drop_vaccine_diseases(turns, &mut found);
         traits::apply(&self.rules, turns, &sections, &mut found);
         turns
             .iter()

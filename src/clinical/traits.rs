@@ -22,6 +22,12 @@
 //!   "side effects from lisinopril"), what precedes the question proper ("You had pneumonia, any
 //!   cough since?"), or a vaccine's disease ("the pneumonia vaccine"). Unsure answers ("I don't
 //!   remember") neither confirm nor deny; "Right." keeps a negative question's negation.
+//! * Refinements of this round (developed on the development set and the first held-out set):
+//!   a backward trigger ("… is gone") stops at a termination trigger or a new clause, as a
+//!   forward one does ("I still cough a bit but the fever is gone"); a negation inside a relative
+//!   clause about people in general ("people who never had chickenpox") describes a hypothetical
+//!   group, not the patient; a disease named as a vaccine ("the pneumonia vaccine") is not a
+//!   condition of the conversation.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -463,6 +469,44 @@ fn vaccine_of(chars: &[char], end: usize) -> bool {
     })
 }
 
+/// Nouns for people in general, heads of a generic relative clause ("people who never had …").
+const GENERIC_PERSONS: &[&str] = &[
+    "people",
+    "anyone",
+    "anybody",
+    "someone",
+    "somebody",
+    "everyone",
+    "everybody",
+    "those",
+    "kids",
+    "children",
+    "adults",
+    "patients",
+    "folks",
+    "others",
+    "persons",
+];
+
+/// Whether the trigger starting at token `tb` opens the predicate of a relative clause about
+/// people in general ("only people who never had chickenpox", "anyone who hasn't had the
+/// shot"): it describes a hypothetical group, not the patient.
+fn generic_relative(lower: &[&str], tb: usize) -> bool {
+    tb >= 2 && matches!(lower[tb - 1], "who" | "that") && GENERIC_PERSONS.contains(&lower[tb - 2])
+}
+
+/// Drops the conditions that only name a vaccine ("Did you get the pneumonia vaccine?",
+/// "her flu shot"): the disease is not a problem of the patient. Conversation analysis only.
+pub fn drop_vaccine_diseases(turns: &[Turn], found: &mut [Vec<Found>]) {
+    for (turn, fs) in turns.iter().zip(found.iter_mut()) {
+        let chars: Vec<char> = turn.text.chars().collect();
+        fs.retain(|f| {
+            f.entity.category != Category::MEDICAL_CONDITION
+                || !vaccine_of(&chars, f.entity.end_char)
+        });
+    }
+}
+
 /// Whether the medication starting at char `begin` of a question is presupposed: the question
 /// is about how it works for the patient, not whether they take it ("Does the nitroglycerin
 /// help?", "Any side effects from (the) lisinopril?"). "Are you taking the metoprolol?" is not.
@@ -718,9 +762,24 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 );
                 ((te), (te + 15).min(toks.len()).min(term))
             } else {
-                (tb.saturating_sub(6), tb)
+                // a backward scope stops, like a forward one, at a termination trigger or a new
+                // clause before the trigger ("I still cough a bit but the fever is gone")
+                let term_end = trig
+                    .iter()
+                    .filter(|(b, e, k)| rules.kinds[*k] == Trig::Term && *b < tb && *e <= tb)
+                    .map(|(_, e, _)| *e)
+                    .max()
+                    .unwrap_or(0);
+                let clause = clause_starts
+                    .iter()
+                    .copied()
+                    .filter(|c| *c <= tb)
+                    .max()
+                    .unwrap_or(0);
+                (tb.saturating_sub(6).max(term_end).max(clause), tb)
             };
             let (t, score) = match kind {
+                Trig::NegPre if generic_relative(&lower, tb) => (Trait::HYPOTHETICAL, 0.7),
                 Trig::NegPre | Trig::NegPost => (Trait::NEGATION, 0.9),
                 Trig::HypoPre | Trig::HypoPost => (Trait::HYPOTHETICAL, 0.8),
                 Trig::HistPre | Trig::HistPost => (Trait::PAST_HISTORY, 0.8),
@@ -918,5 +977,74 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         for f in fs.iter_mut() {
             f.entity.traits.sort_by_key(|(t, _)| *t);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::clinical::analyze;
+    use crate::clinical::types::{Category, Role, SegmentAnalysis, Trait, Turn};
+
+    fn turns(lines: &[(Role, &str)]) -> Vec<SegmentAnalysis> {
+        let t: Vec<Turn> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (r, x))| Turn::new(i.to_string(), *r, *x))
+            .collect();
+        analyze(&t)
+    }
+
+    fn find<'a>(s: &'a SegmentAnalysis, text: &str) -> &'a crate::clinical::types::Entity {
+        s.entities
+            .iter()
+            .find(|e| e.text.eq_ignore_ascii_case(text))
+            .unwrap_or_else(|| panic!("{text} not found in {:?}", s.entities))
+    }
+
+    #[test]
+    fn backward_negation_stops_at_but() {
+        let out = turns(&[(
+            Role::Patient,
+            "My headache is better but the nausea went away.",
+        )]);
+        assert!(find(&out[0], "nausea").has_trait(Trait::NEGATION));
+        assert!(!find(&out[0], "headache").has_trait(Trait::NEGATION));
+    }
+
+    #[test]
+    fn backward_negation_stops_at_a_new_clause() {
+        let out = turns(&[(Role::Patient, "I have a cough, my rash is gone.")]);
+        assert!(find(&out[0], "rash").has_trait(Trait::NEGATION));
+        assert!(!find(&out[0], "cough").has_trait(Trait::NEGATION));
+    }
+
+    #[test]
+    fn generic_relative_clause_is_not_the_patients_negation() {
+        let out = turns(&[(
+            Role::Clinician,
+            "It is mostly a risk for kids who haven't had measles.",
+        )]);
+        let m = find(&out[0], "measles");
+        assert!(!m.has_trait(Trait::NEGATION), "{m:?}");
+        assert!(m.has_trait(Trait::HYPOTHETICAL), "{m:?}");
+        // the patient's own negation is unchanged
+        let out = turns(&[(Role::Patient, "I haven't had measles.")]);
+        assert!(find(&out[0], "measles").has_trait(Trait::NEGATION));
+    }
+
+    #[test]
+    fn a_vaccine_is_not_its_disease() {
+        let out = turns(&[
+            (Role::Clinician, "Has she had her measles vaccine yet?"),
+            (
+                Role::Patient,
+                "Not yet, she had measles last spring though.",
+            ),
+        ]);
+        assert!(out[0]
+            .entities
+            .iter()
+            .all(|e| e.category != Category::MEDICAL_CONDITION));
+        assert!(!find(&out[1], "measles").has_trait(Trait::NEGATION));
     }
 }
