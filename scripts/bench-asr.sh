@@ -4,6 +4,8 @@
 # vendored by whisper-rs-sys), same model, same threads, same greedy decoding.
 # Prints WER (normalised) against the reference text, wall time, RTF, the time ratio and peak RSS.
 # Usage: scripts/bench-asr.sh [THREADS] [MODELS...]   e.g. scripts/bench-asr.sh 2 tiny.en base
+# ASR_SAMPLES="PREFIX..." adds rendered dialogues (PREFIX.flac + PREFIX.ref.txt, e.g. made by
+# scripts/aci_to_dialogue.py + scripts/render_dialogue.py); a POOLED row per model sums the errors.
 # Run it on an otherwise idle machine: whisper's threads spin-wait and collapse under load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,17 +32,29 @@ measure() { # measure STDOUT_FILE CMD...: prints "wall_s maxrss_MB" of the comma
   awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"
 }
 printf "sample\tmodel\tthreads\taudio_s\tref_WER\tours_WER\tref_wall_s\tours_wall_s\tratio\tref_RTF\tours_RTF\tref_RSS_MB\tours_RSS_MB\n"
-for s in encounter long; do
-  sox "samples/$s.flac" -r 16000 -c 1 -b 16 "$work/$s.mono.wav" remix 1,2
-  dur=$(soxi -D "samples/$s.flac")
+declare -A pooled
+for p in samples/encounter samples/long ${ASR_SAMPLES:-}; do
+  s=$(basename "$p")
+  sox "$p.flac" -r 16000 -c 1 -b 16 "$work/$s.mono.wav" remix 1,2
+  dur=$(soxi -D "$p.flac")
   for m in "${models[@]}"; do
     f="$FHIRSCRIBE_HOME/models/ggml-$m.bin"
     read -r rw rr < <(measure "$work/ref.txt" "$ref" "$f" "$work/$s.mono.wav" "$threads")
-    read -r ow orss < <(measure /dev/null "$bin" transcribe "samples/$s.flac" --channel-identification --model "$f" --threads "$threads" --out "$work/o")
-    rwer=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/ref.txt" | awk '{print $3}')
-    ower=$("$bin" eval wer --reference "samples/$s.ref.txt" --hypothesis "$work/o/transcript.json" | awk '{print $3}')
+    read -r ow orss < <(measure /dev/null "$bin" transcribe "$p.flac" --channel-identification --model "$f" --threads "$threads" --out "$work/o")
+    rline=$("$bin" eval wer --reference "$p.ref.txt" --hypothesis "$work/ref.txt")
+    oline=$("$bin" eval wer --reference "$p.ref.txt" --hypothesis "$work/o/transcript.json")
+    rwer=$(awk '{print $3}' <<<"$rline"); ower=$(awk '{print $3}' <<<"$oline")
+    errs() { sed -E 's/.*\(S ([0-9]+) D ([0-9]+) I ([0-9]+) \/ N ([0-9]+)\).*/\1 \2 \3 \4/' <<<"$1" | awk '{print $1+$2+$3, $4}'; }
+    read -r re rn < <(errs "$rline"); read -r oe _ < <(errs "$oline")
+    read -r a b c d e < <(echo "${pooled[$m]:-0 0 0 0 0}")
+    pooled[$m]="$((a + re)) $((b + oe)) $((c + rn)) $(awk -v x="$d" -v y="$rw" 'BEGIN{print x+y}') $(awk -v x="$e" -v y="$ow" 'BEGIN{print x+y}')"
     awk -v s="$s" -v m="$m" -v t="$threads" -v d="$dur" -v rwer="$rwer" -v ower="$ower" -v rw="$rw" -v ow="$ow" -v rr="$rr" -v orss="$orss" \
       'BEGIN{printf "%s\t%s\t%s\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%s\t%s\n", s,m,t,d,rwer,ower,rw,ow,ow/rw,rw/d,ow/d,rr,orss}'
   done
+done
+for m in "${models[@]}"; do
+  read -r a b c d e <<<"${pooled[$m]}"
+  awk -v m="$m" -v t="$threads" -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v e="$e" \
+    'BEGIN{printf "POOLED\t%s\t%s\t-\t%.2f%%\t%.2f%%\t%.2f\t%.2f\t%.3f\n", m,t,100*a/c,100*b/c,d,e,e/d}'
 done
 rm -rf "$work"

@@ -64,10 +64,8 @@ pub struct Models {
 /// Progress events for long files (the CLI prints them on stderr).
 #[derive(Clone, Debug)]
 pub enum Progress {
-    Vad {
-        stream: usize,
-        streams: usize,
-    },
+    /// Voice activity detection of all streams (one batched pass).
+    Vad { streams: usize },
     /// Windows are decoded across all streams in time order.
     Asr {
         window: usize,
@@ -83,17 +81,18 @@ pub fn run(
 ) -> Result<ScribeOutput, PipelineError> {
     let streams = diarize::speaker_streams(pcm, settings.speakers)?;
     let n = streams.len();
-    let mut regions = Vec::with_capacity(n);
-    for (i, s) in streams.iter().enumerate() {
-        let _span = tracing::info_span!("vad", stream = i, role = %s.role).entered();
-        progress(Progress::Vad {
-            stream: i,
-            streams: n,
-        });
-        let r = models.vad.regions(&s.samples)?;
-        tracing::debug!(regions = r.len(), "speech regions");
-        regions.push(r);
-    }
+    let regions = {
+        let _span = tracing::info_span!("vad", streams = n).entered();
+        progress(Progress::Vad { streams: n });
+        let t = std::time::Instant::now();
+        let pcms: Vec<&[f32]> = streams.iter().map(|s| s.samples.as_slice()).collect();
+        let regions = models.vad.regions_batch(&pcms)?;
+        for (i, (s, r)) in streams.iter().zip(&regions).enumerate() {
+            tracing::debug!(stream = i, role = %s.role, regions = r.len(), "speech regions");
+        }
+        tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "vad done");
+        regions
+    };
     let inputs: Vec<asr::StreamInput<'_>> = streams
         .iter()
         .zip(&regions)

@@ -91,32 +91,70 @@ impl SileroVad {
 
     /// Speech probability for each 32 ms window of `pcm` (16 kHz mono).
     pub fn probabilities(&mut self, pcm: &[f32]) -> Result<Vec<f32>, AsrError> {
+        Ok(self.probabilities_batch(&[pcm])?.remove(0))
+    }
+
+    /// Speech probabilities of several streams at once (the channels of one recording): one
+    /// ONNX Runtime call per 32 ms step for all of them, with Silero's batch dimension. The
+    /// model is tiny, so the per-call overhead dominates; batching the two channels of a
+    /// two-channel file halves the VAD's share of the pipeline's time. A stream shorter than
+    /// the longest is fed silence past its end; its probabilities stop at its own length.
+    pub fn probabilities_batch(&mut self, pcms: &[&[f32]]) -> Result<Vec<Vec<f32>>, AsrError> {
         let rt = |e: ort::Error| AsrError::Runtime(format!("silero VAD: {e}"));
-        let mut state = vec![0f32; 2 * 128];
-        let mut input = vec![0f32; CONTEXT + WINDOW];
-        let mut probs = Vec::with_capacity(pcm.len() / WINDOW + 1);
-        for chunk in pcm.chunks(WINDOW) {
-            input.copy_within(WINDOW.., 0); // last CONTEXT samples of the previous input
-            input[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
-            input[CONTEXT + chunk.len()..].fill(0.0);
-            let x = Tensor::from_array(([1usize, CONTEXT + WINDOW], input.clone())).map_err(rt)?;
-            let s = Tensor::from_array(([2usize, 1, 128], state.clone())).map_err(rt)?;
+        let b = pcms.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let longest = pcms.iter().map(|p| p.len()).max().unwrap_or(0);
+        let steps = longest.div_ceil(WINDOW);
+        let row = CONTEXT + WINDOW;
+        let mut state = vec![0f32; 2 * b * 128];
+        let mut input = vec![0f32; b * row];
+        let mut probs: Vec<Vec<f32>> = pcms
+            .iter()
+            .map(|p| Vec::with_capacity(p.len().div_ceil(WINDOW)))
+            .collect();
+        for step in 0..steps {
+            let at = step * WINDOW;
+            for (k, pcm) in pcms.iter().enumerate() {
+                let r = &mut input[k * row..(k + 1) * row];
+                r.copy_within(WINDOW.., 0); // last CONTEXT samples of the previous input
+                let chunk = &pcm[at.min(pcm.len())..(at + WINDOW).min(pcm.len())];
+                r[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
+                r[CONTEXT + chunk.len()..].fill(0.0);
+            }
+            let x = Tensor::from_array(([b, row], input.clone())).map_err(rt)?;
+            let s = Tensor::from_array(([2usize, b, 128], state.clone())).map_err(rt)?;
             let sr = Tensor::from_array(((), vec![SAMPLE_RATE as i64])).map_err(rt)?;
             let out = self
                 .session
                 .run(ort::inputs!["input" => x, "state" => s, "sr" => sr])
                 .map_err(rt)?;
             let (_, p) = out["output"].try_extract_tensor::<f32>().map_err(rt)?;
-            probs.push(p.first().copied().unwrap_or(0.0));
+            for (k, pcm) in pcms.iter().enumerate() {
+                if at < pcm.len() {
+                    probs[k].push(p.get(k).copied().unwrap_or(0.0));
+                }
+            }
             let (_, st) = out["stateN"].try_extract_tensor::<f32>().map_err(rt)?;
-            state.copy_from_slice(&st[..256]);
+            state.copy_from_slice(&st[..2 * b * 128]);
         }
         Ok(probs)
     }
 
     pub fn regions(&mut self, pcm: &[f32]) -> Result<Vec<Region>, AsrError> {
-        let probs = self.probabilities(pcm)?;
-        Ok(regions_from_probs(&probs, pcm.len(), &self.params))
+        Ok(self.regions_batch(&[pcm])?.remove(0))
+    }
+
+    /// Speech regions of several streams, computed in one batched pass
+    /// ([`Self::probabilities_batch`]).
+    pub fn regions_batch(&mut self, pcms: &[&[f32]]) -> Result<Vec<Vec<Region>>, AsrError> {
+        let probs = self.probabilities_batch(pcms)?;
+        Ok(probs
+            .iter()
+            .zip(pcms)
+            .map(|(p, pcm)| regions_from_probs(p, pcm.len(), &self.params))
+            .collect())
     }
 }
 
