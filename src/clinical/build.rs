@@ -54,7 +54,7 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
     use super::section_cv::{
         choose_rule, nested_rule_eval, oof_predictions, Aggregate, CvSetup, Rule,
     };
-    let setup = CvSetup::load(data, 5)?;
+    let mut setup = CvSetup::load(data, 5)?;
     let mut counts = [0usize; 3];
     for d in &setup.aci {
         for l in &d.turn_labels {
@@ -85,21 +85,41 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
         .iter()
         .flat_map(|cw| Rule::offsets_grid(Aggregate::MeanLog, *cw))
         .collect();
+    // two seeded deals of the folds: a 3-group macro-F1 over 138 minority snippets is noisy
+    const DEALS: [u64; 2] = [7, 3];
     let mut best: Option<(f64, TrainConfig, Rule)> = None;
     for c in &candidates {
         let cfg = TrainConfig::parse(c)?;
-        let oof = oof_predictions(&setup, &cfg);
-        let (rule, cv) = choose_rule(&oof, &grid);
-        let nested = nested_rule_eval(&oof, setup.folds, &grid);
-        rep.lines.push(format!(
-            "sections: candidate `{c}`: CV SOAP macro-F1 {:.3} acc {:.3} (offsets {:?}, clinician weight {}); rule chosen inside the folds: macro-F1 {:.3} acc {:.3}",
+        let mut pooled = Vec::new();
+        let mut line = format!("sections: candidate `{c}`:");
+        for deal in DEALS {
+            setup.reshuffle(deal);
+            let oof = oof_predictions(&setup, &cfg);
+            let (rule, cv) = choose_rule(&oof, &grid);
+            let nested = nested_rule_eval(&oof, setup.folds, &grid);
+            let _ = write!(
+                line,
+                " [deal {deal}: CV SOAP macro-F1 {:.3} acc {:.3} with offsets {:?} clinician weight {}; rule chosen inside the folds: macro-F1 {:.3} acc {:.3}]",
+                cv.macro_f1(),
+                cv.accuracy(),
+                rule.bias,
+                rule.clinician_weight,
+                nested.macro_f1(),
+                nested.accuracy()
+            );
+            pooled.extend(oof);
+        }
+        // the rule chosen on both deals' out-of-fold predictions together
+        let (rule, cv) = choose_rule(&pooled, &grid);
+        let _ = write!(
+            line,
+            " both deals: macro-F1 {:.3} acc {:.3} with offsets {:?} clinician weight {}",
             cv.macro_f1(),
             cv.accuracy(),
             rule.bias,
-            rule.clinician_weight,
-            nested.macro_f1(),
-            nested.accuracy()
-        ));
+            rule.clinician_weight
+        );
+        rep.lines.push(line);
         if best
             .as_ref()
             .is_none_or(|(m, _, _)| cv.macro_f1() > *m + 1e-9)
