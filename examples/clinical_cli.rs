@@ -22,9 +22,26 @@ fn main() {
             fhirscribe::clinical::build::build_all(&data.expect("--data"), &repo)
                 .map(|r| r.to_string())
         }
-        "eval-sections" => {
-            fhirscribe::clinical::eval::eval_sections(&data.expect("--data")).map(|r| r.to_string())
-        }
+        "eval-sections" => match arg(&args, "--model") {
+            // a model file instead of the compiled-in one (e.g. straight after `build`)
+            Some(m) => std::fs::read_to_string(&m)
+                .map_err(|e| format!("{m}: {e}"))
+                .and_then(|t| fhirscribe::clinical::sections::SectionModel::from_tsv(&t))
+                .and_then(|model| {
+                    let d = data.expect("--data");
+                    let recs = fhirscribe::clinical::data::read_mts(
+                        &std::fs::read_to_string(&d).map_err(|e| e.to_string())?,
+                    )?;
+                    Ok(fhirscribe::clinical::eval::eval_sections_records(
+                        &model,
+                        &recs,
+                        &d.display().to_string(),
+                    )
+                    .to_string())
+                }),
+            None => fhirscribe::clinical::eval::eval_sections(&data.expect("--data"))
+                .map(|r| r.to_string()),
+        },
         "eval-sections-aci" => {
             let split = arg(&args, "--split").unwrap_or_else(|| "valid".into());
             fhirscribe::clinical::eval::eval_sections_aci(&data.expect("--data"), &split).map(|(c, n)| {

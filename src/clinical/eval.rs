@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::data::{read_mts, MtsRecord};
 use super::metrics::Confusion;
-use super::sections::{group_section, header_group, turn_features, SectionModel};
+use super::sections::{group_section, header_group, SectionModel};
 use super::types::Role;
 
 /// Section metrics on an MTS-Dialog file.
@@ -103,13 +103,14 @@ pub fn eval_sections_records(model: &SectionModel, recs: &[MtsRecord], data: &st
         let mut hsum = vec![0f32; model.labels.len()];
         let mut gsum = [0f32; 3];
         for i in 0..turns.len() {
-            let lp = model.header_logprobs(&turn_features(&turns, i));
+            let lp = model.header_logprobs(&model.features_of(&turns, i));
             for (a, b) in hsum.iter_mut().zip(&lp) {
                 *a += b;
             }
             let g = model.group_probs(&lp);
+            let w = model.role_weight(turns[i].0);
             for k in 0..3 {
-                gsum[k] += g[k].max(1e-6).ln();
+                gsum[k] += w * g[k].max(1e-6).ln();
             }
         }
         // 20-way decision among the MTS-Dialog headers only (not the ACI-BENCH silver labels)

@@ -23,6 +23,7 @@ pub mod lexbuild;
 pub mod lexicon;
 pub mod matcher;
 pub mod metrics;
+pub mod section_cv;
 pub mod sections;
 pub mod text;
 pub mod traits;

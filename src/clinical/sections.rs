@@ -30,8 +30,72 @@ pub fn header_group(header: &str) -> Section {
     }
 }
 
-/// Feature strings of turn `i` in a conversation.
+/// Optional feature families on top of the base set (persisted in the model file as
+/// `features\tNAME+NAME...`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureSet {
+    /// Phrasing cues of the turn: plan/future phrasing, examination phrasing, numbers with units.
+    pub cues: bool,
+    /// Crude suffix-stripped stems of the turn's own words.
+    pub stems: bool,
+    /// No wider (3–5 turns away) context bag.
+    pub no_wide: bool,
+    /// A still wider bag: turns 6–10 away (`e:`).
+    pub wide2: bool,
+    /// Words of the clinician turns within 3 turns either side, other than this one (`cc:`).
+    pub clin_bag: bool,
+    /// Phrasing cues of the previous and next turns (`pcue:`, `ncue:`).
+    pub cue_ctx: bool,
+}
+
+impl FeatureSet {
+    pub fn parse(s: &str) -> Result<FeatureSet, String> {
+        let mut f = FeatureSet::default();
+        for part in s.split('+') {
+            match part.trim() {
+                "" | "base" => {}
+                "cues" => f.cues = true,
+                "stems" => f.stems = true,
+                "nowide" => f.no_wide = true,
+                "wide2" => f.wide2 = true,
+                "clinbag" => f.clin_bag = true,
+                "cuectx" => f.cue_ctx = true,
+                x => return Err(format!("unknown feature family {x}")),
+            }
+        }
+        Ok(f)
+    }
+    pub fn name(&self) -> String {
+        let mut v = vec!["base"];
+        if self.cues {
+            v.push("cues");
+        }
+        if self.stems {
+            v.push("stems");
+        }
+        if self.no_wide {
+            v.push("nowide");
+        }
+        if self.wide2 {
+            v.push("wide2");
+        }
+        if self.clin_bag {
+            v.push("clinbag");
+        }
+        if self.cue_ctx {
+            v.push("cuectx");
+        }
+        v.join("+")
+    }
+}
+
+/// Feature strings of turn `i` in a conversation (base feature set).
 pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
+    turn_features_with(turns, i, FeatureSet::default())
+}
+
+/// Feature strings of turn `i` in a conversation.
+pub fn turn_features_with(turns: &[(Role, &str)], i: usize, fs: FeatureSet) -> Vec<String> {
     let mut f = Vec::with_capacity(64);
     f.push("bias".to_string());
     let (role, text) = turns[i];
@@ -85,8 +149,50 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
             }
         }
     }
+    if fs.cues {
+        phrasing_cues(role, text, &own, &mut f);
+    }
+    if fs.cue_ctx {
+        for (j, tag) in [(i.wrapping_sub(1), "p"), (i + 1, "n")] {
+            if let Some((r, t)) = turns.get(j) {
+                let ws: Vec<String> = tokenize(t).iter().map(|x| fold_token(&x.lower)).collect();
+                let mut g = Vec::new();
+                phrasing_cues(*r, t, &ws, &mut g);
+                f.extend(g.into_iter().map(|x| format!("{tag}{x}")));
+            }
+        }
+    }
+    if fs.clin_bag {
+        let lo = i.saturating_sub(3);
+        for (j, (r, t)) in turns.iter().enumerate().take(i + 4).skip(lo) {
+            if j != i && *r == Role::Clinician {
+                for t in tokenize(t) {
+                    f.push(format!("cc:{}", fold_token(&t.lower)));
+                }
+            }
+        }
+    }
+    if fs.wide2 {
+        for d in 6..=10usize {
+            for j in [i.wrapping_sub(d), i + d] {
+                if let Some((_, t)) = turns.get(j) {
+                    for t in tokenize(t) {
+                        f.push(format!("e:{}", fold_token(&t.lower)));
+                    }
+                }
+            }
+        }
+    }
+    if fs.stems {
+        for w in &own {
+            let st = stem(w);
+            if st.len() < w.len() {
+                f.push(format!("s:{st}"));
+            }
+        }
+    }
     // wider window (turns 3–5 away), as one bag
-    for d in 3..=5usize {
+    for d in (3..=5usize).filter(|_| !fs.no_wide) {
         for j in [i.wrapping_sub(d), i + d] {
             if let Some((_, t)) = turns.get(j) {
                 for t in tokenize(t) {
@@ -98,6 +204,211 @@ pub fn turn_features(turns: &[(Role, &str)], i: usize) -> Vec<String> {
     f.sort_unstable();
     f.dedup();
     f
+}
+
+/// Phrasing-cue families (matched on the turn's folded words, apostrophes removed). Each family
+/// present adds `cue:FAMILY` and `cue:FAMILY:ROLE` features; the weights are learnt.
+const CUE_FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "plan",
+        &[
+            "we will",
+            "i will",
+            "im going to",
+            "i am going to",
+            "we re going to",
+            "were going to",
+            "lets",
+            "let us",
+            "recommend",
+            "i want you to",
+            "id like",
+            "i would like",
+            "follow up",
+            "come back",
+            "prescribe",
+            "refer",
+            "schedule",
+            "start you on",
+            "continue",
+            "you should",
+            "you need to",
+            "make sure",
+            "go ahead",
+            "order",
+            "send you",
+            "discharge",
+            "go home",
+            "see you in",
+            "next week",
+            "next visit",
+        ],
+    ),
+    (
+        "assess",
+        &[
+            "i think",
+            "it look like",
+            "looks like",
+            "you have",
+            "likely",
+            "probably",
+            "suspect",
+            "diagnos",
+            "consistent with",
+            "due to",
+            "because of",
+            "caused by",
+            "infection",
+            "good news",
+            "not worried",
+            "concerned",
+        ],
+    ),
+    (
+        "exam",
+        &[
+            "deep breath",
+            "listen",
+            "press",
+            "look at",
+            "take a look",
+            "examine",
+            "exam",
+            "let me check",
+            "let me see",
+            "does this hurt",
+            "does it hurt",
+            "any pain when",
+            "normal",
+            "clear",
+            "tender",
+            "range of motion",
+            "reflex",
+            "squeeze",
+            "follow my",
+            "push against",
+            "lie down",
+            "sit up",
+        ],
+    ),
+    (
+        "result",
+        &[
+            "result",
+            "came back",
+            "x ray",
+            "xray",
+            "scan",
+            "mri",
+            "ultrasound",
+            "blood work",
+            "lab",
+            "level",
+            "report",
+            "showed",
+            "show",
+            "finding",
+            "blood pressure",
+            "pulse",
+            "temperature",
+            "weight",
+            "heart rate",
+            "oxygen",
+        ],
+    ),
+    (
+        "history",
+        &[
+            "have you",
+            "do you",
+            "did you",
+            "how long",
+            "when did",
+            "ever",
+            "history",
+            "family",
+            "smoke",
+            "drink",
+            "allerg",
+            "surgery",
+            "medication",
+            "are you taking",
+            "any other",
+            "how old",
+            "what brings you",
+        ],
+    ),
+];
+
+const UNITS: &[&str] = &[
+    "over",
+    "percent",
+    "degree",
+    "pound",
+    "milligram",
+    "mg",
+    "mmhg",
+    "kilogram",
+    "kg",
+    "inch",
+    "feet",
+    "foot",
+    "centimeter",
+    "cm",
+    "beat",
+    "breath",
+    "liter",
+    "unit",
+];
+
+fn phrasing_cues(role: Role, text: &str, own: &[String], f: &mut Vec<String>) {
+    let _ = text;
+    let joined = format!(" {} ", own.join(" "));
+    let r = &role.as_str()[..1];
+    for (name, cues) in CUE_FAMILIES {
+        let n = cues
+            .iter()
+            .filter(|c| {
+                if c.len() >= 6 && !c.contains(' ') {
+                    joined.contains(*c)
+                } else {
+                    joined.contains(&format!(" {c} "))
+                }
+            })
+            .count();
+        if n > 0 {
+            f.push(format!("cue:{name}"));
+            f.push(format!("cue:{name}:{r}"));
+            if n > 1 {
+                f.push(format!("cue2:{name}:{r}"));
+            }
+        }
+    }
+    let is_num = |w: &str| {
+        !matches!(w, "a" | "an" | "oh")
+            && (w.chars().all(|c| c.is_ascii_digit()) || super::text::number_value(w).is_some())
+    };
+    if own
+        .windows(2)
+        .any(|p| is_num(&p[0]) && UNITS.iter().any(|u| p[1].starts_with(u)))
+    {
+        f.push("cue:numunit".into());
+        f.push(format!("cue:numunit:{r}"));
+    }
+}
+
+/// A crude suffix-stripping stem (ing, ed, ly, ness, ment, ion...).
+fn stem(w: &str) -> String {
+    for suf in [
+        "ations", "ation", "ments", "ment", "ness", "ing", "ions", "ion", "ed", "ly", "er", "al",
+        "ive", "ity", "ic",
+    ] {
+        if w.len() > suf.len() + 3 && w.ends_with(suf) && w.is_ascii() {
+            return w[..w.len() - suf.len()].to_string();
+        }
+    }
+    w.to_string()
 }
 
 /// A trained model: header labels and sparse weights per feature.
@@ -114,6 +425,22 @@ pub struct SectionModel {
     /// Log-space cost of switching group between consecutive turns in [`SectionModel::decode`]
     /// (0 = independent turns). Tuned on ACI-BENCH valid encounters (silver labels).
     pub switch_penalty: f32,
+    /// Feature families the model was trained with.
+    pub features: FeatureSet,
+    /// Weight of a clinician turn's group log-probabilities in a decision over several turns
+    /// (others weigh 1); chosen with the offsets by cross-validation.
+    pub clinician_weight: f32,
+}
+
+impl SectionModel {
+    /// Weight of a turn spoken by `role` in a decision over several turns.
+    pub fn role_weight(&self, role: Role) -> f32 {
+        if role == Role::Clinician && self.clinician_weight > 0.0 {
+            self.clinician_weight
+        } else {
+            1.0
+        }
+    }
 }
 
 impl SectionModel {
@@ -121,6 +448,7 @@ impl SectionModel {
     pub fn from_tsv(s: &str) -> Result<SectionModel, String> {
         let mut m = SectionModel {
             smoothing: 0.5,
+            clinician_weight: 1.0,
             ..Default::default()
         };
         for (ln, line) in s.lines().enumerate() {
@@ -139,6 +467,16 @@ impl SectionModel {
                     for (k, v) in parts.take(3).enumerate() {
                         m.bias[k] = v.parse().map_err(|_| format!("line {ln}: bias"))?;
                     }
+                }
+                "features" => {
+                    m.features = FeatureSet::parse(parts.next().unwrap_or(""))
+                        .map_err(|e| format!("line {ln}: {e}"))?;
+                }
+                "clinician_weight" => {
+                    m.clinician_weight = parts
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .ok_or(format!("line {ln}: clinician_weight"))?;
                 }
                 "switch" => {
                     m.switch_penalty = parts
@@ -193,6 +531,8 @@ impl SectionModel {
             self.bias[0], self.bias[1], self.bias[2]
         ));
         s.push_str(&format!("switch\t{}\n", self.switch_penalty));
+        s.push_str(&format!("features\t{}\n", self.features.name()));
+        s.push_str(&format!("clinician_weight\t{}\n", self.clinician_weight));
         for l in &self.labels {
             s.push_str(&format!("label\t{l}\n"));
         }
@@ -258,13 +598,8 @@ impl SectionModel {
         }
         let lp: Vec<[f32; 3]> = probs
             .iter()
-            .map(|p| {
-                [
-                    p[0].max(1e-6).ln(),
-                    p[1].max(1e-6).ln(),
-                    p[2].max(1e-6).ln(),
-                ]
-            })
+            .zip(turns)
+            .map(|(p, (role, _))| p.map(|x| self.role_weight(*role) * x.max(1e-6).ln()))
             .collect();
         let mut score = lp[0];
         let mut back = vec![[0u8; 3]; n];
@@ -294,11 +629,21 @@ impl SectionModel {
         out
     }
 
+    /// Feature strings of turn `i` (the model's feature set).
+    pub fn features_of(&self, turns: &[(Role, &str)], i: usize) -> Vec<String> {
+        turn_features_with(turns, i, self.features)
+    }
+
+    /// Per-turn SOAP group probabilities (offsets applied), without neighbour smoothing.
+    pub fn turn_group_probs(&self, turns: &[(Role, &str)]) -> Vec<[f32; 3]> {
+        (0..turns.len())
+            .map(|i| self.group_probs(&self.header_logprobs(&self.features_of(turns, i))))
+            .collect()
+    }
+
     /// Per-turn SOAP group probabilities for a conversation, smoothed over neighbours.
     pub fn classify_groups(&self, turns: &[(Role, &str)]) -> Vec<[f32; 3]> {
-        let raw: Vec<[f32; 3]> = (0..turns.len())
-            .map(|i| self.group_probs(&self.header_logprobs(&turn_features(turns, i))))
-            .collect();
+        let raw = self.turn_group_probs(turns);
         (0..raw.len())
             .map(|i| {
                 let mut lp = [0f32; 3];
@@ -439,6 +784,9 @@ pub struct TrainConfig {
     /// Exponent of the inverse-frequency class weight (0 = unweighted, 1 = balanced).
     pub class_weight_power: f32,
     pub seed: u64,
+    /// Leave the ACI-BENCH silver turns out of training (experiments).
+    pub no_aci: bool,
+    pub features: FeatureSet,
 }
 
 impl Default for TrainConfig {
@@ -451,7 +799,38 @@ impl Default for TrainConfig {
             min_feature_count: 3,
             class_weight_power: 0.5,
             seed: 17,
+            no_aci: false,
+            features: FeatureSet::default(),
         }
+    }
+}
+
+impl TrainConfig {
+    /// Parses `key=value,key=value...` over the defaults (`cwp`, `l2`, `epochs`, `lr`, `min`,
+    /// `seed`, `feat=base+cues...`, and the flags `groups`, `noaci`). Empty = defaults.
+    pub fn parse(s: &str) -> Result<TrainConfig, String> {
+        let mut cfg = TrainConfig::default();
+        for kv in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            let (k, val) = kv.split_once('=').unwrap_or((kv, ""));
+            let num = |v: &str| v.parse::<f32>().map_err(|_| format!("{kv}: not a number"));
+            let int = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{kv}: not an integer"))
+            };
+            match k {
+                "cwp" => cfg.class_weight_power = num(val)?,
+                "l2" => cfg.l2 = num(val)?,
+                "lr" => cfg.learning_rate = num(val)?,
+                "epochs" => cfg.epochs = int(val)?,
+                "min" => cfg.min_feature_count = int(val)?,
+                "seed" => cfg.seed = int(val)? as u64,
+                "groups" => cfg.group_labels = true,
+                "noaci" => cfg.no_aci = true,
+                "feat" => cfg.features = FeatureSet::parse(val)?,
+                _ => return Err(format!("unknown training option {k}")),
+            }
+        }
+        Ok(cfg)
     }
 }
 
@@ -490,7 +869,7 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
                 .get(i)
                 .map(|l| lab_idx[label_of(l).as_str()])
                 .unwrap_or(y);
-            examples.push((turn_features(&turns, i), yi));
+            examples.push((turn_features_with(&turns, i, cfg.features), yi));
         }
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -584,6 +963,8 @@ pub fn train(dialogues: &[TrainingDialogue], cfg: &TrainConfig) -> SectionModel 
         smoothing: 0.5,
         bias: [0.0; 3],
         switch_penalty: 0.0,
+        features: cfg.features,
+        clinician_weight: 1.0,
     }
 }
 
