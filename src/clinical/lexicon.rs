@@ -322,3 +322,49 @@ impl Lexicons {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::clinical::analyze;
+    use crate::clinical::types::{Category, Role, Turn};
+
+    #[test]
+    fn lay_condition_names_of_the_team_lexicon() {
+        for (text, name, code) in [
+            ("I've had the runs since Sunday.", "the runs", "R19.7"),
+            (
+                "Are you sick to your stomach?",
+                "sick to your stomach",
+                "R11.0",
+            ),
+            ("I can't sleep at night.", "can't sleep", "G47.00"),
+            (
+                "Any problems with your water works?",
+                "water works",
+                "R39.9",
+            ),
+            ("I'm bringing up phlegm.", "phlegm", "R09.3"),
+            ("Any coughing up blood?", "coughing up blood", "R04.2"),
+            ("My heart's been fluttering.", "fluttering", "R00.2"),
+            (
+                "Any ringing in your ears?",
+                "ringing in your ears",
+                "H93.19",
+            ),
+            ("I get winded on the stairs.", "winded", "R06.02"),
+        ] {
+            let out = analyze(&[Turn::new("0", Role::Patient, text)]);
+            let e = out[0]
+                .entities
+                .iter()
+                .find(|e| e.category == Category::MEDICAL_CONDITION)
+                .unwrap_or_else(|| panic!("no condition in {text:?}"));
+            assert!(e.text.eq_ignore_ascii_case(name), "{text:?}: {e:?}");
+            assert_eq!(
+                e.codes.first().map(|c| c.code.as_str()),
+                Some(code),
+                "{text}"
+            );
+        }
+    }
+}

@@ -28,6 +28,15 @@
 //!   clause about people in general ("people who never had chickenpox") describes a hypothetical
 //!   group, not the patient; a disease named as a vaccine ("the pneumonia vaccine") is not a
 //!   condition of the conversation.
+//! * Negation-recall round (developed on the development set, c30–c42): the answer after a
+//!   clarification ("Sorry, what was that?") and the repeated question answers the first
+//!   question too; a run of elliptical questions ("Sore throat? Runny nose?") shares one answer;
+//!   fillers before an answer ("Hmm, let me think. No.") and discourse markers before an
+//!   unpunctuated question are skipped; more conversational denials ("Not that I've noticed");
+//!   a resolution answer ("That's gone too") denies even a presupposed condition; a possessive
+//!   body part ("your heart racing") presupposes nothing; an answer that names a question's
+//!   condition with the same code keeps its polarity; "tested for X?" answered "negative"
+//!   denies X; "stopped having" is a negation. A medication "stopped" stays un-negated.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -69,6 +78,9 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("negative for", "NEG_PRE"),
     ("free of", "NEG_PRE"),
     ("stopped", "HIST_PRE"),
+    // "I stopped having the shooting pain": the symptom ended (a negation), unlike "stopped" alone
+    ("stopped having", "NEG_PRE"),
+    ("stopped getting", "NEG_PRE"),
     ("quit", "HIST_PRE"),
     ("not anymore", "NEG_POST"),
     ("any more", "TERM"),
@@ -286,6 +298,88 @@ const NEG_ANSWERS: &[&str] = &[
     "no sir",
     "no maam",
     "actually no",
+    // conversational denials of the NegEx/ConText kind ("Not that I've noticed", "Not with it,
+    // no", "I stopped taking it", "Nothing like that")
+    "not that im",
+    "not that ive",
+    "not that hes",
+    "not that shes",
+    "not that weve",
+    "not with",
+    "not lately",
+    "not recently",
+    "not since",
+    "i no longer",
+    "no longer",
+    "i ran out",
+    "havent noticed",
+    "havent seen",
+    "havent had",
+    "dont think so",
+    "i doubt it",
+    "i wouldnt say so",
+];
+/// Answers that say a condition asked about has ended ("That's gone too", "No, it went away"):
+/// they deny even a condition the question presupposes ("And the nausea you used to get?").
+const RESOLVED_ANSWERS: &[&str] = &[
+    "thats gone",
+    "its gone",
+    "theyre gone",
+    "all gone",
+    "gone",
+    "that went away",
+    "it went away",
+    "they went away",
+    "thats resolved",
+    "its resolved",
+    "they resolved",
+    "thats cleared up",
+    "its cleared up",
+    "it cleared up",
+    "not anymore",
+    "no longer",
+    "i stopped having",
+    "stopped having",
+];
+/// Fillers that may open an answer or a question ("Hmm, let me think. No.", "Oh, no.",
+/// "so um tell me"); skipped when the answer is not otherwise classified.
+const FILLERS: &[&str] = &[
+    "um",
+    "uh",
+    "er",
+    "erm",
+    "hmm",
+    "hm",
+    "oh",
+    "ah",
+    "well",
+    "let me think",
+    "let me see",
+    "so",
+    "okay",
+    "ok",
+    "alright",
+    "and",
+    "good",
+    "now",
+    "great",
+    "also",
+    "then",
+];
+/// Requests to repeat a question ("Sorry, what was that?", "Hmm?"): the answer to the
+/// question comes after the clinician asks again.
+const CLARIFICATIONS: &[&str] = &[
+    "sorry",
+    "pardon",
+    "what",
+    "what was that",
+    "come again",
+    "hmm",
+    "huh",
+    "excuse me",
+    "say that again",
+    "i didnt catch that",
+    "i didnt hear",
 ];
 /// Answers that neither confirm nor deny ("I don't remember", "I'm not sure"): checked before
 /// [`NEG_ANSWERS`], whose "i dont" / "im not" would otherwise read them as a denial.
@@ -429,6 +523,52 @@ impl ContextRules {
 fn starts_with_any(norm: &str, list: &[&str]) -> bool {
     list.iter()
         .any(|a| norm == *a || norm.starts_with(&format!("{a} ")))
+}
+
+/// Drops one leading filler ("hmm", "oh", "let me think") from a normalised phrase; `None` when
+/// it opens with none.
+fn drop_filler(norm: &str) -> Option<&str> {
+    FILLERS.iter().find_map(|f| {
+        if norm == *f {
+            Some("")
+        } else {
+            norm.strip_prefix(&format!("{f} "))
+        }
+    })
+}
+
+/// The normalised answer with leading fillers dropped while it is not yet recognised as an
+/// answer ("Hmm, let me think. No." → "no"; "mm hmm" and "uh huh" stay as they are).
+fn answer_core(anorm: &str) -> &str {
+    let mut a = anorm;
+    for _ in 0..6 {
+        if [UNSURE_ANSWERS, NEG_ANSWERS, POS_ANSWERS]
+            .iter()
+            .any(|l| starts_with_any(a, l))
+        {
+            break;
+        }
+        match drop_filler(a) {
+            Some(rest) if !rest.is_empty() => a = rest,
+            _ => break,
+        }
+    }
+    a
+}
+
+/// Whether a turn only asks to hear the question again ("Sorry, what was that?", "Hmm?").
+fn is_clarification(text: &str) -> bool {
+    let norm = key_lower(text);
+    let n = norm.split(' ').filter(|w| !w.is_empty()).count();
+    (1..=6).contains(&n) && text.trim_end().ends_with('?') && starts_with_any(&norm, CLARIFICATIONS)
+}
+
+/// Whether the condition entity `text` is a body part doing something ("your heart racing",
+/// "her ankles swelling"): a possessive before it belongs to the body part, so the question
+/// does not presuppose the condition.
+fn body_part_predicate(text: &str) -> bool {
+    let toks = tokenize(text);
+    toks.len() >= 2 && toks.last().is_some_and(|t| t.lower.ends_with("ing"))
 }
 
 /// Whether the negative trigger `words` (ending at char `end`) is a bare answer particle:
@@ -664,10 +804,12 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         // unpunctuated ASR text: a last sentence that opens with an interrogative is a question
         if !sents.iter().any(|s| s.question) {
             if let Some(last) = sents.last_mut() {
+                // (after fillers and discourse markers: "good and any tingling in the feet")
                 let first = toks
                     .iter()
-                    .find(|t| t.begin_char >= last.b)
-                    .map(|t| t.lower.as_str());
+                    .filter(|t| t.begin_char >= last.b)
+                    .map(|t| t.lower.as_str())
+                    .find(|w| !FILLERS.contains(w));
                 if first.is_some_and(|w| INTERROGATIVES.contains(&w)) {
                     last.question = true;
                 }
@@ -854,14 +996,43 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
     }
     // question–answer scope
     for qi in 0..turns.len().saturating_sub(1) {
-        let ai = qi + 1;
+        let mut ai = qi + 1;
         if turns[ai].role == turns[qi].role && turns[ai].role != Role::Unknown {
             continue;
         }
-        let Some(qs) = sents_all[qi].iter().rev().find(|s| s.question) else {
+        // "Any vomiting?" "Sorry, what was that?" "Have you been throwing up?" "No.": the
+        // answer after the repeated question answers the first one too
+        if is_clarification(&turns[ai].text)
+            && turns.get(qi + 2).is_some_and(|t| t.role == turns[qi].role)
+            && turns.get(qi + 3).is_some_and(|t| t.role == turns[ai].role)
+        {
+            ai = qi + 3;
+        }
+        let sents_q = &sents_all[qi];
+        let Some(last_q) = sents_q.iter().rposition(|s| s.question) else {
             continue;
         };
-        let (qb, qe, qfam) = (qs.b, qs.e, qs.family);
+        // a run of elliptical questions ("Sore throat? Runny nose?", "Any vomiting blood? Chest
+        // pain? None?"): a question that does not open with an interrogative continues the one
+        // before it, and one answer answers them all
+        let qtoks = tokenize(&turns[qi].text);
+        let opens_interrogative = |s: &Sent| {
+            qtoks
+                .iter()
+                .filter(|t| t.begin_char >= s.b && t.begin_char < s.e)
+                .map(|t| t.lower.as_str())
+                .find(|w| !FILLERS.contains(w))
+                .is_some_and(|w| INTERROGATIVES.contains(&w))
+        };
+        let mut first_q = last_q;
+        while first_q > 0
+            && sents_q[first_q - 1].question
+            && !opens_interrogative(&sents_q[first_q])
+        {
+            first_q -= 1;
+        }
+        let (qb, qe) = (sents_q[first_q].b, sents_q[last_q].e);
+        let qfam = sents_q[first_q..=last_q].iter().any(|s| s.family);
         let qtext: String = turns[qi].text.chars().skip(qb).take(qe - qb).collect();
         let qnorm = key_lower(&qtext);
         let ever = {
@@ -871,13 +1042,39 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 .iter()
                 .any(|w| padded.contains(w))
         };
-        let anorm = key_lower(&turns[ai].text);
-        let unsure = starts_with_any(&anorm, UNSURE_ANSWERS);
-        let negative = !unsure && starts_with_any(&anorm, NEG_ANSWERS);
-        let positive = !negative && !unsure && starts_with_any(&anorm, POS_ANSWERS);
+        let anorm_full = key_lower(&turns[ai].text);
+        let anorm = answer_core(&anorm_full);
+        let unsure = starts_with_any(anorm, UNSURE_ANSWERS);
+        // "That's gone too", "No, it went away": the condition asked about has ended
+        let resolved = {
+            let rest = ["no ", "nope "]
+                .iter()
+                .find_map(|p| anorm.strip_prefix(p))
+                .unwrap_or(anorm);
+            starts_with_any(rest, RESOLVED_ANSWERS)
+        };
+        // "Did you get tested for strep?" "Yes, it was negative.": a negative result denies it
+        let tested = {
+            let padded = format!(" {qnorm} ");
+            [
+                " tested for ",
+                " test for ",
+                " checked for ",
+                " screened for ",
+            ]
+            .iter()
+            .any(|w| padded.contains(w))
+        };
+        let result_negative = tested && {
+            let first: Vec<&str> = anorm.split(' ').take(8).collect();
+            first.contains(&"negative") || first.contains(&"normal")
+        };
+        let negative =
+            !unsure && (resolved || result_negative || starts_with_any(anorm, NEG_ANSWERS));
+        let positive = !negative && !unsure && starts_with_any(anorm, POS_ANSWERS);
         // a plain "yes" confirms the question as asked, whatever the answer adds after it
         let confirms = starts_with_any(
-            &anorm,
+            anorm,
             &[
                 "right",
                 "correct",
@@ -886,7 +1083,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 "exactly",
             ],
         );
-        let yes = positive && starts_with_any(&anorm, &["yes", "yeah", "yep", "yup", "sure"]);
+        let yes = positive && starts_with_any(anorm, &["yes", "yeah", "yep", "yup", "sure"]);
         let qchars: Vec<char> = turns[qi].text.chars().collect();
         let mut qstart = question_start(&turns[qi].text, qb, qe);
         // a tag question ("You had pneumonia, is that right?") asks about what came before
@@ -907,6 +1104,17 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 )
             })
             .collect();
+        // … or names it differently with the same code ("Any itching?" "No rash. I'm itchy
+        // sometimes though.")
+        let code_of = |f: &Found| {
+            (f.entity.category == Category::MEDICAL_CONDITION)
+                .then(|| f.entity.codes.first().map(|c| c.code.clone()))
+                .flatten()
+        };
+        let answer_code_neg: std::collections::HashMap<String, bool> = found[ai]
+            .iter()
+            .filter_map(|f| code_of(f).map(|c| (c, f.entity.has_trait(Trait::NEGATION))))
+            .collect();
         let q_has_condition = found[qi].iter().any(|f| {
             f.entity.category == Category::MEDICAL_CONDITION
                 && f.entity.begin_char >= qb
@@ -920,7 +1128,10 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             // (not after a "Yes": "Do you keep nitroglycerin?" "Yes, but I haven't needed it")
-            if let Some(neg) = answer_neg.get(&key_lower(&f.entity.text)) {
+            if let Some(neg) = answer_neg
+                .get(&key_lower(&f.entity.text))
+                .or_else(|| code_of(f).and_then(|c| answer_code_neg.get(&c)))
+            {
                 if *neg && !yes {
                     add_trait(f, Trait::NEGATION, 0.85);
                 }
@@ -935,11 +1146,15 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             if negative {
-                let presupposes = match f.entity.category {
-                    Category::MEDICAL_CONDITION => presupposed(&qchars, f.entity.begin_char),
-                    Category::MEDICATION => med_presupposed(&qchars, f.entity.begin_char),
-                    _ => false,
-                };
+                let presupposes = !resolved
+                    && match f.entity.category {
+                        Category::MEDICAL_CONDITION => {
+                            presupposed(&qchars, f.entity.begin_char)
+                                && !body_part_predicate(&f.entity.text)
+                        }
+                        Category::MEDICATION => med_presupposed(&qchars, f.entity.begin_char),
+                        _ => false,
+                    };
                 if presupposes {
                     continue;
                 }
@@ -1046,5 +1261,144 @@ mod tests {
             .iter()
             .all(|e| e.category != Category::MEDICAL_CONDITION));
         assert!(!find(&out[1], "measles").has_trait(Trait::NEGATION));
+    }
+
+    fn negated(out: &[SegmentAnalysis], turn: usize, text: &str) -> bool {
+        find(&out[turn], text).has_trait(Trait::NEGATION)
+    }
+
+    #[test]
+    fn answer_after_a_clarification_answers_the_first_question_too() {
+        let out = turns(&[
+            (Role::Clinician, "Any vomiting?"),
+            (Role::Patient, "Sorry, what was that?"),
+            (Role::Clinician, "Have you been throwing up at all?"),
+            (Role::Patient, "Oh. No, I haven't."),
+        ]);
+        assert!(negated(&out, 0, "vomiting"));
+        assert!(negated(&out, 2, "throwing up"));
+    }
+
+    #[test]
+    fn one_answer_to_a_run_of_elliptical_questions() {
+        let out = turns(&[
+            (Role::Clinician, "Sore throat? Runny nose?"),
+            (Role::Patient, "Nah."),
+        ]);
+        assert!(negated(&out, 0, "sore throat"));
+        assert!(negated(&out, 0, "runny nose"));
+        let out = turns(&[
+            (Role::Clinician, "Any trouble swallowing? Chest pain? None?"),
+            (Role::Patient, "None."),
+        ]);
+        assert!(negated(&out, 0, "trouble swallowing"));
+        assert!(negated(&out, 0, "chest pain"));
+        // a new question with its own interrogative is not part of the run
+        let out = turns(&[
+            (Role::Clinician, "Any cough? How is the knee pain?"),
+            (Role::Patient, "No."),
+        ]);
+        assert!(!negated(&out, 0, "cough"));
+    }
+
+    #[test]
+    fn fillers_before_an_answer() {
+        let out = turns(&[
+            (Role::Clinician, "Any pins and needles in your hands?"),
+            (Role::Patient, "Hmm, let me think. No."),
+        ]);
+        assert!(negated(&out, 0, "pins and needles"));
+        // "mm hmm" stays a yes
+        let out = turns(&[
+            (Role::Clinician, "Any nausea?"),
+            (Role::Patient, "Mm hmm, after meals."),
+        ]);
+        assert!(!negated(&out, 0, "nausea"));
+    }
+
+    #[test]
+    fn conversational_denials() {
+        for a in [
+            "Not that I've noticed.",
+            "Not with it, no.",
+            "Not that I'm aware of.",
+        ] {
+            let out = turns(&[
+                (Role::Clinician, "Any shortness of breath?"),
+                (Role::Patient, a),
+            ]);
+            assert!(negated(&out, 0, "shortness of breath"), "{a}");
+        }
+    }
+
+    #[test]
+    fn a_resolved_answer_denies_a_presupposed_condition() {
+        let out = turns(&[
+            (Role::Clinician, "And the nausea you used to get with them?"),
+            (Role::Patient, "That's gone too."),
+        ]);
+        assert!(negated(&out, 0, "nausea"));
+        // a plain "No" to a presupposing question still does not
+        let out = turns(&[
+            (Role::Clinician, "Does the pain go down your legs?"),
+            (Role::Patient, "No."),
+        ]);
+        assert!(!negated(&out, 0, "pain"));
+    }
+
+    #[test]
+    fn a_possessive_body_part_does_not_presuppose_its_symptom() {
+        let out = turns(&[
+            (Role::Clinician, "Any chest pain or your heart racing?"),
+            (Role::Patient, "Not really."),
+        ]);
+        assert!(negated(&out, 0, "heart racing"));
+    }
+
+    #[test]
+    fn unpunctuated_question_after_a_discourse_marker() {
+        let out = turns(&[
+            (
+                Role::Clinician,
+                "good and any tingling or numbness in the feet",
+            ),
+            (Role::Patient, "nope feet are fine"),
+        ]);
+        assert!(negated(&out, 0, "tingling"));
+        assert!(negated(&out, 0, "numbness"));
+    }
+
+    #[test]
+    fn answer_names_a_condition_differently() {
+        let out = turns(&[
+            (Role::Clinician, "Any rash or itching?"),
+            (Role::Patient, "No rash. I'm itchy sometimes though."),
+        ]);
+        assert!(negated(&out, 0, "rash"));
+        assert!(!negated(&out, 0, "itching"));
+    }
+
+    #[test]
+    fn a_negative_test_result_denies_the_condition() {
+        let out = turns(&[
+            (Role::Clinician, "Did you get tested for strep?"),
+            (Role::Patient, "Yes, it was negative."),
+        ]);
+        assert!(negated(&out, 0, "strep"));
+    }
+
+    #[test]
+    fn stopped_having_is_a_negation() {
+        let out = turns(&[(
+            Role::Patient,
+            "I stopped having the shooting pain down my leg.",
+        )]);
+        assert!(negated(&out, 0, "shooting pain"));
+        // a medication that was stopped is history, not denied
+        let out = turns(&[
+            (Role::Clinician, "Are you taking allopurinol?"),
+            (Role::Patient, "I stopped it last year."),
+        ]);
+        assert!(!negated(&out, 0, "allopurinol"));
     }
 }
