@@ -67,10 +67,7 @@ pub enum Progress {
     /// Voice activity detection of all streams (one batched pass).
     Vad { streams: usize },
     /// Windows are decoded across all streams in time order.
-    Asr {
-        window: usize,
-        windows: usize,
-    },
+    Asr { window: usize, windows: usize },
 }
 
 pub fn run(
