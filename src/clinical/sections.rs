@@ -48,43 +48,45 @@ pub struct FeatureSet {
     pub cue_ctx: bool,
 }
 
+/// Accessor of one optional family's flag.
+type Flag = fn(&mut FeatureSet) -> &mut bool;
+
+/// Each optional family's name in the model file and its flag.
+const FAMILIES: [(&str, Flag); 6] = [
+    ("cues", |f| &mut f.cues),
+    ("stems", |f| &mut f.stems),
+    ("nowide", |f| &mut f.no_wide),
+    ("wide2", |f| &mut f.wide2),
+    ("clinbag", |f| &mut f.clin_bag),
+    ("cuectx", |f| &mut f.cue_ctx),
+];
+
 impl FeatureSet {
     pub fn parse(s: &str) -> Result<FeatureSet, String> {
         let mut f = FeatureSet::default();
-        for part in s.split('+') {
-            match part.trim() {
-                "" | "base" => {}
-                "cues" => f.cues = true,
-                "stems" => f.stems = true,
-                "nowide" => f.no_wide = true,
-                "wide2" => f.wide2 = true,
-                "clinbag" => f.clin_bag = true,
-                "cuectx" => f.cue_ctx = true,
-                x => return Err(format!("unknown feature family {x}")),
-            }
+        for part in s
+            .split('+')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "base")
+        {
+            let (_, flag) = FAMILIES
+                .iter()
+                .find(|(name, _)| *name == part)
+                .ok_or_else(|| format!("unknown feature family {part}"))?;
+            *flag(&mut f) = true;
         }
         Ok(f)
     }
+
     pub fn name(&self) -> String {
+        let mut copy = *self;
         let mut v = vec!["base"];
-        if self.cues {
-            v.push("cues");
-        }
-        if self.stems {
-            v.push("stems");
-        }
-        if self.no_wide {
-            v.push("nowide");
-        }
-        if self.wide2 {
-            v.push("wide2");
-        }
-        if self.clin_bag {
-            v.push("clinbag");
-        }
-        if self.cue_ctx {
-            v.push("cuectx");
-        }
+        v.extend(
+            FAMILIES
+                .iter()
+                .filter(|(_, flag)| *flag(&mut copy))
+                .map(|(n, _)| *n),
+        );
         v.join("+")
     }
 }
@@ -150,14 +152,14 @@ pub fn turn_features_with(turns: &[(Role, &str)], i: usize, fs: FeatureSet) -> V
         }
     }
     if fs.cues {
-        phrasing_cues(role, text, &own, &mut f);
+        phrasing_cues(role, &own, &mut f);
     }
     if fs.cue_ctx {
         for (j, tag) in [(i.wrapping_sub(1), "p"), (i + 1, "n")] {
             if let Some((r, t)) = turns.get(j) {
                 let ws: Vec<String> = tokenize(t).iter().map(|x| fold_token(&x.lower)).collect();
                 let mut g = Vec::new();
-                phrasing_cues(*r, t, &ws, &mut g);
+                phrasing_cues(*r, &ws, &mut g);
                 f.extend(g.into_iter().map(|x| format!("{tag}{x}")));
             }
         }
@@ -362,8 +364,7 @@ const UNITS: &[&str] = &[
     "unit",
 ];
 
-fn phrasing_cues(role: Role, text: &str, own: &[String], f: &mut Vec<String>) {
-    let _ = text;
+fn phrasing_cues(role: Role, own: &[String], f: &mut Vec<String>) {
     let joined = format!(" {} ", own.join(" "));
     let r = &role.as_str()[..1];
     for (name, cues) in CUE_FAMILIES {
@@ -373,7 +374,7 @@ fn phrasing_cues(role: Role, text: &str, own: &[String], f: &mut Vec<String>) {
                 if c.len() >= 6 && !c.contains(' ') {
                     joined.contains(*c)
                 } else {
-                    joined.contains(&format!(" {c} "))
+                    has_phrase(&joined, c)
                 }
             })
             .count();
@@ -396,6 +397,15 @@ fn phrasing_cues(role: Role, text: &str, own: &[String], f: &mut Vec<String>) {
         f.push("cue:numunit".into());
         f.push(format!("cue:numunit:{r}"));
     }
+}
+
+/// Whether `phrase` occurs in `joined` (words separated by single spaces, padded with one
+/// space at each end) as whole words; no allocation, as this runs for every cue of every turn.
+fn has_phrase(joined: &str, phrase: &str) -> bool {
+    joined.match_indices(phrase).any(|(i, _)| {
+        let b = joined.as_bytes();
+        i > 0 && b[i - 1] == b' ' && b.get(i + phrase.len()) == Some(&b' ')
+    })
 }
 
 /// A crude suffix-stripping stem (ing, ed, ly, ness, ment, ion...).
