@@ -277,7 +277,7 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
                 recorded.as_str(),
                 &dir,
             )?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             Ok(())
         }
         FhirCommand::Deliver(a) => deliver(a),
@@ -286,7 +286,7 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
             match action {
                 OutboxAction::List => {
                     for e in outbox.list()? {
-                        println!(
+                        outln!(
                             "{}\t{:?}\tattempts={}\tstatus={}\t{}",
                             e.id,
                             e.state,
@@ -298,7 +298,7 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
                 }
                 OutboxAction::Retry { job } => {
                     let e = outbox.retry(&job)?;
-                    println!("{}\t{:?}", e.id, e.state);
+                    outln!("{}\t{:?}", e.id, e.state);
                 }
                 OutboxAction::Delete { job } => {
                     if !outbox.delete(&job)? {
@@ -414,7 +414,7 @@ pub fn eval_throughput(
         &device,
         n,
     )?;
-    println!("{figures}");
+    outln!("{figures}");
     let Some(base) = fhir_base else {
         return Ok(());
     };
@@ -478,17 +478,17 @@ pub fn eval_throughput(
             .collect::<Result<_, _>>()?
     };
     let (direct_ok, direct) = post_all(&fresh);
-    println!(
+    outln!(
         "delivered via outbox {}/{n} in {via_outbox:.2} s: {:.1} bundles/s (dead {})",
         r.delivered,
         r.delivered as f64 / via_outbox,
         r.dead
     );
-    println!(
+    outln!(
         "direct POST of fresh bundles {direct_ok}/{n} in {direct:.2} s: {:.1} bundles/s",
         direct_ok as f64 / direct
     );
-    println!(
+    outln!(
         "replay of delivered bundles {replay_ok}/{n} in {replay:.2} s: {:.1} bundles/s (all conditional creates match)",
         replay_ok as f64 / replay
     );

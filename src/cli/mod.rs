@@ -15,6 +15,26 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// `print!`/`println!` for command output that treats a closed stdout (`fhirscribe eval … | head`)
+/// as the end of the output, the way Unix tools do, instead of panicking with "Broken pipe".
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("failed printing to stdout: {e}");
+        }
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 mod fhir;
 
 #[derive(Parser)]
@@ -211,14 +231,14 @@ pub fn run() -> Result<()> {
                 only
             };
             for r in models::fetch(&names)? {
-                println!("{:8} {:9} {}", r.name, r.action, r.path.display());
+                outln!("{:8} {:9} {}", r.name, r.action, r.path.display());
             }
             Ok(())
         }
         Command::Models {
             command: ModelsCommand::Path,
         } => {
-            println!("{}", models::models_dir().display());
+            outln!("{}", models::models_dir().display());
             Ok(())
         }
         Command::Eval {
@@ -242,7 +262,7 @@ pub fn run() -> Result<()> {
                 tolerance,
             )
             .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
-            println!("{r}");
+            outln!("{r}");
             Ok(())
         }
         Command::Eval {
@@ -260,7 +280,7 @@ pub fn run() -> Result<()> {
             command: ClinicalCommand::Build { data, repo },
         } => {
             let r = crate::clinical::build::build_all(&data, &repo).map_err(anyhow::Error::msg)?;
-            println!("{r:?}");
+            outln!("{r:?}");
             Ok(())
         }
     }
@@ -270,14 +290,14 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
     use crate::clinical::eval as ce;
     match command {
         EvalCommand::Sections { data } => {
-            println!("{}", ce::eval_sections(&data).map_err(anyhow::Error::msg)?)
+            outln!("{}", ce::eval_sections(&data).map_err(anyhow::Error::msg)?)
         }
         EvalCommand::Entities { data } => {
-            println!("{}", ce::eval_entities(&data).map_err(anyhow::Error::msg)?)
+            outln!("{}", ce::eval_entities(&data).map_err(anyhow::Error::msg)?)
         }
         EvalCommand::Conversational { data } => {
             for (name, r) in ce::eval_conversational(data.as_deref()).map_err(anyhow::Error::msg)? {
-                println!("== {name}\n{r}");
+                outln!("== {name}\n{r}");
             }
         }
         EvalCommand::Notes {
@@ -314,7 +334,7 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
                 )?
                 .to_text("clinical stage")
             };
-            print!("{report}");
+            out!("{report}");
         }
         EvalCommand::Wer { .. } | EvalCommand::Segments { .. } | EvalCommand::Fhir { .. } => {
             unreachable!("handled by run()")
@@ -359,7 +379,7 @@ fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
             std::fs::read_to_string(h)?
         };
         let c = eval::wer::counts(&reference, &hyp);
-        println!(
+        outln!(
             "{}\tWER {:.2}%\t(S {} D {} I {} / N {})",
             h.display(),
             100.0 * c.wer(),
@@ -371,7 +391,7 @@ fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
         total.add(c);
     }
     if refs.len() > 1 {
-        println!(
+        outln!(
             "TOTAL\tWER {:.2}%\t(N {})",
             100.0 * total.wer(),
             total.reference_words
@@ -512,10 +532,10 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         t.elapsed().as_secs_f64() / audio_secs,
         started.elapsed().as_secs_f64()
     );
-    println!("{}", a.out.join("transcript.json").display());
-    println!("{}", a.out.join("clinical-documentation.json").display());
+    outln!("{}", a.out.join("transcript.json").display());
+    outln!("{}", a.out.join("clinical-documentation.json").display());
     if let Some(p) = bundle_path {
-        println!("{}", p.display());
+        outln!("{}", p.display());
     }
     Ok(())
 }

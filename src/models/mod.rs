@@ -5,7 +5,8 @@
 //! produced file by sha256, extracts what we need and converts whisper weights to ggml with our
 //! own code ([`ct2`]). It is idempotent: a second run hashes the outputs and does nothing else.
 //!
-//! Layout under `$FHIRSCRIBE_HOME` (default `~/.cache/fhirscribe`):
+//! Layout under `home_dir()` (`$FHIRSCRIBE_HOME`; default `/var/cache/fhirscribe` for root,
+//! `~/.cache/fhirscribe` otherwise, as scripts/setup.sh):
 //! `wheels/` (downloaded packages) and `models/` (the files the pipeline loads).
 
 pub mod ct2;
@@ -58,19 +59,29 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     }
 }
 
-/// Root of fhirscribe's cache: `$FHIRSCRIBE_HOME`, else `$XDG_CACHE_HOME/fhirscribe`, else
-/// `~/.cache/fhirscribe`.
+/// Root of fhirscribe's cache, the same rule as `scripts/setup.sh` (so the models the setup
+/// fetched, the peers the tests start and the binary all agree): `$FHIRSCRIBE_HOME`; else
+/// `/var/cache/fhirscribe` for root; else `${XDG_CACHE_HOME:-$HOME/.cache}/fhirscribe`.
 pub fn home_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("FHIRSCRIBE_HOME") {
+    if let Some(h) = std::env::var_os("FHIRSCRIBE_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);
     }
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+    if is_root() {
+        return PathBuf::from("/var/cache/fhirscribe");
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
         return PathBuf::from(x).join("fhirscribe");
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("fhirscribe")
+}
+
+/// Whether this process runs as root (owner of `/proc/self`; no libc call needed).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 pub fn models_dir() -> PathBuf {

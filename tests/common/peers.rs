@@ -30,34 +30,9 @@ const INSTALL_HINT: &str = "run scripts/peers/install.sh (scripts/test.sh does)"
 // Locations
 // ----------------------------------------------------------------------------------------------
 
-/// `$FHIRSCRIBE_HOME`, else what scripts/setup.sh picks: /var/cache/fhirscribe for root,
-/// `${XDG_CACHE_HOME:-$HOME/.cache}/fhirscribe` otherwise.
+/// The cache root: the library's rule (`$FHIRSCRIBE_HOME`, else what scripts/setup.sh picks).
 pub fn home() -> PathBuf {
-    if let Some(h) = std::env::var_os("FHIRSCRIBE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    if is_root() {
-        return PathBuf::from("/var/cache/fhirscribe");
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
-        });
-    cache.join("fhirscribe")
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(m) = fs::metadata("/proc/self") {
-        return m.uid() == 0;
-    }
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    fhirscribe::models::home_dir()
 }
 
 fn require(path: &Path, what: &str) -> PathBuf {
