@@ -316,6 +316,8 @@ fn heldout2_set_floors() {
     );
     assert!(f1("MEDICAL_CONDITION") >= 0.80, "{summary}");
     assert!(f1("MEDICATION") >= 0.80, "{summary}");
+    // negation regression floor (0.895 when the third negation round started)
+    assert!(neg.f1() >= 0.85, "{summary}");
 }
 
 #[test]

@@ -37,6 +37,11 @@
 //!   body part ("your heart racing") presupposes nothing; an answer that names a question's
 //!   condition with the same code keeps its polarity; "tested for X?" answered "negative"
 //!   denies X; "stopped having" is a negation. A medication "stopped" stays un-negated.
+//! * Third negation round (developed on the development set, c43–c55): a question stays open
+//!   across a short remark of the same speaker that asks nothing ("Any fever? — I'm asking
+//!   because the flu is going around. — No."); a medication named in an allergy phrase
+//!   ("allergic to penicillin", "never had a reaction to penicillin or amoxicillin") is never
+//!   negated, since the negation denies the allergy; "was negative for X" looks forward.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -76,6 +81,14 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("denies", "NEG_PRE"),
     ("deny", "NEG_PRE"),
     ("negative for", "NEG_PRE"),
+    // "was negative for retinopathy": longer than the derived backward "was negative", which
+    // would otherwise take the match and look back at "your eye exam" instead
+    ("was negative for", "NEG_PRE"),
+    ("is negative for", "NEG_PRE"),
+    ("were negative for", "NEG_PRE"),
+    ("are negative for", "NEG_PRE"),
+    ("been negative for", "NEG_PRE"),
+    ("came back negative for", "NEG_PRE"),
     ("free of", "NEG_PRE"),
     ("stopped", "HIST_PRE"),
     // "I stopped having the shooting pain": the symptom ended (a negation), unlike "stopped" alone
@@ -609,6 +622,46 @@ fn vaccine_of(chars: &[char], end: usize) -> bool {
     })
 }
 
+/// Heads of an allergy phrase ("allergic to", "a reaction to", "intolerant of").
+const ALLERGY_HEADS: &[&str] = &[
+    "allergic",
+    "allergy",
+    "allergies",
+    "reaction",
+    "reactions",
+    "sensitive",
+    "sensitivity",
+    "intolerant",
+    "intolerance",
+];
+
+/// For each entity of a turn (`ent_tok`: token ranges, in order), whether it is a medication
+/// named as what the patient reacts to ("allergic to penicillin", "never had a reaction to
+/// penicillin or amoxicillin"): a negation there denies the allergy, not the drug, so the drug
+/// is never negated.
+fn allergens(lower: &[&str], ents: &[Found], ent_tok: &[(usize, usize)]) -> Vec<bool> {
+    let mut out = vec![false; ents.len()];
+    for (ei, f) in ents.iter().enumerate() {
+        if f.entity.category != Category::MEDICATION {
+            continue;
+        }
+        let mut k = ent_tok[ei].0;
+        while k > 0 && matches!(lower[k - 1], "a" | "an" | "the" | "any" | "some") {
+            k -= 1;
+        }
+        let head =
+            k >= 2 && matches!(lower[k - 1], "to" | "of") && ALLERGY_HEADS.contains(&lower[k - 2]);
+        // a list after the head: "to penicillin or amoxicillin", "to sulfa, or to codeine"
+        let listed = ei > 0
+            && out[ei - 1]
+            && lower[ent_tok[ei - 1].1.min(k)..k]
+                .iter()
+                .all(|w| matches!(*w, "or" | "and" | "nor" | "to"));
+        out[ei] = head || listed;
+    }
+    out
+}
+
 /// Nouns for people in general, heads of a generic relative clause ("people who never had …").
 const GENERIC_PERSONS: &[&str] = &[
     "people",
@@ -788,6 +841,7 @@ fn negatable(c: Category) -> bool {
 /// Applies traits to the entities of every turn (in place).
 pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: &mut [Vec<Found>]) {
     let mut sents_all: Vec<Vec<Sent>> = Vec::with_capacity(turns.len());
+    let mut allergens_all: Vec<Vec<bool>> = Vec::with_capacity(turns.len());
     for (ti, turn) in turns.iter().enumerate() {
         let toks = tokenize(&turn.text);
         let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
@@ -858,6 +912,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             })
             .collect();
         let sent_of = |tok: usize| tok_sent.get(tok).copied().unwrap_or(0);
+        let allergen = allergens(&lower, ents, &ent_tok);
         let chars: Vec<char> = turn.text.chars().collect();
         // tokens that open a new clause after a comma ("I didn't go to urgent care, I used my
         // inhaler"): a subject pronoun right after a comma
@@ -951,7 +1006,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 if eb < te && tb < ee {
                     continue;
                 }
-                if t == Trait::NEGATION && vaccine_of(&chars, f.entity.end_char) {
+                if t == Trait::NEGATION && (vaccine_of(&chars, f.entity.end_char) || allergen[ei]) {
                     continue;
                 }
                 if kind == Trig::NegPre
@@ -993,12 +1048,24 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             }
         }
         sents_all.push(sents);
+        allergens_all.push(allergen);
     }
     // question–answer scope
     for qi in 0..turns.len().saturating_sub(1) {
         let mut ai = qi + 1;
         if turns[ai].role == turns[qi].role && turns[ai].role != Role::Unknown {
-            continue;
+            // "Any fever or chills?" "I'm asking because the flu is going around." "No.": a
+            // short remark by the same speaker, with no question of its own, after a turn that
+            // ends with its question leaves that question open for the next speaker
+            let remark = sents_all[qi].last().is_some_and(|s| s.question)
+                && !sents_all[ai].iter().any(|s| s.question)
+                && turns[ai].text.split_whitespace().count() <= 20;
+            match turns.get(qi + 2) {
+                Some(t) if remark && t.role != turns[qi].role && t.role != Role::Unknown => {
+                    ai = qi + 2
+                }
+                _ => continue,
+            }
         }
         // "Any vomiting?" "Sorry, what was that?" "Have you been throwing up?" "No.": the
         // answer after the repeated question answers the first one too
@@ -1120,7 +1187,11 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 && f.entity.begin_char >= qb
                 && f.entity.begin_char < qe
         });
-        for f in found[qi].iter_mut() {
+        for (fi, f) in found[qi].iter_mut().enumerate() {
+            // "Any reaction to penicillin?" "Never.": the allergy is denied, not the drug
+            if allergens_all[qi].get(fi).copied().unwrap_or(false) {
+                continue;
+            }
             if f.entity.begin_char < qb
                 || f.entity.begin_char >= qe
                 || !negatable(f.entity.category)
@@ -1400,5 +1471,90 @@ mod tests {
             (Role::Patient, "I stopped it last year."),
         ]);
         assert!(!negated(&out, 0, "allopurinol"));
+    }
+
+    #[test]
+    fn was_negative_for_looks_forward() {
+        let out = turns(&[(
+            Role::Clinician,
+            "Your eye exam last year was negative for retinopathy.",
+        )]);
+        assert!(negated(&out, 0, "retinopathy"));
+    }
+
+    #[test]
+    fn a_drug_named_in_an_allergy_phrase_is_not_negated() {
+        let out = turns(&[
+            (
+                Role::Clinician,
+                "And you've never had a reaction to penicillin or amoxicillin?",
+            ),
+            (Role::Patient, "Never."),
+        ]);
+        assert!(!negated(&out, 0, "penicillin"));
+        assert!(!negated(&out, 0, "amoxicillin"));
+        let out = turns(&[(Role::Patient, "No, but I'm allergic to sulfa.")]);
+        assert!(!negated(&out, 0, "sulfa"));
+        let out = turns(&[(Role::Patient, "I'm not allergic to amoxicillin.")]);
+        assert!(!negated(&out, 0, "amoxicillin"));
+        // a drug the patient does not take is still negated
+        let out = turns(&[(Role::Patient, "I don't take aspirin or ibuprofen.")]);
+        assert!(negated(&out, 0, "aspirin"));
+        assert!(negated(&out, 0, "ibuprofen"));
+    }
+
+    #[test]
+    fn allergies_to_medications_is_a_condition_asked_about() {
+        let out = turns(&[
+            (Role::Clinician, "Any allergies to medications?"),
+            (Role::Patient, "No."),
+        ]);
+        let a = find(&out[0], "allergies");
+        assert_eq!(a.category, Category::MEDICAL_CONDITION);
+        assert!(a.has_trait(Trait::NEGATION));
+    }
+
+    #[test]
+    fn an_answer_after_a_remark_of_the_same_speaker() {
+        let out = turns(&[
+            (Role::Clinician, "Any fever or chills?"),
+            (
+                Role::Clinician,
+                "I'm asking because the flu has been going around.",
+            ),
+            (Role::Patient, "No, nothing like that."),
+        ]);
+        assert!(negated(&out, 0, "fever"));
+        assert!(negated(&out, 0, "chills"));
+        assert!(!negated(&out, 1, "the flu"));
+        // a second question by the same speaker is not a remark
+        let out = turns(&[
+            (Role::Clinician, "Any fever?"),
+            (Role::Clinician, "How is the cough?"),
+            (Role::Patient, "No better."),
+        ]);
+        assert!(!negated(&out, 0, "fever"));
+        // nor is a turn that does not end with its question
+        let out = turns(&[
+            (Role::Clinician, "Any fever? Okay, let me listen."),
+            (Role::Clinician, "Deep breath in."),
+            (Role::Patient, "No."),
+        ]);
+        assert!(!negated(&out, 0, "fever"));
+    }
+
+    #[test]
+    fn lay_words_of_the_third_round_are_conditions() {
+        let out = turns(&[(
+            Role::Patient,
+            "It itches and there's some redness, and I have urgency.",
+        )]);
+        for w in ["itches", "redness", "urgency"] {
+            assert_eq!(
+                find(&out[0], w).category,
+                Category::MEDICAL_CONDITION,
+                "{w}"
+            );
+        }
     }
 }
