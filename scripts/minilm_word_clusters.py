@@ -13,7 +13,8 @@ surface forms'). The vectors are centred, reduced by PCA (`--pca`), L2-normalise
 clustered by spherical k-means (k-means++ seeding, seed 1, 30 iterations) at k = 64, 256, 1024.
 
 Output: `WORD\\tK64\\tK256\\tK1024` lines, the table the experimental `k64` / `k256` / `k1024`
-feature families of src/clinical/sections.rs read from $FHIRSCRIBE_WORD_CLUSTERS. Figures are
+feature families read from $FHIRSCRIBE_WORD_CLUSTERS (src/clinical/sections.rs at commit 968544f;
+removed from main afterwards). Figures are
 in models/clinical/README.md ("What was tried"); the families did not help and no table is
 committed.
 

@@ -29,10 +29,9 @@ macro_rules! out {
     }};
 }
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        out!($($arg)*);
-        out!("\n");
-    }};
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
 }
 
 mod fhir;

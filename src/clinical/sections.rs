@@ -46,33 +46,19 @@ pub struct FeatureSet {
     pub clin_bag: bool,
     /// Phrasing cues of the previous and next turns (`pcue:`, `ncue:`).
     pub cue_ctx: bool,
-    /// Experiment only (see models/clinical/README.md): word-cluster ids of the turn's words at
-    /// k = 64 / 256 / 1024 (`k64:ID`...), from the table of [`word_clusters`].
-    pub k64: bool,
-    pub k256: bool,
-    pub k1024: bool,
-    /// The chosen cluster levels for the previous and next turns' words too (`pk256:ID`...).
-    pub clus_ctx: bool,
-    /// The chosen cluster levels conjoined with the speaker role (`rk256:C:ID`...).
-    pub clus_role: bool,
 }
 
 /// Accessor of one optional family's flag.
 type Flag = fn(&mut FeatureSet) -> &mut bool;
 
 /// Each optional family's name in the model file and its flag.
-const FAMILIES: [(&str, Flag); 11] = [
+const FAMILIES: [(&str, Flag); 6] = [
     ("cues", |f| &mut f.cues),
     ("stems", |f| &mut f.stems),
     ("nowide", |f| &mut f.no_wide),
     ("wide2", |f| &mut f.wide2),
     ("clinbag", |f| &mut f.clin_bag),
     ("cuectx", |f| &mut f.cue_ctx),
-    ("k64", |f| &mut f.k64),
-    ("k256", |f| &mut f.k256),
-    ("k1024", |f| &mut f.k1024),
-    ("kctx", |f| &mut f.clus_ctx),
-    ("krole", |f| &mut f.clus_role),
 ];
 
 impl FeatureSet {
@@ -89,18 +75,7 @@ impl FeatureSet {
                 .ok_or_else(|| format!("unknown feature family {part}"))?;
             *flag(&mut f) = true;
         }
-        if f.has_clusters() && word_clusters().is_empty() {
-            return Err(format!(
-                "feature families {s}: the word-cluster families are an experiment and need \
-                 a table in {CLUSTERS_ENV}"
-            ));
-        }
         Ok(f)
-    }
-
-    /// Whether any word-cluster level is on.
-    pub fn has_clusters(&self) -> bool {
-        self.k64 || self.k256 || self.k1024
     }
 
     pub fn name(&self) -> String {
@@ -210,9 +185,6 @@ pub fn turn_features_with(turns: &[(Role, &str)], i: usize, fs: FeatureSet) -> V
             }
         }
     }
-    if fs.has_clusters() {
-        cluster_features(turns, i, &own, fs, word_clusters(), &mut f);
-    }
     if fs.stems {
         for w in &own {
             let st = stem(w);
@@ -234,93 +206,6 @@ pub fn turn_features_with(turns: &[(Role, &str)], i: usize, fs: FeatureSet) -> V
     f.sort_unstable();
     f.dedup();
     f
-}
-
-/// Names of the cluster levels, in the column order of the word-cluster table.
-pub const CLUSTER_LEVELS: [&str; 3] = ["k64", "k256", "k1024"];
-
-/// Folded word → cluster id at each level of [`CLUSTER_LEVELS`].
-pub type WordClusters = HashMap<String, [u16; 3]>;
-
-/// Parses the word-cluster table: `#` comments, then `WORD\tK64\tK256\tK1024` lines.
-pub fn parse_word_clusters(s: &str) -> Result<WordClusters, String> {
-    let mut m = WordClusters::new();
-    for (ln, line) in s.lines().enumerate() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let mut parts = line.split('\t');
-        let w = parts.next().unwrap_or("");
-        let mut ids = [0u16; 3];
-        for id in ids.iter_mut() {
-            *id = parts
-                .next()
-                .and_then(|x| x.parse().ok())
-                .ok_or(format!("word clusters line {}: bad id", ln + 1))?;
-        }
-        m.insert(w.to_string(), ids);
-    }
-    Ok(m)
-}
-
-/// Environment variable naming the word-cluster table of the (experimental) cluster families.
-pub const CLUSTERS_ENV: &str = "FHIRSCRIBE_WORD_CLUSTERS";
-
-/// The word-cluster table named by [`CLUSTERS_ENV`]; empty when unset. Experiment only: no
-/// table is committed (the families did not help, see models/clinical/README.md), so the
-/// compiled-in model never uses them and [`FeatureSet::parse`] refuses them without a table.
-pub fn word_clusters() -> &'static WordClusters {
-    static WC: std::sync::OnceLock<WordClusters> = std::sync::OnceLock::new();
-    WC.get_or_init(|| match std::env::var(CLUSTERS_ENV) {
-        Ok(p) => std::fs::read_to_string(&p)
-            .map_err(|e| format!("{p}: {e}"))
-            .and_then(|s| parse_word_clusters(&s))
-            .unwrap_or_else(|e| panic!("{CLUSTERS_ENV}: {e}")),
-        Err(_) => WordClusters::new(),
-    })
-}
-
-/// Cluster features of turn `i` (`own` = its folded words): `k256:ID` per word and chosen
-/// level, `rk256:ROLE:ID` with `krole`, `pk256:ID` / `nk256:ID` for the neighbours with `kctx`.
-/// Words missing from the table emit nothing.
-pub fn cluster_features(
-    turns: &[(Role, &str)],
-    i: usize,
-    own: &[String],
-    fs: FeatureSet,
-    wc: &WordClusters,
-    f: &mut Vec<String>,
-) {
-    let levels: Vec<usize> = [fs.k64, fs.k256, fs.k1024]
-        .iter()
-        .enumerate()
-        .filter(|(_, on)| **on)
-        .map(|(k, _)| k)
-        .collect();
-    let r = &turns[i].0.as_str()[..1];
-    for w in own {
-        if let Some(ids) = wc.get(w) {
-            for &k in &levels {
-                f.push(format!("{}:{}", CLUSTER_LEVELS[k], ids[k]));
-                if fs.clus_role {
-                    f.push(format!("r{}:{r}:{}", CLUSTER_LEVELS[k], ids[k]));
-                }
-            }
-        }
-    }
-    if fs.clus_ctx {
-        for (j, tag) in [(i.wrapping_sub(1), "p"), (i + 1, "n")] {
-            if let Some((_, t)) = turns.get(j) {
-                for t in tokenize(t) {
-                    if let Some(ids) = wc.get(&fold_token(&t.lower)) {
-                        for &k in &levels {
-                            f.push(format!("{tag}{}:{}", CLUSTER_LEVELS[k], ids[k]));
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Phrasing-cue families (matched on the turn's folded words, apostrophes removed). Each family
@@ -1102,48 +987,6 @@ mod tests {
         assert_eq!(header_group("FAM/SOCHX"), Section::SUBJECTIVE);
         assert_eq!(header_group("EXAM"), Section::OBJECTIVE);
         assert_eq!(header_group("PLAN"), Section::ASSESSMENT_AND_PLAN);
-    }
-
-    #[test]
-    fn cluster_table_and_features() {
-        let wc =
-            parse_word_clusters("# word\tk64\tk256\tk1024\nlung\t3\t40\t700\nclear\t5\t9\t12\n")
-                .unwrap();
-        assert_eq!(wc["lung"], [3, 40, 700]);
-        assert!(parse_word_clusters("lung\t3\tx\t1\n").is_err());
-        let turns = [
-            (Role::Patient, "ok"),
-            (Role::Clinician, "lungs are clear"),
-            (Role::Patient, "clear"),
-        ];
-        let own: Vec<String> = tokenize(turns[1].1)
-            .iter()
-            .map(|t| fold_token(&t.lower))
-            .collect();
-        let fs = FeatureSet {
-            k256: true,
-            clus_role: true,
-            clus_ctx: true,
-            ..Default::default()
-        };
-        let mut f = Vec::new();
-        cluster_features(&turns, 1, &own, fs, &wc, &mut f);
-        f.sort();
-        assert_eq!(
-            f,
-            ["k256:40", "k256:9", "nk256:9", "rk256:C:40", "rk256:C:9"]
-        );
-        // a word missing from the table emits nothing; without kctx no neighbour features
-        let mut g = Vec::new();
-        let fs = FeatureSet {
-            k64: true,
-            ..Default::default()
-        };
-        cluster_features(&turns, 2, &["clear".into(), "x".into()], fs, &wc, &mut g);
-        assert_eq!(g, ["k64:5"]);
-        if std::env::var(CLUSTERS_ENV).is_err() {
-            assert!(FeatureSet::parse("cues+k256").is_err());
-        }
     }
 
     #[test]
