@@ -15,8 +15,8 @@ Sentence embeddings are computed the sentence-transformers way: BERT basic token
 (lower case, accents stripped, punctuation split) + WordPiece, [CLS] ... [SEP] truncated to
 256 tokens, numpy forward pass of the 6-layer BERT (functions reused from
 minilm_word_clusters.py, plus an attention mask for padded batches), last layer mean-pooled
-over non-padding tokens, L2-normalised. The speaker prefix is not embedded (the role is a
-separate feature). Turn embeddings are cached as .npy under CACHE_DIR.
+over non-padding tokens, L2-normalised. A turn's speaker prefix is not embedded (the role is
+a separate feature; snip / win inputs do include speaker names). Embeddings are cached as .npy under CACHE_DIR.
 
 CV protocol: 5 folds stratified by header (within each header, in sorted header order, the
 snippets are shuffled with numpy default_rng(seed) and dealt round-robin to folds, the deal
@@ -26,14 +26,23 @@ vocabulary and idf, standardisation) is fitted on the training folds only. Varia
   tfidf   LR on TF-IDF of role-prefixed unigrams + bigrams of the snippet (D_word, P_word)
   emb     LR on the mean of the snippet's turn embeddings (standardised)
   embdp   LR on mean of clinician turns (+) mean of patient turns (zeros when none)
-  comb    TF-IDF (+) embdp features scaled by w/sqrt(768)
-  turn    per-turn LR on turn emb (+) previous (+) next turn emb (+) role; the snippet's
-          decision is the argmax of its turns' summed log-probabilities (as the product does)
-each over a small grid of C and class weighting (all grid points are printed, so the
-choice of the best point on CV is visible; it is optimistic by the usual small amount).
+  comb    TF-IDF (+) embdp features (or, with e=snip, the snip embedding) scaled by w/sqrt(dim)
+  turn    per-turn LR on turn emb (+) previous (+) next turn emb [(+) turns t-2, t+2 with
+          ctx=2] (+) role, first/last flags; the snippet's decision is the argmax of its
+          turns' summed log-probabilities (as the product does)
+  snip    LR on one embedding of the whole snippet (speaker names included, truncated to 256
+          tokens) -- an upper-bound probe: the product does not know snippet boundaries
+  win     per-turn LR, like turn, on the embedding of the window previous + own + next turn
+          encoded as one input (+) own turn emb (+) role / flags
+Config keys: C (inverse L2), cw=none|bal (class weighting), off=1 (per-group log-space
+offsets chosen inside the training folds by an inner 5-fold CV, seed 11, -2..4 step 0.25,
+per turn for turn/win), w, e, ctx as above. Grid points are listed in GRID, or given with
+--config; every point run is printed, so the choice of the best one on CV is visible (it is
+optimistic by the usual small amount).
 
 Usage (numpy + scikit-learn; OPENBLAS_NUM_THREADS=1 on a shared machine):
   minilm_sections_experiment.py MODEL_DIR DATA_DIR CACHE_DIR cv [--only VARIANT ...]
+  minilm_sections_experiment.py MODEL_DIR DATA_DIR CACHE_DIR cv --config NAME [--config NAME ...]
   minilm_sections_experiment.py MODEL_DIR DATA_DIR CACHE_DIR test --config NAME --config NAME
   minilm_sections_experiment.py MODEL_DIR DATA_DIR CACHE_DIR speed [--words 2500]
 where NAME is a grid point printed by `cv` (e.g. `tfidf:C=10,cw=none`). MODEL_DIR is the
@@ -218,6 +227,42 @@ class Encoder:
         return out
 
 
+def cached_encode(enc, texts, cache_dir, tag):
+    digest = hashlib.sha256("\n\x00".join(texts).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir, f"minilm_{tag}_{digest}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    t0 = time.time()
+    E = enc.encode(texts)
+    np.save(path, E)
+    print(f"embedded {len(texts)} texts in {time.time() - t0:.0f} s -> {path}", file=sys.stderr)
+    return E
+
+
+NAME = {"D": "Doctor", "P": "Patient"}
+
+
+def snippet_embeddings(enc, snippets, cache_dir, tag):
+    """The whole snippet, speaker names included, as one input (truncated to 256 tokens)."""
+    texts = ["\n".join(f"{NAME[r]}: {t}" for r, t in s["turns"]) for s in snippets]
+    return cached_encode(enc, texts, cache_dir, f"snippets_{tag}")
+
+
+def window_embeddings(enc, snippets, cache_dir, tag):
+    """Per turn: previous + own + next turn, speaker names included, as one input."""
+    texts = []
+    for s in snippets:
+        tt = s["turns"]
+        for i in range(len(tt)):
+            texts.append(" ".join(f"{NAME[r]}: {t}" for r, t in tt[max(0, i - 1): i + 2]))
+    E = cached_encode(enc, texts, cache_dir, f"windows_{tag}")
+    out, c = [], 0
+    for s in snippets:
+        out.append(E[c: c + len(s["turns"])])
+        c += len(s["turns"])
+    return out
+
+
 def turn_embeddings(enc, snippets, cache_dir, tag):
     texts = [t for s in snippets for _, t in s["turns"]]
     digest = hashlib.sha256("\n\x00".join(texts).encode()).hexdigest()[:16]
@@ -266,7 +311,8 @@ def emb_dp(snippets, embs):
 
 
 def turn_feats(snippets, embs):
-    """Per-turn rows: own emb, previous, next (zeros at the edges), role D, edge flags."""
+    """Per-turn rows: own emb, previous, next, two before, two after (zeros past the edges),
+    role D, first / last flags."""
     rows, owner = [], []
     z = np.zeros(384, np.float32)
     for si, (s, e) in enumerate(zip(snippets, embs)):
@@ -275,6 +321,8 @@ def turn_feats(snippets, embs):
             role = 1.0 if s["turns"][t][0] == "D" else 0.0
             rows.append(np.concatenate([e[t], e[t - 1] if t > 0 else z,
                                         e[t + 1] if t + 1 < n else z,
+                                        e[t - 2] if t > 1 else z,
+                                        e[t + 2] if t + 2 < n else z,
                                         [role, float(t == 0), float(t == n - 1)]]))
             owner.append(si)
     return np.stack(rows).astype(np.float32), np.array(owner)
@@ -288,8 +336,10 @@ def parse_config(name):
     return kind, kv
 
 
-def fit_predict(kind, kv, tr, te, S, X):
-    """Train on snippet indices tr, return the decided group for indices te."""
+def fit_scores(kind, kv, tr, te, S, X):
+    """Train on snippet indices tr; return, for indices te, group scores [len(te), 3] (log-
+    probabilities; for `turn`, summed over the snippet's turns) and each snippet's count of
+    scored units (1, or its number of turns), by which a per-unit offset is multiplied."""
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -310,29 +360,66 @@ def fit_predict(kind, kv, tr, te, S, X):
 
     if kind == "tfidf":
         a, b = tfidf()
-    elif kind in ("emb", "embdp"):
+    elif kind in ("emb", "embdp", "snip"):
         a, b = dense(kind)
     elif kind == "comb":
         ta, tb = tfidf()
-        da, db = dense("embdp")
+        da, db = dense(kv.get("e", "embdp"))
         w = float(kv["w"]) / np.sqrt(da.shape[1])
         a = sparse.hstack([ta, sparse.csr_matrix(da * w)]).tocsr()
         b = sparse.hstack([tb, sparse.csr_matrix(db * w)]).tocsr()
-    elif kind == "turn":
+    elif kind in ("turn", "win"):
         F, owner = X["turn"]
+        if kind == "win":
+            F = np.hstack([X["win"], F[:, :384], F[:, -3:]])
+        elif kv.get("ctx", "1") == "1":
+            F = np.hstack([F[:, : 3 * 384], F[:, -3:]])
         trm, tem = np.isin(owner, tr), np.isin(owner, te)
         sc = StandardScaler().fit(F[trm])
         lr.fit(sc.transform(F[trm]), y[owner[trm]])
         lp = lr.predict_log_proba(sc.transform(F[tem]))
-        own = owner[tem]
         pos = {si: j for j, si in enumerate(te)}
+        idx = np.array([pos[o] for o in owner[tem]])
         tot = np.zeros((len(te), 3))
-        np.add.at(tot, [pos[o] for o in own], lp)
-        return tot.argmax(1)
+        np.add.at(tot, idx, lp)
+        return tot, np.bincount(idx, minlength=len(te)).astype(float)
     else:
         raise ValueError(kind)
     lr.fit(a, y[tr])
-    return lr.predict(b)
+    return lr.predict_log_proba(b), np.ones(len(te))
+
+
+OFFSETS = np.arange(-2.0, 4.01, 0.25)
+
+
+def best_offsets(sc, units, y):
+    """Offsets (0, o_O, o_AP) per scored unit maximising macro-F1 of argmax(sc + units*off)."""
+    from sklearn.metrics import f1_score
+    best, arg = -1.0, (0.0, 0.0)
+    for o1 in OFFSETS:
+        for o2 in OFFSETS:
+            pred = (sc + units[:, None] * np.array([0.0, o1, o2])).argmax(1)
+            f = f1_score(y, pred, labels=[0, 1, 2], average="macro", zero_division=0)
+            if f > best + 1e-12:
+                best, arg = f, (o1, o2)
+    return np.array([0.0, *arg])
+
+
+def fit_predict(kind, kv, tr, te, S, X):
+    """Decided group for indices te. With off=1 in the config, per-group offsets are chosen
+    inside the training part: an inner 5-fold CV over tr (stratified by header, seed 11)
+    gives out-of-fold scores, the offsets maximising their macro-F1 are applied to te."""
+    sc, units = fit_scores(kind, kv, tr, te, S, X)
+    if kv.get("off") != "1":
+        return sc.argmax(1)
+    inner = folds_for([S[i] for i in tr], 11)
+    isc, iun = np.zeros((len(tr), 3)), np.zeros(len(tr))
+    for f in range(5):
+        a, b = tr[inner != f], tr[inner == f]
+        isc[inner == f], iun[inner == f] = fit_scores(kind, kv, a, b, S, X)
+    y = np.array([S[i]["y"] for i in tr])
+    off = best_offsets(isc, iun, y)
+    return (sc + units[:, None] * off).argmax(1)
 
 
 def scores(y, pred):
@@ -354,28 +441,45 @@ GRID = {
 }
 
 
-def features(snippets, embs, kinds):
+def features(snippets, embs, kinds, extra=None):
     X = {"docs": tfidf_docs(snippets)}
+    if extra:
+        X.update(extra)
     if embs is not None:
         X["emb"] = emb_mean(embs)
         X["embdp"] = emb_dp(snippets, embs)
-        if "turn" in kinds:
+        if "turn" in kinds or "win" in kinds:
             X["turn"] = turn_feats(snippets, embs)
     return X
+
+
+def extras(enc, parts, cache, names):
+    """Snippet / window embeddings the configs need; parts = [(snippets, tag), ...]."""
+    kv = [parse_config(n) for n in names]
+    out = {}
+    if any(k == "snip" or v.get("e") == "snip" for k, v in kv):
+        out["snip"] = np.concatenate([snippet_embeddings(enc, S, cache, t) for S, t in parts])
+    if any(k == "win" for k, _ in kv):
+        out["win"] = np.concatenate([np.concatenate(window_embeddings(enc, S, cache, t))
+                                     for S, t in parts])
+    return out
 
 
 def cmd_cv(a, enc):
     S = load(a.data, DEV_FILES)
     kinds = a.only or list(GRID)
+    if a.config:
+        kinds = sorted({parse_config(c)[0] for c in a.config})
     embs = None
     if any(k != "tfidf" for k in kinds):
         embs = turn_embeddings(enc, S, a.cache, "dev")
-    X = features(S, embs, kinds)
+    names = a.config or [n for kind in kinds for n in GRID[kind]]
+    X = features(S, embs, kinds, extras(enc, [(S, "dev")], a.cache, names))
     y = np.array([s["y"] for s in S])
     deals = {seed: folds_for(S, seed) for seed in (7, 3)}
     results = []
-    for kind in kinds:
-        for name in GRID[kind]:
+    if True:
+        for name in names:
             k, kv = parse_config(name)
             row = [name]
             t0 = time.time()
@@ -402,10 +506,8 @@ def cmd_test(a, enc):
     ed = turn_embeddings(enc, S, a.cache, "dev") if need else None
     et = turn_embeddings(enc, T, a.cache, "test1") if need else None
     A = S + T
-    XA = features(A, None if ed is None else ed + et, kinds)
-    X = {}
-    for key, v in XA.items():
-        X[key] = v
+    X = features(A, None if ed is None else ed + et, kinds,
+                 extras(enc, [(S, "dev"), (T, "test1")], a.cache, a.config))
     tr, te = np.arange(len(S)), np.arange(len(S), len(A))
     yt = np.array([s["y"] for s in T])
     out = {}
