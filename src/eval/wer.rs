@@ -1,6 +1,8 @@
 //! Word error rate with a normaliser in the spirit of Whisper's English normaliser: case,
 //! punctuation, hyphens, spoken numbers ("one hundred forty two" → 142, "seven point two" → 7.2),
-//! and a few spelling variants (mg/milligrams, percent/%), applied to both sides.
+//! contractions and their Penn-Treebank splits ("wasn't" / "was n't" → was not, "wanna" → want
+//! to), disfluency fillers dropped, and a few spelling variants (mg/milligrams, percent/%,
+//! alright/all right), applied to both sides.
 
 /// Edit counts of a hypothesis against a reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,35 +132,61 @@ fn numbers(words: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Expands the contractions a recogniser writes either way ("they're" / "they are").
-fn expand_contraction(w: &str) -> Vec<&str> {
+/// Expands contractions the way Whisper's English normaliser does, so a recogniser may write
+/// them either way ("they're" / "they are"): the irregular ones first, then the clitic suffixes
+/// ("n't" → not, "'re" → are, "'s" → is, "'d" → would, "'ll" → will, "'ve" → have, "'m" → am).
+/// Penn-Treebank-split text (ACI-BENCH writes "was n't", "wan na") gives the same words.
+fn expand_contraction(w: &str) -> Vec<String> {
     let bare = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+    let whole = |ws: &[&str]| ws.iter().map(|s| s.to_string()).collect();
     match bare {
-        "they're" => vec!["they", "are"],
-        "we're" => vec!["we", "are"],
-        "you're" => vec!["you", "are"],
-        "i'm" => vec!["i", "am"],
-        "it's" => vec!["it", "is"],
-        "that's" => vec!["that", "is"],
-        "there's" => vec!["there", "is"],
-        "what's" => vec!["what", "is"],
-        "let's" => vec!["let", "us"],
-        "i've" => vec!["i", "have"],
-        "you've" => vec!["you", "have"],
-        "we've" => vec!["we", "have"],
-        "i'll" => vec!["i", "will"],
-        "we'll" => vec!["we", "will"],
-        "you'll" => vec!["you", "will"],
-        "i'd" => vec!["i", "would"],
-        "don't" => vec!["do", "not"],
-        "doesn't" => vec!["does", "not"],
-        "didn't" => vec!["did", "not"],
-        "isn't" => vec!["is", "not"],
-        "haven't" => vec!["have", "not"],
-        "can't" => vec!["can", "not"],
-        "won't" => vec!["will", "not"],
-        _ => vec![w],
+        "won't" => return whole(&["will", "not"]),
+        "can't" => return whole(&["can", "not"]),
+        "let's" => return whole(&["let", "us"]),
+        "wanna" => return whole(&["want", "to"]),
+        "gonna" => return whole(&["going", "to"]),
+        "gotta" => return whole(&["got", "to"]),
+        "alright" => return whole(&["all", "right"]),
+        _ => {}
     }
+    const SUFFIXES: [(&str, &str); 7] = [
+        ("n't", "not"),
+        ("'re", "are"),
+        ("'s", "is"),
+        ("'d", "would"),
+        ("'ll", "will"),
+        ("'ve", "have"),
+        ("'m", "am"),
+    ];
+    for (suffix, full) in SUFFIXES {
+        if let Some(stem) = bare.strip_suffix(suffix) {
+            let mut out = Vec::new();
+            if !stem.is_empty() {
+                out.push(stem.to_string());
+            }
+            out.push(full.to_string());
+            return out;
+        }
+    }
+    vec![w.to_string()]
+}
+
+/// Joins the Penn Treebank splits of "wanna" / "gonna" / "gotta" ("wan na") back into one word.
+fn join_treebank_splits(words: Vec<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for w in words {
+        let joined = match (out.last().map(String::as_str), w) {
+            (Some("wan"), "na") => Some("wanna"),
+            (Some("gon"), "na") => Some("gonna"),
+            (Some("got"), "ta") => Some("gotta"),
+            _ => None,
+        };
+        match joined {
+            Some(j) => *out.last_mut().expect("matched a previous word") = j.to_string(),
+            None => out.push(w.to_string()),
+        }
+    }
+    out
 }
 
 /// Normalises text into comparable words.
@@ -185,7 +213,8 @@ pub fn normalize(text: &str) -> Vec<String> {
         .collect();
     let spaced = spaced.join(" ");
     let mut words: Vec<String> = Vec::new();
-    for raw in spaced.split_whitespace().flat_map(expand_contraction) {
+    let joined = join_treebank_splits(spaced.split_whitespace().collect());
+    for raw in joined.iter().flat_map(|w| expand_contraction(w)) {
         let mut w: String = raw
             .chars()
             .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '.')
@@ -283,6 +312,21 @@ mod tests {
             normalize("20mg, They're"),
             vec!["20", "milligrams", "they", "are"]
         );
+    }
+
+    #[test]
+    fn contractions_and_their_treebank_splits_read_alike() {
+        for (a, b) in [
+            ("I wasn't sure", "I was n't sure"),
+            ("we don't wanna", "we do n't wan na"),
+            ("it's gonna hurt", "it 's gon na hurt"),
+            ("alright, they'll call", "all right they will call"),
+            ("she can't", "she can not"),
+        ] {
+            assert_eq!(normalize(a), normalize(b), "{a} / {b}");
+        }
+        assert_eq!(normalize("wasn't"), vec!["was", "not"]);
+        assert_eq!(normalize("hasn't, uh, mm-hmm"), vec!["has", "not"]);
     }
 
     #[test]
