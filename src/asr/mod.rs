@@ -231,7 +231,18 @@ fn decode_resuming(
 ) -> Result<Vec<Vec<Word>>, AsrError> {
     let mut out: Vec<Vec<Word>> = Vec::with_capacity(w.pieces.len());
     let mut start = 0;
+    let mut prompt = prompt;
     let mut res = decode_window(rec, w, prompt)?;
+    // A vocabulary prompt sometimes makes whisper return a whole window as one utterance with no
+    // timestamps: its token times then collapse at the window's end, the words pile onto the
+    // last piece and the others look abandoned. Such a window is decoded again without the
+    // prompt: losing the vocabulary in one window is better than losing or duplicating words.
+    if prompt.is_some() && res.timing_lost {
+        tracing::debug!("window lost its timing with the vocabulary prompt: decoding it without");
+        prompt = None;
+        res = decode_window(rec, w, None)?;
+    }
+    let mut res = res.pieces;
     // Whether `res` came from a window of several pieces (a piece decoded alone is final).
     let mut packed = w.pieces.len() > 1;
     while start < w.pieces.len() {
@@ -260,11 +271,11 @@ fn decode_resuming(
         if b > 0 {
             let rest = &w.pieces[start..];
             packed = rest.len() > 1;
-            res = decode_window(rec, &repack(streams, rest), prompt)?;
+            res = decode_window(rec, &repack(streams, rest), prompt)?.pieces;
         } else {
             let p = &w.pieces[start];
             let alone = single_piece_window(streams[p.stream].samples, p);
-            out.push(decode_window(rec, &alone, prompt)?.remove(0));
+            out.push(decode_window(rec, &alone, prompt)?.pieces.remove(0));
             tail.remove(0);
             res = tail;
             start += 1;
@@ -283,6 +294,20 @@ fn reclaim_abandoned_utterance(piece: &Piece, prev: &mut Vec<Word>, abandoned: &
         return;
     };
     let hi = piece.src.end_secs();
+    // The run of words continuing that utterance, over the abandoned pieces in order.
+    let mut run = 0;
+    for next in abandoned.iter() {
+        let n = next.iter().take_while(|w| w.utterance == u).count();
+        run += spoken_words(&next[..n]);
+        if n < next.len() {
+            break;
+        }
+    }
+    // More than the piece can hold is not an utterance's tail but a breakdown (the whole window
+    // came back as one utterance): move nothing, those words are decoded again anyway.
+    if spoken_words(prev) + run > max_plausible_words(piece) {
+        return;
+    }
     for next in abandoned {
         let n = next.iter().take_while(|w| w.utterance == u).count();
         let after = prev.last().map_or(piece.src.start_secs(), |w| w.end);
@@ -299,14 +324,28 @@ fn reclaim_abandoned_utterance(piece: &Piece, prev: &mut Vec<Word>, abandoned: &
     }
 }
 
-/// Whether whisper gave `piece` far fewer words than anyone speaks in its time.
-fn under_transcribed(piece: &Piece, words: &[Word]) -> bool {
-    let secs = piece.src.end_secs() - piece.src.start_secs();
-    let spoken = words
+fn spoken_words(words: &[Word]) -> usize {
+    words
         .iter()
         .filter(|x| x.kind == ItemKind::Pronunciation)
-        .count();
-    secs >= MIN_REDECODE_SECS && (spoken as f64) < MIN_WORDS_PER_SEC * secs
+        .count()
+}
+
+fn piece_secs(piece: &Piece) -> f64 {
+    piece.src.end_secs() - piece.src.start_secs()
+}
+
+/// Whether whisper gave `piece` far fewer words than anyone speaks in its time.
+fn under_transcribed(piece: &Piece, words: &[Word]) -> bool {
+    let secs = piece_secs(piece);
+    secs >= MIN_REDECODE_SECS && (spoken_words(words) as f64) < MIN_WORDS_PER_SEC * secs
+}
+
+/// The most words `piece` can plausibly hold: more means the decode's timing broke down and
+/// other pieces' words were piled onto this one (whisper sometimes returns a whole window as
+/// one utterance without timestamps, its token times then collapse at the window's end).
+fn max_plausible_words(piece: &Piece) -> usize {
+    (MAX_WORDS_PER_SEC * piece_secs(piece)) as usize + MAX_WORDS_SLACK
 }
 
 /// Packs already packed pieces again, in order, into one new window.
@@ -335,15 +374,36 @@ fn repack(streams: &[StreamInput<'_>], pieces: &[Piece]) -> Window {
 const MIN_REDECODE_SECS: f64 = 1.0;
 /// Far below any speaking rate (2–3 words/s); VAD padding and pauses are included in a region.
 const MIN_WORDS_PER_SEC: f64 = 0.6;
+/// Far above any speaking rate (fast speech is ~4 words/s), plus a few words of slack for short
+/// pieces whose neighbours' words legitimately slip in at a boundary.
+const MAX_WORDS_PER_SEC: f64 = 6.0;
+const MAX_WORDS_SLACK: usize = 4;
 
-/// Decodes one window; returns the words of each piece, in source time, in piece order.
+/// A decoded window: the words of each piece, in source time, in piece order.
+struct Decoded {
+    pieces: Vec<Vec<Word>>,
+    /// Whisper's token times collapsed at the window's end (see [`COLLAPSED_WORDS`]).
+    timing_lost: bool,
+}
+
+/// This many words timed at the very end of a window mean whisper's timing broke down: a normal
+/// decode ends with one word there, a window returned as one untimed utterance with dozens.
+const COLLAPSED_WORDS: usize = 5;
+
+/// Decodes one window.
 fn decode_window(
     rec: &mut dyn Recognizer,
     w: &Window,
     prompt: Option<&str>,
-) -> Result<Vec<Vec<Word>>, AsrError> {
+) -> Result<Decoded, AsrError> {
     let tokens = rec.transcribe(&w.audio, prompt)?;
     let mut ws = words_from_tokens(&tokens);
+    let end = w.audio.len() as f64 / SAMPLE_RATE as f64;
+    let timing_lost = ws
+        .iter()
+        .filter(|x| x.kind == ItemKind::Pronunciation && x.start >= end - 0.05)
+        .count()
+        >= COLLAPSED_WORDS;
     let pieces = assign_pieces(w, &ws);
     let mut out: Vec<Vec<Word>> = vec![Vec::new(); w.pieces.len()];
     for (mut word, pi) in ws.drain(..).zip(pieces) {
@@ -362,7 +422,10 @@ fn decode_window(
         word.region = piece.region;
         out[pi].push(word);
     }
-    Ok(out)
+    Ok(Decoded {
+        pieces: out,
+        timing_lost,
+    })
 }
 
 /// A window holding just one piece (padded to whisper's 1 s minimum).
@@ -896,6 +959,75 @@ mod tests {
             .iter()
             .filter(|w| w.region == 3)
             .all(|w| w.start >= 12.0 && w.end <= 14.0));
+    }
+
+    /// With a prompt, returns the window as one untimed utterance whose times collapse at the
+    /// window's end (what whisper sometimes does); without, a properly timed decode.
+    struct LosesTimingWithPrompt {
+        prompts: Vec<bool>,
+    }
+
+    impl Recognizer for LosesTimingWithPrompt {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            prompt: Option<&str>,
+        ) -> Result<Vec<RawToken>, AsrError> {
+            self.prompts.push(prompt.is_some());
+            let end = audio.len() as f64 / 16_000.0;
+            let text = [
+                " we", " talked", " a", " bit", " then", " you", " said", " yes",
+            ];
+            Ok(if prompt.is_some() {
+                text.iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let a = if i < 2 { i as f64 } else { end };
+                        utok(t, a, a, (0.0, 30.0))
+                    })
+                    .collect()
+            } else {
+                // 4 words in each 2 s piece (pieces at 0–2 s and 2.6–4.6 s of the window)
+                text.iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let a = if i < 4 {
+                            0.4 * i as f64
+                        } else {
+                            2.6 + 0.4 * (i - 4) as f64
+                        };
+                        tok(t, a, a + 0.3)
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    #[test]
+    fn a_window_whose_timing_collapses_with_the_prompt_is_decoded_without_it() {
+        let pcm = vec![0.1f32; 16_000 * 8];
+        let regions = two_regions();
+        let mut rec = LosesTimingWithPrompt { prompts: vec![] };
+        let words = transcribe_streams(
+            &mut rec,
+            &[StreamInput {
+                samples: &pcm,
+                regions: &regions,
+            }],
+            Some("lisinopril, metformin"),
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(rec.prompts, vec![true, false]);
+        let of = |r: usize| -> Vec<&str> {
+            words[0]
+                .iter()
+                .filter(|w| w.region == r && w.kind == ItemKind::Pronunciation)
+                .map(|w| w.text.as_str())
+                .collect()
+        };
+        assert_eq!(of(0), vec!["we", "talked", "a", "bit"]);
+        assert_eq!(of(1), vec!["then", "you", "said", "yes"]);
     }
 
     #[test]
