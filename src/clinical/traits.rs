@@ -260,8 +260,6 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     // a patient's question about a possibility or a future effect ("Is it anxiety then?",
     // "Will that make the swelling worse?"): only in a patient's question
     ("is it", "HYPO_Q"),
-    ("is this", "HYPO_Q"),
-    ("is that", "HYPO_Q"),
     ("could it be", "HYPO_Q"),
     ("could this be", "HYPO_Q"),
     ("do you think", "HYPO_Q"),
@@ -279,6 +277,11 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     // the present after a past episode ("I was on Plavix for a year, and now just aspirin",
     // "it gave me muscle aches so they switched me to Crestor")
     ("now", "TERM"),
+    // the onset of the current problem is not past history ("the pain started a year ago")
+    ("started", "TERM_HIST"),
+    ("began", "TERM_HIST"),
+    ("begun", "TERM_HIST"),
+    ("noticed", "TERM_HIST"),
     ("currently", "TERM"),
     ("these days", "TERM"),
     ("so they", "TERM"),
@@ -593,6 +596,8 @@ enum Trig {
     /// terminates a negation scope only ("still", "just": "no fever, still a cough", but "if she
     /// still has a fever" stays conditional)
     TermNeg,
+    /// terminates a history scope only ("the pain started a year ago")
+    TermHist,
     HypoPre,
     /// a forward hypothetical trigger in a patient's question only ("Is it anxiety?")
     HypoQ,
@@ -619,6 +624,7 @@ fn trig_of(s: &str) -> Option<Trig> {
         "PSEUDO" => Trig::Pseudo,
         "TERM" => Trig::Term,
         "TERM_NEG" => Trig::TermNeg,
+        "TERM_HIST" => Trig::TermHist,
         "HYPO_PRE" => Trig::HypoPre,
         "HYPO_Q" => Trig::HypoQ,
         "HYPO_POST" => Trig::HypoPost,
@@ -1129,6 +1135,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         // scopes also stop at the negation-only terminators)
         let mut next_term = vec![usize::MAX; trig.len() + 1];
         let mut next_term_neg = vec![usize::MAX; trig.len() + 1];
+        let mut next_term_hist = vec![usize::MAX; trig.len() + 1];
         for i in (0..trig.len()).rev() {
             next_term[i] = if trig[i].2 == Trig::Term {
                 trig[i].0
@@ -1139,6 +1146,11 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 trig[i].0
             } else {
                 next_term_neg[i + 1]
+            };
+            next_term_hist[i] = if matches!(trig[i].2, Trig::Term | Trig::TermHist) {
+                trig[i].0
+            } else {
+                next_term_hist[i + 1]
             };
         }
         // first token of each sentence that is not a filler ("Okay. If you get a fever …")
@@ -1188,7 +1200,10 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             .collect();
         for ti2 in order {
             let (tb, te, kind) = trig[ti2];
-            if matches!(kind, Trig::Pseudo | Trig::Term | Trig::TermNeg) {
+            if matches!(
+                kind,
+                Trig::Pseudo | Trig::Term | Trig::TermNeg | Trig::TermHist
+            ) {
                 continue;
             }
             if kind == Trig::NegPre
@@ -1218,7 +1233,16 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             // dates a statement before the question proper ("You had pneumonia last year, any
             // cough since?", "You had a heart attack in 2018, is that right?")
             let mut stop = usize::MAX;
-            if matches!(kind, Trig::HistTime | Trig::HistTimePost) && in_question {
+            // (an unpunctuated turn opening with "when" is read as a question; "When I was
+            // ten I had pneumonia." with its full stop is not)
+            let stated = sents.get(s_idx).is_some_and(|st| {
+                chars[st.b..st.e.min(chars.len())]
+                    .iter()
+                    .rev()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(|c| matches!(c, '.' | '!'))
+            });
+            if matches!(kind, Trig::HistTime | Trig::HistTimePost) && in_question && !stated {
                 let st = &sents[s_idx];
                 let qs = question_start(&turn.text, st.b, st.e);
                 if !(qs > st.b && toks[tb].begin_char < qs) {
@@ -1265,10 +1289,18 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             };
             for &forward in dirs {
                 let (lo, hi) = if forward {
-                    let term = if kind == Trig::NegPre {
-                        next_term_neg[ti2 + 1]
+                    let term = match kind {
+                        Trig::NegPre => next_term_neg[ti2 + 1],
+                        Trig::HistPre | Trig::HistTime | Trig::HistBoth | Trig::HistCont => {
+                            next_term_hist[ti2 + 1]
+                        }
+                        _ => next_term[ti2 + 1],
+                    };
+                    // a patient's "Is it anxiety?" covers the predicate right after it
+                    let term = if kind == Trig::HypoQ {
+                        term.min(te + if lower[tb..te] == ["will"] { 5 } else { 3 })
                     } else {
-                        next_term[ti2 + 1]
+                        term
                     };
                     let clause = if opens_condition {
                         usize::MAX
@@ -1288,7 +1320,16 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                     let term_end = trig
                         .iter()
                         .filter(|(b, e, k)| {
-                            (*k == Trig::Term || (kind == Trig::NegPost && *k == Trig::TermNeg))
+                            (*k == Trig::Term
+                                || (kind == Trig::NegPost && *k == Trig::TermNeg)
+                                || (*k == Trig::TermHist
+                                    && matches!(
+                                        kind,
+                                        Trig::HistPost
+                                            | Trig::HistTime
+                                            | Trig::HistTimePost
+                                            | Trig::HistBoth
+                                    )))
                                 && *b < tb
                                 && *e <= tb
                         })
@@ -1902,5 +1943,184 @@ mod tests {
                 "{w}"
             );
         }
+    }
+
+    fn has(out: &[SegmentAnalysis], turn: usize, text: &str, t: Trait) -> bool {
+        find(&out[turn], text).has_trait(t)
+    }
+
+    fn one(role: Role, text: &str) -> Vec<SegmentAnalysis> {
+        turns(&[(role, text)])
+    }
+
+    #[test]
+    fn past_time_adverbials_date_their_clause_in_both_directions() {
+        let h = Trait::PAST_HISTORY;
+        assert!(has(
+            &one(Role::Patient, "I had asthma as a kid."),
+            0,
+            "asthma",
+            h
+        ));
+        assert!(has(
+            &one(Role::Patient, "As a kid I had asthma."),
+            0,
+            "asthma",
+            h
+        ));
+        assert!(has(
+            &one(Role::Patient, "I had pneumonia in 2019."),
+            0,
+            "pneumonia",
+            h
+        ));
+        let out = one(
+            Role::Patient,
+            "um i had shingles a couple of years back and kidney stones in my twenties",
+        );
+        assert!(has(&out, 0, "shingles", h));
+        assert!(has(&out, 0, "kidney stones", h));
+        let out = one(Role::Patient, "When I was ten I had pneumonia.");
+        assert!(has(&out, 0, "pneumonia", h));
+    }
+
+    #[test]
+    fn the_onset_of_the_current_problem_is_not_history() {
+        let h = Trait::PAST_HISTORY;
+        assert!(!has(
+            &one(Role::Patient, "The cough started five days ago."),
+            0,
+            "cough",
+            h
+        ));
+        assert!(!has(
+            &one(Role::Patient, "The pain started a year ago."),
+            0,
+            "pain",
+            h
+        ));
+        let out = one(
+            Role::Patient,
+            "When I was carrying groceries last week I got some chest pain.",
+        );
+        assert!(!has(&out, 0, "chest pain", h));
+    }
+
+    #[test]
+    fn a_dated_question_is_history_only_when_answered_yes() {
+        let h = Trait::PAST_HISTORY;
+        let out = turns(&[
+            (Role::Clinician, "Did you have head injuries as a kid?"),
+            (Role::Patient, "No."),
+        ]);
+        assert!(negated(&out, 0, "head injuries"));
+        assert!(!has(&out, 0, "head injuries", h));
+        let out = turns(&[
+            (Role::Clinician, "Have you had migraines before?"),
+            (Role::Patient, "Yes, in my twenties."),
+        ]);
+        assert!(has(&out, 0, "migraines", h));
+        let out = turns(&[
+            (Role::Clinician, "Have you had chickenpox as a child?"),
+            (Role::Patient, "I think so."),
+        ]);
+        assert!(has(&out, 0, "chickenpox", h));
+        // a statement before the question proper is dated at once, the question is not
+        let out = turns(&[
+            (
+                Role::Clinician,
+                "You had pneumonia last year, any cough since then?",
+            ),
+            (Role::Patient, "No."),
+        ]);
+        assert!(has(&out, 0, "pneumonia", h));
+        assert!(negated(&out, 0, "cough"));
+        assert!(!has(&out, 0, "cough", h));
+    }
+
+    #[test]
+    fn adverbial_before_is_history_a_preposition_is_not() {
+        let h = Trait::PAST_HISTORY;
+        let out = one(
+            Role::Patient,
+            "I took Benadryl before but it knocked me out.",
+        );
+        assert!(has(&out, 0, "Benadryl", h));
+        let out = one(Role::Clinician, "Take the omeprazole before breakfast.");
+        assert!(!has(&out, 0, "omeprazole", h));
+    }
+
+    #[test]
+    fn a_past_episode_continues_over_it_gave_me_and_stops_at_now() {
+        let h = Trait::PAST_HISTORY;
+        let out = one(
+            Role::Patient,
+            "I tried the patch once, but it gave me a rash.",
+        );
+        assert!(has(&out, 0, "rash", h));
+        // without an earlier history trigger "gave me" dates nothing
+        let out = one(Role::Patient, "The new pills gave me a rash.");
+        assert!(!has(&out, 0, "rash", h));
+        let out = one(Role::Patient, "I was on Plavix for a year, now aspirin.");
+        assert!(has(&out, 0, "Plavix", h));
+        assert!(!has(&out, 0, "aspirin", h));
+        // a negation in the clause wins over its date
+        let out = one(
+            Role::Clinician,
+            "Your eye exam last year was negative for retinopathy.",
+        );
+        assert!(negated(&out, 0, "retinopathy"));
+        assert!(!has(&out, 0, "retinopathy", h));
+    }
+
+    #[test]
+    fn a_sentence_opening_with_if_is_conditional_as_a_whole() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(
+            Role::Clinician,
+            "If the swab is positive, I'll call in amoxicillin.",
+        );
+        assert!(has(&out, 0, "amoxicillin", y));
+        // "still" ends a negation, not a condition
+        let out = one(
+            Role::Clinician,
+            "If she still has a fever after three days, bring her back.",
+        );
+        assert!(has(&out, 0, "fever", y));
+        let out = one(
+            Role::Clinician,
+            "I'm not sure if it's a rash or just dry skin.",
+        );
+        assert!(has(&out, 0, "dry skin", y));
+    }
+
+    #[test]
+    fn work_ups_and_patient_questions_are_hypothetical() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(Role::Clinician, "We'll do a swab to check for strep.");
+        assert!(has(&out, 0, "strep", y));
+        assert!(has(
+            &one(Role::Patient, "Is it anxiety then?"),
+            0,
+            "anxiety",
+            y
+        ));
+        // a clinician asking is not
+        let out = one(Role::Clinician, "Is it a sharp pain?");
+        assert!(!has(&out, 0, "pain", y));
+    }
+
+    #[test]
+    fn reports_requests_and_likely_diagnoses_are_not_hypothetical() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(
+            Role::Patient,
+            "I would say the sore throat is the worst part.",
+        );
+        assert!(!has(&out, 0, "sore throat", y));
+        let out = one(Role::Patient, "I could feel my heart racing.");
+        assert!(!has(&out, 0, "heart racing", y));
+        let out = one(Role::Clinician, "This is probably a viral infection.");
+        assert!(!has(&out, 0, "viral infection", y));
     }
 }
