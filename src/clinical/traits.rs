@@ -42,6 +42,18 @@
 //!   because the flu is going around. — No."); a medication named in an allergy phrase
 //!   ("allergic to penicillin", "never had a reaction to penicillin or amoxicillin") is never
 //!   negated, since the negation denies the allergy; "was negative for X" looks forward.
+//! * Hypothetical/past-history round (developed on the development set, c56–c66 written for
+//!   it, and the first held-out set): past time adverbials ("as a kid", "years ago", "last
+//!   year", "in 2019", "in my twenties", "when I was a kid", adverbial "before") date their
+//!   clause in both directions, but in a question they wait for the answer ("Did you have head
+//!   injuries as a kid?" "No." is a negation only) unless they date a statement before the
+//!   question proper; a recent "… days ago" and "when I was carrying groceries" are not history,
+//!   nor is the onset of the current problem ("started a year ago"); "but it gave me a rash"
+//!   continues a past episode of the same sentence; "now" / "switched to" end it. A sentence
+//!   that opens with "if" is conditional as a whole (the consequent too); "still", "just",
+//!   "only", "with the" end only negation scopes; work-ups ("check for", "screen", "look for")
+//!   and a patient's "Is it …?" / "Will …?" are hypothetical; reports and requests ("I would
+//!   say", "I could feel", "could you") and "probably" are not.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -264,8 +276,24 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("could this be", "HYPO_Q"),
     ("do you think", "HYPO_Q"),
     ("will", "HYPO_Q"),
+    ("whenever you", "HYPO_PRE"),
+    ("any time you", "HYPO_PRE"),
+    ("anytime you", "HYPO_PRE"),
+    ("suspect", "HYPO_PRE"),
+    ("suspected", "HYPO_PRE"),
+    ("suspicion of", "HYPO_PRE"),
     ("history of", "HIST_PRE"),
     ("hx of", "HIST_PRE"),
+    ("prior", "HIST_PRE"),
+    ("previous", "HIST_PRE"),
+    ("status post", "HIST_PRE"),
+    ("recovered from", "HIST_PRE"),
+    ("was treated for", "HIST_PRE"),
+    ("got treated for", "HIST_PRE"),
+    ("childhood", "HIST_TIME"),
+    ("a while ago", "HIST_TIME"),
+    ("a while back", "HIST_TIME"),
+    ("long ago", "HIST_TIME"),
     ("used to", "HIST_PRE"),
     // "because of your history, …": the bare noun names no condition ("your history of" still
     // triggers through "history of")
@@ -2122,5 +2150,25 @@ mod tests {
         assert!(!has(&out, 0, "heart racing", y));
         let out = one(Role::Clinician, "This is probably a viral infection.");
         assert!(!has(&out, 0, "viral infection", y));
+    }
+
+    #[test]
+    fn more_conditional_and_history_cues() {
+        let (y, h) = (Trait::HYPOTHETICAL, Trait::PAST_HISTORY);
+        let out = one(
+            Role::Clinician,
+            "Use the inhaler whenever you get wheezing.",
+        );
+        assert!(has(&out, 0, "wheezing", y));
+        let out = one(Role::Clinician, "I suspect pneumonia.");
+        assert!(has(&out, 0, "pneumonia", y));
+        let out = one(Role::Patient, "I had a prior heart attack.");
+        assert!(has(&out, 0, "heart attack", h));
+        let out = one(Role::Patient, "I was treated for depression.");
+        assert!(has(&out, 0, "depression", h));
+        let out = one(Role::Patient, "I had asthma in childhood.");
+        assert!(has(&out, 0, "asthma", h));
+        let out = one(Role::Patient, "I had shingles a while back.");
+        assert!(has(&out, 0, "shingles", h));
     }
 }
