@@ -286,6 +286,11 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("hx of", "HIST_PRE"),
     ("prior", "HIST_PRE"),
     ("previous", "HIST_PRE"),
+    // … but not a reference visit ("compared to your previous visit, the swelling is better")
+    ("previous visit", "PSEUDO"),
+    ("previous appointment", "PSEUDO"),
+    ("prior visit", "PSEUDO"),
+    ("prior to", "PSEUDO"),
     ("status post", "HIST_PRE"),
     ("recovered from", "HIST_PRE"),
     ("was treated for", "HIST_PRE"),
@@ -2164,6 +2169,11 @@ mod tests {
         assert!(has(&out, 0, "pneumonia", y));
         let out = one(Role::Patient, "I had a prior heart attack.");
         assert!(has(&out, 0, "heart attack", h));
+        let out = one(
+            Role::Clinician,
+            "Compared to your previous visit, the swelling is better.",
+        );
+        assert!(!has(&out, 0, "swelling", h));
         let out = one(Role::Patient, "I was treated for depression.");
         assert!(has(&out, 0, "depression", h));
         let out = one(Role::Patient, "I had asthma in childhood.");
