@@ -1187,17 +1187,18 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             };
         }
         // first token of each sentence that is not a filler ("Okay. If you get a fever …")
-        let sent_first: Vec<Option<usize>> = sents
-            .iter()
-            .map(|st| {
-                (0..toks.len()).find(|&k| {
-                    toks[k].begin_char >= st.b
-                        && toks[k].begin_char < st.e
-                        && !FILLERS.contains(&lower[k])
-                        && !matches!(lower[k], "but" | "then")
-                })
-            })
-            .collect();
+        let mut sent_first: Vec<Option<usize>> = vec![None; sents.len()];
+        for (k, &si) in tok_sent.iter().enumerate() {
+            if si < sent_first.len()
+                && sent_first[si].is_none()
+                && toks[k].begin_char >= sents[si].b
+                && toks[k].begin_char < sents[si].e
+                && !FILLERS.contains(&lower[k])
+                && !matches!(lower[k], "but" | "then")
+            {
+                sent_first[si] = Some(k);
+            }
+        }
         let mut hist_cues: Vec<usize> = Vec::new();
         let ents = &mut found[ti];
         // entity token ranges (entities are sorted by begin)
