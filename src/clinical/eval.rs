@@ -538,10 +538,11 @@ pub fn eval_conversational_set(
                         if gt && pt {
                             tc[k].tp += 1;
                         }
-                        if gt != pt && *t == Trait::NEGATION {
+                        if gt != pt {
                             errors.push(format!(
-                                "{} turn {ti}: NEGATION {} on {:?}",
+                                "{} turn {ti}: {} {} on {:?}",
                                 conv.id,
+                                t.as_str(),
                                 if gt { "missed" } else { "extra" },
                                 ge.text
                             ));

@@ -42,6 +42,18 @@
 //!   because the flu is going around. — No."); a medication named in an allergy phrase
 //!   ("allergic to penicillin", "never had a reaction to penicillin or amoxicillin") is never
 //!   negated, since the negation denies the allergy; "was negative for X" looks forward.
+//! * Hypothetical/past-history round (developed on the development set, c56–c66 written for
+//!   it, and the first held-out set): past time adverbials ("as a kid", "years ago", "last
+//!   year", "in 2019", "in my twenties", "when I was a kid", adverbial "before") date their
+//!   clause in both directions, but in a question they wait for the answer ("Did you have head
+//!   injuries as a kid?" "No." is a negation only) unless they date a statement before the
+//!   question proper; a recent "… days ago" and "when I was carrying groceries" are not history,
+//!   nor is the onset of the current problem ("started a year ago"); "but it gave me a rash"
+//!   continues a past episode of the same sentence; "now" / "switched to" end it. A sentence
+//!   that opens with "if" is conditional as a whole (the consequent too); "still", "just",
+//!   "only", "with the" end only negation scopes; work-ups ("check for", "screen", "look for")
+//!   and a patient's "Is it …?" / "Will …?" are hypothetical; reports and requests ("I would
+//!   say", "I could feel", "could you") and "probably" are not.
 //! * SIGN / SYMPTOM / DIAGNOSIS from the lexicon kind: symptoms are SIGN when a clinician says
 //!   them in an OBJECTIVE turn, else SYMPTOM; diagnoses are DIAGNOSIS.
 //!
@@ -96,7 +108,7 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("stopped getting", "NEG_PRE"),
     ("quit", "HIST_PRE"),
     ("not anymore", "NEG_POST"),
-    ("any more", "TERM"),
+    ("any more", "TERM_NEG"),
     ("no longer", "NEG_PRE"),
     ("nobody", "NEG_PRE"),
     ("no one", "NEG_PRE"),
@@ -158,12 +170,12 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("and then", "TERM"),
     ("so i", "TERM"),
     ("so it", "TERM"),
-    ("with this", "TERM"),
-    ("with my", "TERM"),
-    ("with the", "TERM"),
-    ("with that", "TERM"),
-    ("get rid of", "TERM"),
-    ("shake", "TERM"),
+    ("with this", "TERM_NEG"),
+    ("with my", "TERM_NEG"),
+    ("with the", "TERM_NEG"),
+    ("with that", "TERM_NEG"),
+    ("get rid of", "TERM_NEG"),
+    ("shake", "TERM_NEG"),
     ("nope", "NEG_PRE"),
     ("not really", "NEG_PRE"),
     ("gone away", "NEG_POST"),
@@ -191,11 +203,11 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("however", "TERM"),
     ("other than", "TERM"),
     ("besides", "TERM"),
-    ("only", "TERM"),
-    ("just", "TERM"),
-    ("still", "TERM"),
-    ("and i have", "TERM"),
-    ("i do have", "TERM"),
+    ("only", "TERM_NEG"),
+    ("just", "TERM_NEG"),
+    ("still", "TERM_NEG"),
+    ("and i have", "TERM_NEG"),
+    ("i do have", "TERM_NEG"),
     ("if", "HYPO_PRE"),
     ("in case", "HYPO_PRE"),
     ("should you", "HYPO_PRE"),
@@ -207,7 +219,6 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("may", "HYPO_PRE"),
     ("possible", "HYPO_PRE"),
     ("possibly", "HYPO_PRE"),
-    ("probably", "HYPO_PRE"),
     ("rule out", "HYPO_PRE"),
     ("risk of", "HYPO_PRE"),
     ("worried about", "HYPO_PRE"),
@@ -221,18 +232,165 @@ const TEAM_TRIGGERS: &[(&str, &str)] = &[
     ("side effects", "HYPO_PRE"),
     ("side effect", "HYPO_PRE"),
     ("would", "HYPO_PRE"),
+    // "I would say the pain is a six", "I could feel my heart racing", "Could you show me where
+    // the pain is?": reports and requests, not possibilities
+    ("would say", "PSEUDO"),
+    ("id say", "PSEUDO"),
+    ("would you say", "PSEUDO"),
+    ("would describe", "PSEUDO"),
+    ("would like", "PSEUDO"),
+    ("would you", "PSEUDO"),
+    ("could you", "PSEUDO"),
+    ("could feel", "PSEUDO"),
+    ("could see", "PSEUDO"),
+    ("could hear", "PSEUDO"),
+    ("could tell", "PSEUDO"),
+    ("could barely", "PSEUDO"),
+    ("could hardly", "PSEUDO"),
+    // tests and work-ups for a condition not yet established ("a swab to check for strep",
+    // "screen you early for gestational diabetes", "check you for sleep apnea")
+    ("check for", "HYPO_PRE"),
+    ("check you for", "HYPO_PRE"),
+    ("check him for", "HYPO_PRE"),
+    ("check her for", "HYPO_PRE"),
+    ("test for", "HYPO_PRE"),
+    ("test you for", "HYPO_PRE"),
+    ("look for", "HYPO_PRE"),
+    ("looking for", "HYPO_PRE"),
+    ("screen", "HYPO_PRE"),
+    ("screen for", "HYPO_PRE"),
+    ("evaluate for", "HYPO_PRE"),
+    ("concern for", "HYPO_PRE"),
+    ("concerned for", "HYPO_PRE"),
+    ("worry about", "HYPO_PRE"),
+    ("afraid of", "HYPO_PRE"),
+    ("scared of", "HYPO_PRE"),
+    ("chance of", "HYPO_PRE"),
+    ("lead to", "HYPO_PRE"),
+    ("leads to", "HYPO_PRE"),
+    ("unless", "HYPO_PRE"),
+    // a patient's question about a possibility or a future effect ("Is it anxiety then?",
+    // "Will that make the swelling worse?"): only in a patient's question
+    ("is it", "HYPO_Q"),
+    ("could it be", "HYPO_Q"),
+    ("could this be", "HYPO_Q"),
+    ("do you think", "HYPO_Q"),
+    ("will", "HYPO_Q"),
+    ("whenever you", "HYPO_PRE"),
+    ("any time you", "HYPO_PRE"),
+    ("anytime you", "HYPO_PRE"),
+    ("suspect", "HYPO_PRE"),
+    ("suspected", "HYPO_PRE"),
+    ("suspicion of", "HYPO_PRE"),
     ("history of", "HIST_PRE"),
     ("hx of", "HIST_PRE"),
+    ("prior", "HIST_PRE"),
+    ("previous", "HIST_PRE"),
+    // … but not a reference visit ("compared to your previous visit, the swelling is better")
+    ("previous visit", "PSEUDO"),
+    ("previous appointment", "PSEUDO"),
+    ("prior visit", "PSEUDO"),
+    ("prior to", "PSEUDO"),
+    ("status post", "HIST_PRE"),
+    ("recovered from", "HIST_PRE"),
+    ("was treated for", "HIST_PRE"),
+    ("got treated for", "HIST_PRE"),
+    ("childhood", "HIST_TIME"),
+    ("a while ago", "HIST_TIME"),
+    ("a while back", "HIST_TIME"),
+    ("long ago", "HIST_TIME"),
     ("used to", "HIST_PRE"),
-    ("in the past", "HIST_PRE"),
-    ("previously", "HIST_PRE"),
+    // "because of your history, …": the bare noun names no condition ("your history of" still
+    // triggers through "history of")
+    ("your history", "PSEUDO"),
     ("past medical history", "HIST_PRE"),
-    ("as a child", "HIST_PRE"),
-    ("as a kid", "HIST_PRE"),
-    ("when i was", "HIST_PRE"),
-    ("years ago", "HIST_POST"),
-    ("back in", "HIST_PRE"),
-    ("ago", "HIST_POST"),
+    // the object of a relative clause: "the nausea you used to get"
+    ("used to get", "HIST_BOTH"),
+    ("used to have", "HIST_BOTH"),
+    // the present after a past episode ("I was on Plavix for a year, and now just aspirin",
+    // "it gave me muscle aches so they switched me to Crestor")
+    ("now", "TERM"),
+    // the onset of the current problem is not past history ("the pain started a year ago")
+    ("started", "TERM_HIST"),
+    ("began", "TERM_HIST"),
+    ("begun", "TERM_HIST"),
+    ("noticed", "TERM_HIST"),
+    ("currently", "TERM"),
+    ("these days", "TERM"),
+    ("so they", "TERM"),
+    ("so we", "TERM"),
+    ("so he", "TERM"),
+    ("so she", "TERM"),
+    ("so you", "TERM"),
+    ("switched to", "TERM"),
+    ("switched me to", "TERM"),
+    ("changed to", "TERM"),
+    ("changed me to", "TERM"),
+    // a later clause of a past episode ("I tried the patch once, but it gave me a rash"):
+    // history only after a history trigger earlier in the sentence
+    ("gave me", "HIST_CONT"),
+    ("gave her", "HIST_CONT"),
+    ("gave him", "HIST_CONT"),
+    ("it caused", "HIST_CONT"),
+    // time adverbials of the past: they date the whole clause, before or after the condition
+    // ("I had asthma as a kid", "as a kid I had asthma"); in a question the answer decides
+    // ("Did you have head injuries as a kid?" "Not that I remember." is not history)
+    ("in the past", "HIST_TIME"),
+    ("previously", "HIST_TIME"),
+    ("as a child", "HIST_TIME"),
+    ("as a kid", "HIST_TIME"),
+    ("as a baby", "HIST_TIME"),
+    ("as a teenager", "HIST_TIME"),
+    ("as a teen", "HIST_TIME"),
+    ("growing up", "HIST_TIME"),
+    ("years ago", "HIST_TIME"),
+    ("year ago", "HIST_TIME"),
+    ("decades ago", "HIST_TIME"),
+    ("decade ago", "HIST_TIME"),
+    ("long time ago", "HIST_TIME"),
+    ("years back", "HIST_TIME"),
+    ("year back", "HIST_TIME"),
+    ("last year", "HIST_TIME"),
+    ("last summer", "HIST_TIME"),
+    ("last winter", "HIST_TIME"),
+    ("last spring", "HIST_TIME"),
+    ("last fall", "HIST_TIME"),
+    ("last autumn", "HIST_TIME"),
+    ("last time", "HIST_TIME"),
+    ("back then", "HIST_TIME"),
+    ("back in", "HIST_TIME"),
+    ("in high school", "HIST_TIME"),
+    ("in college", "HIST_TIME"),
+    ("in my teens", "HIST_TIME"),
+    ("in my twenties", "HIST_TIME"),
+    ("in my thirties", "HIST_TIME"),
+    ("in my forties", "HIST_TIME"),
+    ("in my fifties", "HIST_TIME"),
+    ("in my sixties", "HIST_TIME"),
+    ("in his twenties", "HIST_TIME"),
+    ("in her twenties", "HIST_TIME"),
+];
+
+/// "when I was …" dates a clause in the past only with a stage of life ("when I was a kid",
+/// "when she was a baby"); "when I was carrying groceries" is the current complaint.
+const WHEN_WAS_STAGES: &[&str] = &[
+    "a kid",
+    "a child",
+    "a baby",
+    "a toddler",
+    "a teenager",
+    "a teen",
+    "a boy",
+    "a girl",
+    "little",
+    "young",
+    "younger",
+    "pregnant",
+    "in college",
+    "in high school",
+    "in school",
+    "in my twenties",
+    "in my thirties",
 ];
 
 /// Family-member words (a sentence with one of them pertains to family).
@@ -458,6 +616,8 @@ const POS_ANSWERS: &[&str] = &[
     "a bit",
     "once",
     "some",
+    "i think so",
+    "i believe so",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -466,10 +626,27 @@ enum Trig {
     NegPost,
     Pseudo,
     Term,
+    /// terminates a negation scope only ("still", "just": "no fever, still a cough", but "if she
+    /// still has a fever" stays conditional)
+    TermNeg,
+    /// terminates a history scope only ("the pain started a year ago")
+    TermHist,
     HypoPre,
+    /// a forward hypothetical trigger in a patient's question only ("Is it anxiety?")
+    HypoQ,
     HypoPost,
     HistPre,
     HistPost,
+    /// a past time adverbial: both directions within its clause; in a question, deferred to
+    /// the answer
+    HistTime,
+    /// a history trigger after an earlier history trigger of the sentence only
+    HistCont,
+    /// "before" as an adverb: [`Trig::HistTime`] looking back only
+    HistTimePost,
+    /// a history trigger in both directions, not deferred in a question ("the nausea you used
+    /// to get")
+    HistBoth,
     FamPre,
 }
 
@@ -479,10 +656,16 @@ fn trig_of(s: &str) -> Option<Trig> {
         "NEG_POST" => Trig::NegPost,
         "PSEUDO" => Trig::Pseudo,
         "TERM" => Trig::Term,
+        "TERM_NEG" => Trig::TermNeg,
+        "TERM_HIST" => Trig::TermHist,
         "HYPO_PRE" => Trig::HypoPre,
+        "HYPO_Q" => Trig::HypoQ,
         "HYPO_POST" => Trig::HypoPost,
         "HIST_PRE" => Trig::HistPre,
         "HIST_POST" => Trig::HistPost,
+        "HIST_TIME" => Trig::HistTime,
+        "HIST_CONT" => Trig::HistCont,
+        "HIST_BOTH" => Trig::HistBoth,
         "FAM_PRE" => Trig::FamPre,
         _ => return None,
     })
@@ -779,12 +962,93 @@ fn question_start(text: &str, qb: usize, qe: usize) -> usize {
     qb
 }
 
+/// Number words for an age ("when I was twelve").
+const AGE_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+];
+
+/// Past time adverbials that the trigger list cannot spell: "in 2019" (a year), "when I was a
+/// kid" / "when she was twelve" (a stage of life, not "when I was carrying groceries"), and
+/// "before" used as an adverb ("I took Benadryl before but …", "since you had asthma before,")
+/// rather than a preposition ("before breakfast"). Tokens already inside a trigger are skipped.
+fn time_triggers(
+    toks: &[super::text::Token],
+    lower: &[&str],
+    chars: &[char],
+    trig: &[(usize, usize, Trig)],
+) -> Vec<(usize, usize, Trig)> {
+    let mut out = Vec::new();
+    let covered = |k: usize| trig.iter().any(|(b, e, _)| *b <= k && k < *e);
+    for k in 0..lower.len() {
+        let w = lower[k];
+        if w.len() == 4
+            && w.bytes().all(|c| c.is_ascii_digit())
+            && (1900..2100).contains(&w.parse::<u32>().unwrap_or(0))
+            && k > 0
+            && lower[k - 1] == "in"
+        {
+            out.push((k - 1, k + 1, Trig::HistTime));
+        } else if w == "when"
+            && k + 3 < lower.len()
+            && matches!(lower[k + 1], "i" | "he" | "she" | "you" | "we" | "they")
+            && matches!(lower[k + 2], "was" | "were")
+        {
+            let rest = lower[k + 3..(k + 6).min(lower.len())].join(" ");
+            let stage = WHEN_WAS_STAGES
+                .iter()
+                .find(|st| rest == **st || rest.starts_with(&format!("{st} ")));
+            if let Some(st) = stage {
+                out.push((k, k + 3 + st.split(' ').count(), Trig::HistTime));
+            } else if AGE_WORDS.contains(&lower[k + 3])
+                || lower[k + 3].bytes().all(|c| c.is_ascii_digit())
+            {
+                out.push((k, k + 4, Trig::HistTime));
+            }
+        } else if w == "before" && !covered(k) {
+            let after = toks[k].end_char.min(chars.len());
+            let next_char = chars[after..].iter().find(|c| **c != ' ');
+            let adverb = next_char.is_none_or(|c| matches!(c, '.' | ',' | '!' | '?' | ';'))
+                || lower
+                    .get(k + 1)
+                    .is_some_and(|n| matches!(*n, "but" | "and" | "so" | "though"));
+            if adverb {
+                out.push((k, k + 1, Trig::HistTimePost));
+            }
+        }
+    }
+    out
+}
+
 /// A sentence: char range and token range.
 struct Sent {
     b: usize,
     e: usize,
     question: bool,
     family: bool,
+    /// a question dated in the past ("… as a child?", "… before?"): a yes makes it history
+    hist_cue: bool,
 }
 
 fn sentences(text: &str) -> Vec<Sent> {
@@ -805,6 +1069,7 @@ fn sentences(text: &str) -> Vec<Sent> {
                 e: i + 1,
                 question: c == '?',
                 family: false,
+                hist_cue: false,
             });
             start = i + 1;
         }
@@ -815,6 +1080,7 @@ fn sentences(text: &str) -> Vec<Sent> {
             e: chars.len(),
             question: false,
             family: false,
+            hist_cue: false,
         });
     }
     out
@@ -884,21 +1150,56 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             prev_family = s.family;
         }
         // triggers
-        let trig = rules.matcher.find(&lower);
+        let chars: Vec<char> = turn.text.chars().collect();
+        let mut trig: Vec<(usize, usize, Trig)> = rules
+            .matcher
+            .find(&lower)
+            .into_iter()
+            .map(|(b, e, k)| (b, e, rules.kinds[k]))
+            .collect();
+        trig.extend(time_triggers(&toks, &lower, &chars, &trig));
+        trig.sort_by_key(|(b, e, _)| (*b, *e));
         let pseudo: Vec<(usize, usize)> = trig
             .iter()
-            .filter(|(_, _, k)| rules.kinds[*k] == Trig::Pseudo)
+            .filter(|(_, _, k)| *k == Trig::Pseudo)
             .map(|(b, e, _)| (*b, *e))
             .collect();
-        // index of the next termination trigger at or after each trigger
+        // index of the next termination trigger at or after each trigger (all scopes; negation
+        // scopes also stop at the negation-only terminators)
         let mut next_term = vec![usize::MAX; trig.len() + 1];
+        let mut next_term_neg = vec![usize::MAX; trig.len() + 1];
+        let mut next_term_hist = vec![usize::MAX; trig.len() + 1];
         for i in (0..trig.len()).rev() {
-            next_term[i] = if rules.kinds[trig[i].2] == Trig::Term {
+            next_term[i] = if trig[i].2 == Trig::Term {
                 trig[i].0
             } else {
                 next_term[i + 1]
             };
+            next_term_neg[i] = if matches!(trig[i].2, Trig::Term | Trig::TermNeg) {
+                trig[i].0
+            } else {
+                next_term_neg[i + 1]
+            };
+            next_term_hist[i] = if matches!(trig[i].2, Trig::Term | Trig::TermHist) {
+                trig[i].0
+            } else {
+                next_term_hist[i + 1]
+            };
         }
+        // first token of each sentence that is not a filler ("Okay. If you get a fever …")
+        let mut sent_first: Vec<Option<usize>> = vec![None; sents.len()];
+        for (k, &si) in tok_sent.iter().enumerate() {
+            if si < sent_first.len()
+                && sent_first[si].is_none()
+                && toks[k].begin_char >= sents[si].b
+                && toks[k].begin_char < sents[si].e
+                && !FILLERS.contains(&lower[k])
+                && !matches!(lower[k], "but" | "then")
+            {
+                sent_first[si] = Some(k);
+            }
+        }
+        let mut hist_cues: Vec<usize> = Vec::new();
         let ents = &mut found[ti];
         // entity token ranges (entities are sorted by begin)
         let ent_tok: Vec<(usize, usize)> = ents
@@ -913,7 +1214,6 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             .collect();
         let sent_of = |tok: usize| tok_sent.get(tok).copied().unwrap_or(0);
         let allergen = allergens(&lower, ents, &ent_tok);
-        let chars: Vec<char> = turn.text.chars().collect();
         // tokens that open a new clause after a comma ("I didn't go to urgent care, I used my
         // inhaler"): a subject pronoun right after a comma
         let clause_starts: Vec<usize> = (1..toks.len())
@@ -923,9 +1223,21 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                         .contains(&',')
             })
             .collect();
-        for (ti2, &(tb, te, k)) in trig.iter().enumerate() {
-            let kind = rules.kinds[k];
-            if matches!(kind, Trig::Pseudo | Trig::Term) {
+        // past time adverbials last: a negation of the same clause wins ("Your eye exam last
+        // year was negative for retinopathy")
+        let order: Vec<usize> = (0..trig.len())
+            .filter(|&i| !matches!(trig[i].2, Trig::HistTime | Trig::HistTimePost))
+            .chain(
+                (0..trig.len())
+                    .filter(|&i| matches!(trig[i].2, Trig::HistTime | Trig::HistTimePost)),
+            )
+            .collect();
+        for ti2 in order {
+            let (tb, te, kind) = trig[ti2];
+            if matches!(
+                kind,
+                Trig::Pseudo | Trig::Term | Trig::TermNeg | Trig::TermHist
+            ) {
                 continue;
             }
             if kind == Trig::NegPre
@@ -942,87 +1254,195 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 continue;
             }
             let s_idx = sent_of(tb);
+            let in_question = sents.get(s_idx).is_some_and(|s| s.question);
             // "Has the rash gone away?" asks; the answer decides (question–answer pass)
-            if kind == Trig::NegPost && sents.get(s_idx).is_some_and(|s| s.question) {
+            if kind == Trig::NegPost && in_question {
                 continue;
             }
-            let forward = matches!(
-                kind,
-                Trig::NegPre | Trig::HypoPre | Trig::HistPre | Trig::FamPre
-            );
-            let (lo, hi) = if forward {
-                let term = next_term[ti2 + 1].min(
-                    clause_starts
-                        .get(clause_starts.partition_point(|c| *c < te))
-                        .copied()
-                        .unwrap_or(usize::MAX),
-                );
-                ((te), (te + 15).min(toks.len()).min(term))
-            } else {
-                // a backward scope stops, like a forward one, at a termination trigger or a new
-                // clause before the trigger ("I still cough a bit but the fever is gone")
-                let term_end = trig
-                    .iter()
-                    .filter(|(b, e, k)| rules.kinds[*k] == Trig::Term && *b < tb && *e <= tb)
-                    .map(|(_, e, _)| *e)
-                    .max()
-                    .unwrap_or(0);
-                let clause = clause_starts
-                    .iter()
-                    .copied()
-                    .filter(|c| *c <= tb)
-                    .max()
-                    .unwrap_or(0);
-                (tb.saturating_sub(6).max(term_end).max(clause), tb)
-            };
-            let (t, score) = match kind {
-                Trig::NegPre if generic_relative(&lower, tb) => (Trait::HYPOTHETICAL, 0.7),
-                Trig::NegPre | Trig::NegPost => (Trait::NEGATION, 0.9),
-                Trig::HypoPre | Trig::HypoPost => (Trait::HYPOTHETICAL, 0.8),
-                Trig::HistPre | Trig::HistPost => (Trait::PAST_HISTORY, 0.8),
-                Trig::FamPre => (Trait::PERTAINS_TO_FAMILY, 0.85),
-                _ => continue,
-            };
-            // candidate entities: those starting in [lo - 16, hi)
-            let first = ent_tok.partition_point(|x| x.0 + 16 < lo);
-            // a negation scope covers one list of conditions or of medications: "no heartburn
-            // since I started the omeprazole", "I don't take aspirin for the headaches"
-            let mut scope_cat: Option<Category> = None;
-            for ei in first..ent_tok.len() {
-                let (eb, ee) = ent_tok[ei];
-                if eb >= hi.max(lo + 1) + 16 {
-                    break;
-                }
-                let inside = if forward {
-                    eb >= lo && eb < hi
-                } else {
-                    ee > lo && ee <= hi
-                };
-                let f = &mut ents[ei];
-                if !inside || sent_of(eb) != s_idx || !negatable(f.entity.category) {
-                    continue;
-                }
-                // overlapping trigger and entity (e.g. "no appetite" is itself a condition)
-                if eb < te && tb < ee {
-                    continue;
-                }
-                if t == Trait::NEGATION && (vaccine_of(&chars, f.entity.end_char) || allergen[ei]) {
-                    continue;
-                }
-                if kind == Trig::NegPre
-                    && matches!(
-                        f.entity.category,
-                        Category::MEDICAL_CONDITION | Category::MEDICATION
-                    )
-                {
-                    match scope_cat {
-                        None => scope_cat = Some(f.entity.category),
-                        Some(c) if c != f.entity.category => break,
-                        _ => {}
-                    }
-                }
-                add_trait(f, t, score);
+            // "Is it anxiety then?": a possibility only when a patient asks it
+            if kind == Trig::HypoQ && !(in_question && turn.role == Role::Patient) {
+                continue;
             }
+            // "Did you have head injuries as a kid?": the answer decides, unless the trigger
+            // dates a statement before the question proper ("You had pneumonia last year, any
+            // cough since?", "You had a heart attack in 2018, is that right?")
+            let mut stop = usize::MAX;
+            // (an unpunctuated turn opening with "when" is read as a question; "When I was
+            // ten I had pneumonia." with its full stop is not)
+            let stated = sents.get(s_idx).is_some_and(|st| {
+                chars[st.b..st.e.min(chars.len())]
+                    .iter()
+                    .rev()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(|c| matches!(c, '.' | '!'))
+            });
+            if matches!(kind, Trig::HistTime | Trig::HistTimePost) && in_question && !stated {
+                let st = &sents[s_idx];
+                let qs = question_start(&turn.text, st.b, st.e);
+                if !(qs > st.b && toks[tb].begin_char < qs) {
+                    hist_cues.push(s_idx);
+                    continue;
+                }
+                // … and covers the statement only
+                stop = toks.partition_point(|t| t.begin_char < qs);
+            }
+            // "… but it gave me a rash" continues a past episode of the same sentence only
+            if kind == Trig::HistCont
+                && (in_question
+                    || !trig[..ti2].iter().any(|(b, _, k)| {
+                        sent_of(*b) == s_idx
+                            && matches!(
+                                k,
+                                Trig::HistPre
+                                    | Trig::HistPost
+                                    | Trig::HistTime
+                                    | Trig::HistTimePost
+                                    | Trig::HistBoth
+                            )
+                    }))
+            {
+                continue;
+            }
+            // a sentence that opens with a condition ("If the swab is positive, I'll call in
+            // amoxicillin") is conditional as a whole: its main clause is the consequent
+            let opens_condition = kind == Trig::HypoPre
+                && sent_first.get(s_idx).copied().flatten() == Some(tb)
+                && matches!(
+                    lower[tb..te].join(" ").as_str(),
+                    "if" | "in case" | "unless" | "should you"
+                );
+            let dirs: &[bool] = match kind {
+                Trig::HistTime | Trig::HistBoth => &[true, false],
+                Trig::NegPre
+                | Trig::HypoPre
+                | Trig::HypoQ
+                | Trig::HistPre
+                | Trig::HistCont
+                | Trig::FamPre => &[true],
+                _ => &[false],
+            };
+            for &forward in dirs {
+                let (lo, hi) = if forward {
+                    let term = match kind {
+                        Trig::NegPre => next_term_neg[ti2 + 1],
+                        Trig::HistPre | Trig::HistTime | Trig::HistBoth | Trig::HistCont => {
+                            next_term_hist[ti2 + 1]
+                        }
+                        _ => next_term[ti2 + 1],
+                    };
+                    // a patient's "Is it anxiety?" covers the predicate right after it
+                    let term = if kind == Trig::HypoQ {
+                        term.min(te + if lower[tb..te] == ["will"] { 5 } else { 3 })
+                    } else {
+                        term
+                    };
+                    let clause = if opens_condition {
+                        usize::MAX
+                    } else {
+                        clause_starts
+                            .get(clause_starts.partition_point(|c| *c < te))
+                            .copied()
+                            .unwrap_or(usize::MAX)
+                    };
+                    (
+                        (te),
+                        (te + 15).min(toks.len()).min(term).min(clause).min(stop),
+                    )
+                } else {
+                    // a backward scope stops, like a forward one, at a termination trigger or a new
+                    // clause before the trigger ("I still cough a bit but the fever is gone")
+                    let term_end = trig
+                        .iter()
+                        .filter(|(b, e, k)| {
+                            (*k == Trig::Term
+                                || (kind == Trig::NegPost && *k == Trig::TermNeg)
+                                || (*k == Trig::TermHist
+                                    && matches!(
+                                        kind,
+                                        Trig::HistPost
+                                            | Trig::HistTime
+                                            | Trig::HistTimePost
+                                            | Trig::HistBoth
+                                    )))
+                                && *b < tb
+                                && *e <= tb
+                        })
+                        .map(|(_, e, _)| *e)
+                        .max()
+                        .unwrap_or(0);
+                    let clause = clause_starts
+                        .iter()
+                        .copied()
+                        .filter(|c| *c <= tb)
+                        .max()
+                        .unwrap_or(0);
+                    (tb.saturating_sub(6).max(term_end).max(clause), tb)
+                };
+                let (t, score) = match kind {
+                    Trig::NegPre if generic_relative(&lower, tb) => (Trait::HYPOTHETICAL, 0.7),
+                    Trig::NegPre | Trig::NegPost => (Trait::NEGATION, 0.9),
+                    Trig::HypoPre | Trig::HypoPost | Trig::HypoQ => (Trait::HYPOTHETICAL, 0.8),
+                    Trig::HistPre
+                    | Trig::HistPost
+                    | Trig::HistTime
+                    | Trig::HistTimePost
+                    | Trig::HistBoth
+                    | Trig::HistCont => (Trait::PAST_HISTORY, 0.8),
+                    Trig::FamPre => (Trait::PERTAINS_TO_FAMILY, 0.85),
+                    _ => continue,
+                };
+                // candidate entities: those starting in [lo - 16, hi)
+                let first = ent_tok.partition_point(|x| x.0 + 16 < lo);
+                // a negation scope covers one list of conditions or of medications: "no heartburn
+                // since I started the omeprazole", "I don't take aspirin for the headaches"
+                let mut scope_cat: Option<Category> = None;
+                for ei in first..ent_tok.len() {
+                    let (eb, ee) = ent_tok[ei];
+                    if eb >= hi.max(lo + 1) + 16 {
+                        break;
+                    }
+                    let inside = if forward {
+                        eb >= lo && eb < hi
+                    } else {
+                        ee > lo && ee <= hi
+                    };
+                    let f = &mut ents[ei];
+                    if !inside || sent_of(eb) != s_idx || !negatable(f.entity.category) {
+                        continue;
+                    }
+                    // overlapping trigger and entity (e.g. "no appetite" is itself a condition)
+                    if eb < te && tb < ee {
+                        continue;
+                    }
+                    if t == Trait::NEGATION
+                        && (vaccine_of(&chars, f.entity.end_char) || allergen[ei])
+                    {
+                        continue;
+                    }
+                    // "I've never had a migraine before": denied, not dated
+                    if matches!(kind, Trig::HistTime | Trig::HistTimePost)
+                        && f.entity.has_trait(Trait::NEGATION)
+                    {
+                        continue;
+                    }
+                    if kind == Trig::NegPre
+                        && matches!(
+                            f.entity.category,
+                            Category::MEDICAL_CONDITION | Category::MEDICATION
+                        )
+                    {
+                        match scope_cat {
+                            None => scope_cat = Some(f.entity.category),
+                            Some(c) if c != f.entity.category => break,
+                            _ => {}
+                        }
+                    }
+                    add_trait(f, t, score);
+                }
+            }
+        }
+        for si in hist_cues {
+            sents[si].hist_cue = true;
         }
         // family by sentence
         for (ei, f) in ents.iter_mut().enumerate() {
@@ -1108,6 +1528,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             [" ever ", " history ", " in the past "]
                 .iter()
                 .any(|w| padded.contains(w))
+                || sents_q[first_q..=last_q].iter().any(|s| s.hist_cue)
         };
         let anorm_full = key_lower(&turns[ai].text);
         let anorm = answer_core(&anorm_full);
@@ -1556,5 +1977,209 @@ mod tests {
                 "{w}"
             );
         }
+    }
+
+    fn has(out: &[SegmentAnalysis], turn: usize, text: &str, t: Trait) -> bool {
+        find(&out[turn], text).has_trait(t)
+    }
+
+    fn one(role: Role, text: &str) -> Vec<SegmentAnalysis> {
+        turns(&[(role, text)])
+    }
+
+    #[test]
+    fn past_time_adverbials_date_their_clause_in_both_directions() {
+        let h = Trait::PAST_HISTORY;
+        assert!(has(
+            &one(Role::Patient, "I had asthma as a kid."),
+            0,
+            "asthma",
+            h
+        ));
+        assert!(has(
+            &one(Role::Patient, "As a kid I had asthma."),
+            0,
+            "asthma",
+            h
+        ));
+        assert!(has(
+            &one(Role::Patient, "I had pneumonia in 2019."),
+            0,
+            "pneumonia",
+            h
+        ));
+        let out = one(
+            Role::Patient,
+            "um i had shingles a couple of years back and kidney stones in my twenties",
+        );
+        assert!(has(&out, 0, "shingles", h));
+        assert!(has(&out, 0, "kidney stones", h));
+        let out = one(Role::Patient, "When I was ten I had pneumonia.");
+        assert!(has(&out, 0, "pneumonia", h));
+    }
+
+    #[test]
+    fn the_onset_of_the_current_problem_is_not_history() {
+        let h = Trait::PAST_HISTORY;
+        assert!(!has(
+            &one(Role::Patient, "The cough started five days ago."),
+            0,
+            "cough",
+            h
+        ));
+        assert!(!has(
+            &one(Role::Patient, "The pain started a year ago."),
+            0,
+            "pain",
+            h
+        ));
+        let out = one(
+            Role::Patient,
+            "When I was carrying groceries last week I got some chest pain.",
+        );
+        assert!(!has(&out, 0, "chest pain", h));
+    }
+
+    #[test]
+    fn a_dated_question_is_history_only_when_answered_yes() {
+        let h = Trait::PAST_HISTORY;
+        let out = turns(&[
+            (Role::Clinician, "Did you have head injuries as a kid?"),
+            (Role::Patient, "No."),
+        ]);
+        assert!(negated(&out, 0, "head injuries"));
+        assert!(!has(&out, 0, "head injuries", h));
+        let out = turns(&[
+            (Role::Clinician, "Have you had migraines before?"),
+            (Role::Patient, "Yes, in my twenties."),
+        ]);
+        assert!(has(&out, 0, "migraines", h));
+        let out = turns(&[
+            (Role::Clinician, "Have you had chickenpox as a child?"),
+            (Role::Patient, "I think so."),
+        ]);
+        assert!(has(&out, 0, "chickenpox", h));
+        // a statement before the question proper is dated at once, the question is not
+        let out = turns(&[
+            (
+                Role::Clinician,
+                "You had pneumonia last year, any cough since then?",
+            ),
+            (Role::Patient, "No."),
+        ]);
+        assert!(has(&out, 0, "pneumonia", h));
+        assert!(negated(&out, 0, "cough"));
+        assert!(!has(&out, 0, "cough", h));
+    }
+
+    #[test]
+    fn adverbial_before_is_history_a_preposition_is_not() {
+        let h = Trait::PAST_HISTORY;
+        let out = one(
+            Role::Patient,
+            "I took Benadryl before but it knocked me out.",
+        );
+        assert!(has(&out, 0, "Benadryl", h));
+        let out = one(Role::Clinician, "Take the omeprazole before breakfast.");
+        assert!(!has(&out, 0, "omeprazole", h));
+    }
+
+    #[test]
+    fn a_past_episode_continues_over_it_gave_me_and_stops_at_now() {
+        let h = Trait::PAST_HISTORY;
+        let out = one(
+            Role::Patient,
+            "I tried the patch once, but it gave me a rash.",
+        );
+        assert!(has(&out, 0, "rash", h));
+        // without an earlier history trigger "gave me" dates nothing
+        let out = one(Role::Patient, "The new pills gave me a rash.");
+        assert!(!has(&out, 0, "rash", h));
+        let out = one(Role::Patient, "I was on Plavix for a year, now aspirin.");
+        assert!(has(&out, 0, "Plavix", h));
+        assert!(!has(&out, 0, "aspirin", h));
+        // a negation in the clause wins over its date
+        let out = one(
+            Role::Clinician,
+            "Your eye exam last year was negative for retinopathy.",
+        );
+        assert!(negated(&out, 0, "retinopathy"));
+        assert!(!has(&out, 0, "retinopathy", h));
+    }
+
+    #[test]
+    fn a_sentence_opening_with_if_is_conditional_as_a_whole() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(
+            Role::Clinician,
+            "If the swab is positive, I'll call in amoxicillin.",
+        );
+        assert!(has(&out, 0, "amoxicillin", y));
+        // "still" ends a negation, not a condition
+        let out = one(
+            Role::Clinician,
+            "If she still has a fever after three days, bring her back.",
+        );
+        assert!(has(&out, 0, "fever", y));
+        let out = one(
+            Role::Clinician,
+            "I'm not sure if it's a rash or just dry skin.",
+        );
+        assert!(has(&out, 0, "dry skin", y));
+    }
+
+    #[test]
+    fn work_ups_and_patient_questions_are_hypothetical() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(Role::Clinician, "We'll do a swab to check for strep.");
+        assert!(has(&out, 0, "strep", y));
+        assert!(has(
+            &one(Role::Patient, "Is it anxiety then?"),
+            0,
+            "anxiety",
+            y
+        ));
+        // a clinician asking is not
+        let out = one(Role::Clinician, "Is it a sharp pain?");
+        assert!(!has(&out, 0, "pain", y));
+    }
+
+    #[test]
+    fn reports_requests_and_likely_diagnoses_are_not_hypothetical() {
+        let y = Trait::HYPOTHETICAL;
+        let out = one(
+            Role::Patient,
+            "I would say the sore throat is the worst part.",
+        );
+        assert!(!has(&out, 0, "sore throat", y));
+        let out = one(Role::Patient, "I could feel my heart racing.");
+        assert!(!has(&out, 0, "heart racing", y));
+        let out = one(Role::Clinician, "This is probably a viral infection.");
+        assert!(!has(&out, 0, "viral infection", y));
+    }
+
+    #[test]
+    fn more_conditional_and_history_cues() {
+        let (y, h) = (Trait::HYPOTHETICAL, Trait::PAST_HISTORY);
+        let out = one(
+            Role::Clinician,
+            "Use the inhaler whenever you get wheezing.",
+        );
+        assert!(has(&out, 0, "wheezing", y));
+        let out = one(Role::Clinician, "I suspect pneumonia.");
+        assert!(has(&out, 0, "pneumonia", y));
+        let out = one(Role::Patient, "I had a prior heart attack.");
+        assert!(has(&out, 0, "heart attack", h));
+        let out = one(
+            Role::Clinician,
+            "Compared to your previous visit, the swelling is better.",
+        );
+        assert!(!has(&out, 0, "swelling", h));
+        let out = one(Role::Patient, "I was treated for depression.");
+        assert!(has(&out, 0, "depression", h));
+        let out = one(Role::Patient, "I had asthma in childhood.");
+        assert!(has(&out, 0, "asthma", h));
+        let out = one(Role::Patient, "I had shingles a while back.");
+        assert!(has(&out, 0, "shingles", h));
     }
 }
