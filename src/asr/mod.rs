@@ -294,22 +294,27 @@ fn reclaim_abandoned_utterance(piece: &Piece, prev: &mut Vec<Word>, abandoned: &
         return;
     };
     let hi = piece.src.end_secs();
-    // The run of words continuing that utterance, over the abandoned pieces in order.
-    let mut run = 0;
+    // The run of words continuing that utterance: its length in each abandoned piece, in order,
+    // up to the first piece where the utterance ends.
+    let mut lens = Vec::new();
     for next in abandoned.iter() {
         let n = next.iter().take_while(|w| w.utterance == u).count();
-        run += spoken_words(&next[..n]);
+        lens.push(n);
         if n < next.len() {
             break;
         }
     }
+    let run: usize = abandoned
+        .iter()
+        .zip(&lens)
+        .map(|(next, &n)| spoken_words(&next[..n]))
+        .sum();
     // More than the piece can hold is not an utterance's tail but a breakdown (the whole window
     // came back as one utterance): move nothing, those words are decoded again anyway.
     if spoken_words(prev) + run > max_plausible_words(piece) {
         return;
     }
-    for next in abandoned {
-        let n = next.iter().take_while(|w| w.utterance == u).count();
+    for (next, n) in abandoned.iter_mut().zip(lens) {
         let after = prev.last().map_or(piece.src.start_secs(), |w| w.end);
         for mut w in next.drain(..n) {
             // The moved words stay inside the previous piece's region, after its last word.
@@ -317,9 +322,6 @@ fn reclaim_abandoned_utterance(piece: &Piece, prev: &mut Vec<Word>, abandoned: &
             w.end = w.end.clamp(w.start, hi);
             w.region = piece.region;
             prev.push(w);
-        }
-        if !next.is_empty() {
-            break;
         }
     }
 }
@@ -974,7 +976,7 @@ mod tests {
             prompt: Option<&str>,
         ) -> Result<Vec<RawToken>, AsrError> {
             self.prompts.push(prompt.is_some());
-            let end = audio.len() as f64 / 16_000.0;
+            let end = audio.len() as f64 / SAMPLE_RATE as f64;
             let text = [
                 " we", " talked", " a", " bit", " then", " you", " said", " yes",
             ];
