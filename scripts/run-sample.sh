@@ -11,10 +11,9 @@ source scripts/setup.sh
 cargo build --release --bin fhirscribe
 bin="$CARGO_TARGET_DIR/release/fhirscribe"
 "$bin" models fetch
-# No --vocabulary samples/encounter.vocabulary.txt here: the vocabulary prompt costs accuracy
-# today (README, "Measured"; issue #2).
 "$bin" transcribe samples/encounter.flac --channel-identification --clinician-channel 0 \
-  --out out/encounter \
+  --vocabulary samples/encounter.vocabulary.txt --out out/encounter \
   --fhir-bundle --patient Patient/example --encounter Encounter/example
-"$bin" eval wer --reference samples/encounter.ref.txt --hypothesis out/encounter/transcript.json
+"$bin" eval wer --reference samples/encounter.ref.txt --hypothesis out/encounter/transcript.json \
+  --terms samples/encounter.vocabulary.txt
 "$bin" eval segments --reference samples/encounter.ref.tsv --transcript out/encounter/transcript.json

@@ -18,8 +18,8 @@ use crate::transcript::{self, SpeakerWords};
 pub struct ScribeSettings {
     pub job_name: String,
     pub speakers: SpeakerMode,
-    /// Decoder prompt built from a custom vocabulary ([`asr::vocabulary_prompt`]).
-    pub prompt: Option<String>,
+    /// Custom vocabulary (HealthScribe `VocabularyName`), see [`asr::vocabulary`].
+    pub vocabulary: Option<asr::Vocabulary>,
     /// Note template (HealthScribe `ClinicalNoteGenerationSettings.NoteTemplate`).
     pub template: NoteTemplate,
     /// Patient context (pronouns) for the note.
@@ -31,7 +31,7 @@ impl ScribeSettings {
         Self {
             job_name: job_name.into(),
             speakers,
-            prompt: None,
+            vocabulary: None,
             template: NoteTemplate::default(),
             context: None,
         }
@@ -103,7 +103,7 @@ pub fn run(
         asr::transcribe_streams(
             models.recognizer.as_mut(),
             &inputs,
-            settings.prompt.as_deref(),
+            settings.vocabulary.as_ref(),
             |w, ws| {
                 progress(Progress::Asr {
                     window: w,
@@ -167,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn no_words_is_a_no_speech_error_and_the_prompt_reaches_the_recogniser() {
+    fn no_words_is_a_no_speech_error_and_a_vocabulary_adds_no_decode_without_near_misses() {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let Ok(lib) = crate::models::ort_library() else {
             return;
@@ -186,17 +186,14 @@ mod tests {
             .map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32)
             .collect();
         let settings = ScribeSettings {
-            prompt: Some("Glossary: x.".into()),
+            vocabulary: crate::asr::Vocabulary::parse("lisinopril").unwrap(),
             ..ScribeSettings::new("j", SpeakerMode::Single)
         };
         let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {})
             .err()
             .unwrap();
         assert_eq!(e.to_string(), "no speech detected in the audio");
-        assert!(seen
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|p| p.as_deref() == Some("Glossary: x.")));
+        // No words, so no near misses: the vocabulary prompt is never used.
+        assert!(seen.lock().unwrap().iter().all(Option::is_none));
     }
 }

@@ -10,10 +10,12 @@
 //! `diarize` and `transcript` give words their roles and segments.
 
 pub mod vad;
+pub mod vocabulary;
 pub mod whisper;
 
 use crate::audio::SAMPLE_RATE;
 pub use vad::{Region, SileroVad, VadParams};
+pub use vocabulary::Vocabulary;
 
 /// Longest packed window: under whisper's 30 s so one window is one encoder pass.
 pub const MAX_WINDOW_SECS: f64 = 28.0;
@@ -192,20 +194,25 @@ pub struct StreamInput<'a> {
 /// Transcribes the speech regions of every stream; returns each stream's words in time order.
 ///
 /// The regions of all streams are packed together in time order ([`pack_streams`]); the words
-/// of each window are assigned back to its pieces, hence to their streams. Each window gets only
-/// the vocabulary prompt: giving the preceding conversation as a text prompt made tiny.en copy it
-/// into its output (WER 8% → 26% on the sample) and did not help base.
+/// of each window are assigned back to its pieces, hence to their streams. Windows are decoded
+/// without a prompt: giving the preceding conversation as a text prompt made tiny.en copy it
+/// into its output (WER 8% → 26% on the sample) and did not help base, and a vocabulary prompt
+/// makes whisper skip short turns. A custom vocabulary instead gets a second, prompted decode
+/// of just the pieces with near misses of its terms ([`vocabulary`]).
 pub fn transcribe_streams(
     rec: &mut dyn Recognizer,
     streams: &[StreamInput<'_>],
-    vocabulary_prompt: Option<&str>,
+    vocabulary: Option<&Vocabulary>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Vec<Word>>, AsrError> {
     let windows = pack_streams(streams);
     let mut words: Vec<Vec<Word>> = vec![Vec::new(); streams.len()];
     for (n, w) in windows.iter().enumerate() {
         progress(n, windows.len());
-        let per_piece = decode_resuming(rec, streams, w, vocabulary_prompt)?;
+        let mut per_piece = decode_resuming(rec, streams, w)?;
+        if let Some(v) = vocabulary {
+            apply_vocabulary(rec, streams, w, &mut per_piece, v)?;
+        }
         for (piece, ws) in w.pieces.iter().zip(per_piece) {
             words[piece.stream].extend(ws);
         }
@@ -218,6 +225,59 @@ pub fn transcribe_streams(
     Ok(words)
 }
 
+/// Decodes the pieces of `w` whose plain words hold a near miss of a vocabulary term again,
+/// packed into one window with the vocabulary prompt, and splices in the terms both decodes
+/// agree on (matched by words, so the prompted decode's unreliable times do not matter).
+fn apply_vocabulary(
+    rec: &mut dyn Recognizer,
+    streams: &[StreamInput<'_>],
+    w: &Window,
+    per_piece: &mut [Vec<Word>],
+    v: &Vocabulary,
+) -> Result<(), AsrError> {
+    let near: Vec<usize> = (0..w.pieces.len())
+        .filter(|&i| v.has_near_miss(&per_piece[i]))
+        .collect();
+    if near.is_empty() {
+        return Ok(());
+    }
+    // Whisper sometimes skips whole pieces of a prompted window: those it did not hear are
+    // decoded again (packed anew, as whisper's own seek would resume); a piece not heard even
+    // alone keeps its plain words. Every round settles at least one piece.
+    let mut queue = vec![near.clone()];
+    let mut replaced = 0;
+    while let Some(todo) = queue.pop() {
+        let pieces: Vec<Piece> = todo.iter().map(|&i| w.pieces[i].clone()).collect();
+        let audio = repack(streams, &pieces).audio;
+        let prompted = words_from_tokens(&rec.transcribe(&audio, Some(v.prompt()))?);
+        let mut plain: Vec<Vec<Word>> = todo
+            .iter()
+            .map(|&i| std::mem::take(&mut per_piece[i]))
+            .collect();
+        let done = v.splice(&mut plain, &prompted);
+        replaced += done.replaced;
+        let mut missed = Vec::new();
+        for ((&i, ws), heard) in todo.iter().zip(plain).zip(done.heard) {
+            per_piece[i] = ws;
+            if !heard {
+                missed.push(i);
+            }
+        }
+        if missed.is_empty() {
+            continue;
+        }
+        if missed.len() < todo.len() {
+            queue.push(missed);
+        } else if missed.len() > 1 {
+            // Nothing heard: the first piece alone next, then the rest.
+            queue.push(missed[1..].to_vec());
+            queue.push(vec![missed[0]]);
+        }
+    }
+    tracing::debug!(pieces = near.len(), replaced, "vocabulary applied");
+    Ok(())
+}
+
 /// Decodes a window; where whisper abandoned it (stopped early or skipped ahead, leaving a piece
 /// under-transcribed), decodes again from that piece on, as whisper's own seek would resume:
 /// the pieces from the first under-transcribed one to the end are packed into a new, shorter
@@ -227,22 +287,10 @@ fn decode_resuming(
     rec: &mut dyn Recognizer,
     streams: &[StreamInput<'_>],
     w: &Window,
-    prompt: Option<&str>,
 ) -> Result<Vec<Vec<Word>>, AsrError> {
     let mut out: Vec<Vec<Word>> = Vec::with_capacity(w.pieces.len());
     let mut start = 0;
-    let mut prompt = prompt;
-    let mut res = decode_window(rec, w, prompt)?;
-    // A vocabulary prompt sometimes makes whisper return a whole window as one utterance with no
-    // timestamps: its token times then collapse at the window's end, the words pile onto the
-    // last piece and the others look abandoned. Such a window is decoded again without the
-    // prompt: losing the vocabulary in one window is better than losing or duplicating words.
-    if prompt.is_some() && res.timing_lost {
-        tracing::debug!("window lost its timing with the vocabulary prompt: decoding it without");
-        prompt = None;
-        res = decode_window(rec, w, None)?;
-    }
-    let mut res = res.pieces;
+    let mut res = decode_window(rec, w)?;
     // Whether `res` came from a window of several pieces (a piece decoded alone is final).
     let mut packed = w.pieces.len() > 1;
     while start < w.pieces.len() {
@@ -271,11 +319,11 @@ fn decode_resuming(
         if b > 0 {
             let rest = &w.pieces[start..];
             packed = rest.len() > 1;
-            res = decode_window(rec, &repack(streams, rest), prompt)?.pieces;
+            res = decode_window(rec, &repack(streams, rest))?;
         } else {
             let p = &w.pieces[start];
             let alone = single_piece_window(streams[p.stream].samples, p);
-            out.push(decode_window(rec, &alone, prompt)?.pieces.remove(0));
+            out.push(decode_window(rec, &alone)?.remove(0));
             tail.remove(0);
             res = tail;
             start += 1;
@@ -381,31 +429,10 @@ const MIN_WORDS_PER_SEC: f64 = 0.6;
 const MAX_WORDS_PER_SEC: f64 = 6.0;
 const MAX_WORDS_SLACK: usize = 4;
 
-/// A decoded window: the words of each piece, in source time, in piece order.
-struct Decoded {
-    pieces: Vec<Vec<Word>>,
-    /// Whisper's token times collapsed at the window's end (see [`COLLAPSED_WORDS`]).
-    timing_lost: bool,
-}
-
-/// This many words timed at the very end of a window mean whisper's timing broke down: a normal
-/// decode ends with one word there, a window returned as one untimed utterance with dozens.
-const COLLAPSED_WORDS: usize = 5;
-
-/// Decodes one window.
-fn decode_window(
-    rec: &mut dyn Recognizer,
-    w: &Window,
-    prompt: Option<&str>,
-) -> Result<Decoded, AsrError> {
-    let tokens = rec.transcribe(&w.audio, prompt)?;
+/// Decodes one window: the words of each piece, in source time, in piece order.
+fn decode_window(rec: &mut dyn Recognizer, w: &Window) -> Result<Vec<Vec<Word>>, AsrError> {
+    let tokens = rec.transcribe(&w.audio, None)?;
     let mut ws = words_from_tokens(&tokens);
-    let end = w.audio.len() as f64 / SAMPLE_RATE as f64;
-    let timing_lost = ws
-        .iter()
-        .filter(|x| x.kind == ItemKind::Pronunciation && x.start >= end - 0.05)
-        .count()
-        >= COLLAPSED_WORDS;
     let pieces = assign_pieces(w, &ws);
     let mut out: Vec<Vec<Word>> = vec![Vec::new(); w.pieces.len()];
     for (mut word, pi) in ws.drain(..).zip(pieces) {
@@ -424,10 +451,7 @@ fn decode_window(
         word.region = piece.region;
         out[pi].push(word);
     }
-    Ok(Decoded {
-        pieces: out,
-        timing_lost,
-    })
+    Ok(out)
 }
 
 /// A window holding just one piece (padded to whisper's 1 s minimum).
@@ -655,38 +679,6 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
         };
     }
     out
-}
-
-/// Builds the decoder prompt from a custom vocabulary (one term per line, `#` comments).
-/// Whisper's prompt holds at most 224 tokens; we keep the list well under that.
-pub fn vocabulary_prompt(text: &str) -> Result<Option<String>, AsrError> {
-    let terms: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    if terms.is_empty() {
-        return Ok(None);
-    }
-    if let Some((i, _)) = terms
-        .iter()
-        .enumerate()
-        .find(|(_, t)| t.chars().count() > 64 || t.chars().any(char::is_control))
-    {
-        return Err(AsrError::Vocabulary(format!(
-            "term on line {} is over 64 characters or has control characters",
-            i + 1
-        )));
-    }
-    let joined = terms.join(", ");
-    if joined.chars().count() > 600 {
-        return Err(AsrError::Vocabulary(format!(
-            "{} terms ({} characters) exceed the decoder prompt budget of 600 characters",
-            terms.len(),
-            joined.chars().count()
-        )));
-    }
-    Ok(Some(format!("Glossary: {joined}.")))
 }
 
 #[cfg(test)]
@@ -963,34 +955,31 @@ mod tests {
             .all(|w| w.start >= 12.0 && w.end <= 14.0));
     }
 
-    /// With a prompt, returns the window as one untimed utterance whose times collapse at the
-    /// window's end (what whisper sometimes does); without, a properly timed decode.
-    struct LosesTimingWithPrompt {
-        prompts: Vec<bool>,
+    /// Without a prompt, a properly timed decode of two 2 s pieces (4 words each; the second
+    /// holds a near miss of "lisinopril"). With a prompt, either the same words with the term
+    /// spelled right, or (`collapse`) the window as one untimed utterance whose times collapse at
+    /// the window's end (what whisper sometimes does with a prompt).
+    struct Prompted {
+        collapse: bool,
+        /// (prompted?, audio seconds) of each call.
+        calls: Vec<(bool, f64)>,
     }
 
-    impl Recognizer for LosesTimingWithPrompt {
+    impl Recognizer for Prompted {
         fn transcribe(
             &mut self,
             audio: &[f32],
             prompt: Option<&str>,
         ) -> Result<Vec<RawToken>, AsrError> {
-            self.prompts.push(prompt.is_some());
             let end = audio.len() as f64 / SAMPLE_RATE as f64;
-            let text = [
-                " we", " talked", " a", " bit", " then", " you", " said", " yes",
+            self.calls.push((prompt.is_some(), end));
+            let plain = [
+                " we", " talked", " a", " bit.", " listen", " up", " roll", " daily.",
             ];
-            Ok(if prompt.is_some() {
-                text.iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        let a = if i < 2 { i as f64 } else { end };
-                        utok(t, a, a, (0.0, 30.0))
-                    })
-                    .collect()
-            } else {
-                // 4 words in each 2 s piece (pieces at 0–2 s and 2.6–4.6 s of the window)
-                text.iter()
+            if prompt.is_none() {
+                // Pieces at 0–2 s and 2.6–4.6 s of the window.
+                return Ok(plain
+                    .iter()
                     .enumerate()
                     .map(|(i, t)| {
                         let a = if i < 4 {
@@ -1000,36 +989,142 @@ mod tests {
                         };
                         tok(t, a, a + 0.3)
                     })
-                    .collect()
-            })
+                    .collect());
+            }
+            // Only the second piece comes back (it alone had a near miss), at 0–2 s; with
+            // `collapse`, all at the window's end, with words whisper invented.
+            let heard = [" listen", " opril", " daily."];
+            Ok(heard
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if self.collapse {
+                        utok(t, end, end, (0.0, 30.0))
+                    } else {
+                        tok(t, 0.5 * i as f64, 0.5 * i as f64 + 0.4)
+                    }
+                })
+                .chain(
+                    (0..if self.collapse { 4 } else { 0 })
+                        .map(|_| utok(" and", end, end, (0.0, 30.0))),
+                )
+                .collect())
         }
     }
 
-    #[test]
-    fn a_window_whose_timing_collapses_with_the_prompt_is_decoded_without_it() {
+    fn with_vocabulary(collapse: bool) -> (Vec<(bool, f64)>, Vec<String>) {
         let pcm = vec![0.1f32; 16_000 * 8];
         let regions = two_regions();
-        let mut rec = LosesTimingWithPrompt { prompts: vec![] };
+        let mut rec = Prompted {
+            collapse,
+            calls: vec![],
+        };
+        let v = Vocabulary::parse("lisinopril\nMotrin\n").unwrap().unwrap();
         let words = transcribe_streams(
             &mut rec,
             &[StreamInput {
                 samples: &pcm,
                 regions: &regions,
             }],
-            Some("lisinopril, metformin"),
+            Some(&v),
             |_, _| {},
         )
         .unwrap();
-        assert_eq!(rec.prompts, vec![true, false]);
-        let of = |r: usize| -> Vec<&str> {
-            words[0]
-                .iter()
-                .filter(|w| w.region == r && w.kind == ItemKind::Pronunciation)
-                .map(|w| w.text.as_str())
-                .collect()
-        };
-        assert_eq!(of(0), vec!["we", "talked", "a", "bit"]);
-        assert_eq!(of(1), vec!["then", "you", "said", "yes"]);
+        let text = words[0]
+            .iter()
+            .filter(|w| w.kind == ItemKind::Pronunciation)
+            .map(|w| w.text.clone())
+            .collect();
+        (rec.calls, text)
+    }
+
+    #[test]
+    fn only_pieces_with_a_near_miss_are_decoded_again_with_the_prompt() {
+        let (calls, text) = with_vocabulary(false);
+        assert_eq!(calls.len(), 2);
+        assert!(!calls[0].0 && calls[1].0);
+        // The prompted window holds the second piece alone (2 s), not both (4.6 s).
+        assert!(calls[1].1 < 2.5, "{calls:?}");
+        assert_eq!(
+            text,
+            ["we", "talked", "a", "bit", "lisinopril", "daily"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn a_prompted_decode_whose_times_collapsed_still_places_the_term() {
+        // The two decodes are matched by their words, not by whisper's (broken) times.
+        let (calls, text) = with_vocabulary(true);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            text,
+            ["we", "talked", "a", "bit", "lisinopril", "daily"].map(String::from)
+        );
+    }
+
+    /// Two 2 s pieces, each with a near miss of "metformin". A prompted decode of both
+    /// together hears only the first (as whisper sometimes skips a prompted window's turns).
+    struct SkipsWithPrompt {
+        calls: Vec<(bool, f64)>,
+    }
+
+    impl Recognizer for SkipsWithPrompt {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            prompt: Option<&str>,
+        ) -> Result<Vec<RawToken>, AsrError> {
+            let secs = audio.len() as f64 / SAMPLE_RATE as f64;
+            self.calls.push((prompt.is_some(), secs));
+            let piece = |words: &[&str], at: f64| -> Vec<RawToken> {
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| tok(t, at + 0.4 * i as f64, at + 0.4 * i as f64 + 0.3))
+                    .collect()
+            };
+            Ok(match (prompt.is_some(), secs > 3.0) {
+                (false, _) => [
+                    piece(&[" start", " met", " for", " men."], 0.0),
+                    piece(&[" keep", " met", " for", " men."], 2.6),
+                ]
+                .concat(),
+                // Both pieces: only the first is heard.
+                (true, true) => piece(&[" start", " metformin."], 0.0),
+                (true, false) => piece(&[" keep", " metformin."], 0.0),
+            })
+        }
+    }
+
+    #[test]
+    fn pieces_a_prompted_decode_skipped_are_decoded_again() {
+        let pcm = vec![0.1f32; 16_000 * 8];
+        let regions = two_regions();
+        let mut rec = SkipsWithPrompt { calls: vec![] };
+        let v = Vocabulary::parse("metformin").unwrap().unwrap();
+        let words = transcribe_streams(
+            &mut rec,
+            &[StreamInput {
+                samples: &pcm,
+                regions: &regions,
+            }],
+            Some(&v),
+            |_, _| {},
+        )
+        .unwrap();
+        let prompted: Vec<bool> = rec.calls.iter().map(|c| c.0).collect();
+        assert_eq!(prompted, vec![false, true, true]);
+        assert!(
+            rec.calls[2].1 < 2.5,
+            "the skipped piece alone: {:?}",
+            rec.calls
+        );
+        let text: Vec<&str> = words[0]
+            .iter()
+            .filter(|w| w.kind == ItemKind::Pronunciation)
+            .map(|w| w.text.as_str())
+            .collect();
+        assert_eq!(text, ["start", "metformin", "keep", "metformin"]);
     }
 
     #[test]
@@ -1044,29 +1139,5 @@ mod tests {
         for w in pack(&pcm, &regions) {
             assert!(w.audio.len() as f64 / 16_000.0 <= MAX_WINDOW_SECS);
         }
-    }
-
-    #[test]
-    fn vocabulary_prompt_validates() {
-        assert_eq!(vocabulary_prompt("# none\n\n").unwrap(), None);
-        assert_eq!(
-            vocabulary_prompt("lisinopril\nmetformin\n")
-                .unwrap()
-                .unwrap(),
-            "Glossary: lisinopril, metformin."
-        );
-        let long = "x".repeat(65);
-        assert!(vocabulary_prompt(&long)
-            .unwrap_err()
-            .to_string()
-            .contains("line 1"));
-        let many = (0..200)
-            .map(|i| format!("term{i}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(vocabulary_prompt(&many)
-            .unwrap_err()
-            .to_string()
-            .contains("prompt budget"));
     }
 }

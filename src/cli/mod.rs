@@ -86,11 +86,12 @@ struct TranscribeArgs {
     /// Which channel (0 or 1) is the clinician's, with --channel-identification.
     #[arg(long, default_value_t = 0, requires = "channel_identification")]
     clinician_channel: usize,
-    /// Custom vocabulary: one term per line, given to the decoder as a prompt.
+    /// Custom vocabulary: one term per line. Spans that sound like a term are decoded again
+    /// with the terms as a prompt and corrected where both decodes agree.
     #[arg(long)]
     vocabulary: Option<PathBuf>,
-    /// Any ggml whisper model (default: base from `models fetch`; tiny.en is faster but
-    /// mishandles vocabulary prompts).
+    /// Any ggml whisper model (default: base from `models fetch`; tiny.en is ~2x faster and
+    /// less accurate).
     #[arg(long, env = "FHIRSCRIBE_WHISPER_MODEL")]
     model: Option<PathBuf>,
     /// Decoder threads (default: available cores, at most 8).
@@ -202,6 +203,10 @@ enum EvalCommand {
         /// transcript.json (HealthScribe format) or plain text, same order as --reference.
         #[arg(long = "hypothesis", required = true)]
         hypotheses: Vec<PathBuf>,
+        /// Also count a custom vocabulary's terms (one per line, `#` comments): found in the
+        /// hypothesis of those in the reference, and extra ones the reference does not have.
+        #[arg(long)]
+        terms: Option<PathBuf>,
     },
     /// Checks that each segment's begin/end lie inside one reference turn of the same speaker.
     Segments {
@@ -245,8 +250,9 @@ pub fn run() -> Result<()> {
                 EvalCommand::Wer {
                     references,
                     hypotheses,
+                    terms,
                 },
-        } => eval_wer(&references, &hypotheses),
+        } => eval_wer(&references, &hypotheses, terms.as_deref()),
         Command::Eval {
             command:
                 EvalCommand::Segments {
@@ -354,7 +360,19 @@ fn read_transcript(path: &Path) -> Result<TranscriptFile> {
         .with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
 }
 
-fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
+fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf], terms: Option<&std::path::Path>) -> Result<()> {
+    let terms_text = match terms {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let terms: Vec<&str> = terms_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let mut total_terms = eval::wer::TermCounts::default();
     if refs.len() != hyps.len() {
         bail!(
             "give as many --hypothesis as --reference files ({} vs {})",
@@ -378,25 +396,39 @@ fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf]) -> Result<()> {
             std::fs::read_to_string(h)?
         };
         let c = eval::wer::counts(&reference, &hyp);
+        let t = eval::wer::term_counts(&reference, &hyp, &terms);
         outln!(
-            "{}\tWER {:.2}%\t(S {} D {} I {} / N {})",
+            "{}\tWER {:.2}%\t(S {} D {} I {} / N {}){}",
             h.display(),
             100.0 * c.wer(),
             c.substitutions,
             c.deletions,
             c.insertions,
-            c.reference_words
+            c.reference_words,
+            terms_column(&terms, t)
         );
         total.add(c);
+        total_terms.add(t);
     }
     if refs.len() > 1 {
         outln!(
-            "TOTAL\tWER {:.2}%\t(N {})",
+            "TOTAL\tWER {:.2}%\t(N {}){}",
             100.0 * total.wer(),
-            total.reference_words
+            total.reference_words,
+            terms_column(&terms, total_terms)
         );
     }
     Ok(())
+}
+
+fn terms_column(terms: &[&str], t: eval::wer::TermCounts) -> String {
+    if terms.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\tterms found {} / {}, extra {}",
+        t.found, t.in_reference, t.extra
+    )
 }
 
 fn transcribe(a: TranscribeArgs) -> Result<()> {
@@ -414,8 +446,8 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         .map(str::to_ascii_lowercase);
     let pcm = audio::decode(&bytes, ext.as_deref(), &limits)
         .with_context(|| format!("{}", a.audio.display()))?;
-    let prompt = match &a.vocabulary {
-        Some(p) => asr::vocabulary_prompt(
+    let vocabulary = match &a.vocabulary {
+        Some(p) => asr::Vocabulary::parse(
             &std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read vocabulary {}", p.display()))?,
         )?,
@@ -481,7 +513,7 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
     let settings = ScribeSettings {
         job_name,
         speakers,
-        prompt,
+        vocabulary,
         template,
         context,
     };

@@ -282,6 +282,55 @@ pub fn counts(reference: &str, hypothesis: &str) -> WerCounts {
     }
 }
 
+/// How a transcript renders a list of terms (a custom vocabulary): every occurrence in the
+/// reference is found at most once; occurrences beyond the reference's count are extra (a term
+/// written where it was not said, e.g. by a vocabulary correction gone wrong).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TermCounts {
+    pub in_reference: usize,
+    pub found: usize,
+    pub extra: usize,
+}
+
+impl TermCounts {
+    pub fn add(&mut self, o: TermCounts) {
+        self.in_reference += o.in_reference;
+        self.found += o.found;
+        self.extra += o.extra;
+    }
+}
+
+/// Counts each term's occurrences (normalised, as whole words) in both texts.
+pub fn term_counts(reference: &str, hypothesis: &str, terms: &[&str]) -> TermCounts {
+    let (r, h) = (normalize(reference), normalize(hypothesis));
+    let mut out = TermCounts::default();
+    for t in terms {
+        let t = normalize(t);
+        if t.is_empty() {
+            continue;
+        }
+        let (in_r, in_h) = (occurrences(&r, &t), occurrences(&h, &t));
+        out.in_reference += in_r;
+        out.found += in_r.min(in_h);
+        out.extra += in_h.saturating_sub(in_r);
+    }
+    out
+}
+
+/// Non-overlapping occurrences of `needle` in `words`.
+fn occurrences(words: &[String], needle: &[String]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i + needle.len() <= words.len() {
+        if words[i..i + needle.len()] == *needle {
+            n += 1;
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +396,22 @@ mod tests {
         assert!((c.wer() - 0.4).abs() < 1e-9);
         assert_eq!(counts("a b c", "").deletions, 3);
         assert_eq!(counts("", "").wer(), 0.0);
+    }
+
+    #[test]
+    fn term_counts_find_miss_and_flag_extra_terms() {
+        let c = term_counts(
+            "You're on lisinopril 10 mg and metformin. Keep the lisinopril.",
+            "you're on listen up roll 10 milligrams and metformin. Keep the lisinopril. Motrin.",
+            &["lisinopril", "Metformin", "Motrin", "A1c"],
+        );
+        assert_eq!(
+            c,
+            TermCounts {
+                in_reference: 3,
+                found: 2,
+                extra: 1
+            }
+        );
     }
 }
