@@ -185,7 +185,8 @@ impl Vocabulary {
                 continue;
             }
             let term = &self.terms[h.term];
-            // The plain span there that sounds most like the term.
+            // The plain span there that sounds most like the term. No first-sound gate here: the
+            // prompted decode has already placed the term ("costi or thritis" is osteoarthritis).
             let mut best: Option<(f64, usize, usize)> = None;
             for s in lo..hi {
                 for e in s + 1..=(s + MAX_SPAN_WORDS).min(hi) {
