@@ -6,7 +6,8 @@
 # Usage: scripts/eval-vocabulary.sh [MODEL] [THREADS]   (default: base 2)
 # VOCABULARY=FILE picks the vocabulary (default samples/clinic.vocabulary.txt, whose header says
 # how it was made); ASR_SAMPLES="PREFIX..." adds rendered dialogues (PREFIX.flac + PREFIX.ref.txt,
-# see README "Measured"). Run it on an otherwise idle machine if the times matter.
+# see README "Measured"); ONLY_ASR_SAMPLES=1 leaves out the two bundled samples. Run it on an
+# otherwise idle machine if the times matter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -21,7 +22,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf "sample\tmode\tWER\tterms\twall_s\n"
 refs=(); plain=(); voc=()
-for p in samples/encounter samples/long ${ASR_SAMPLES:-}; do
+bundled="samples/encounter samples/long"; [ -n "${ONLY_ASR_SAMPLES:-}" ] && bundled=""
+for p in $bundled ${ASR_SAMPLES:-}; do
   s=$(basename "$p")
   for mode in plain vocabulary; do
     args=(); [ "$mode" = vocabulary ] && args=(--vocabulary "$vocab")
