@@ -200,11 +200,7 @@ fn sample_encounter_with_its_custom_vocabulary() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
     let vocabulary_text = read("samples/encounter.vocabulary.txt");
-    let terms: Vec<&str> = vocabulary_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let terms = fhirscribe::asr::vocabulary::terms(&vocabulary_text);
     let speakers = SpeakerMode::ChannelIdentification {
         clinician_channel: 0,
     };

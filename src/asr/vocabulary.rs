@@ -84,11 +84,7 @@ struct Hit {
 impl Vocabulary {
     /// Parses one term per line (`#` starts a comment line). `None` when there are no terms.
     pub fn parse(text: &str) -> Result<Option<Self>, AsrError> {
-        let terms: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
+        let terms = terms(text);
         if terms.is_empty() {
             return Ok(None);
         }
@@ -296,6 +292,14 @@ impl Vocabulary {
         }
         out
     }
+}
+
+/// The terms of a vocabulary file: one per line, blank lines and `#` comment lines skipped.
+pub fn terms(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
 }
 
 /// Indices of the pronunciation items (words, not punctuation) of `words`.

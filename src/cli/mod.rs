@@ -367,11 +367,7 @@ fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf], terms: Option<&std::path::Path>)
         }
         None => String::new(),
     };
-    let terms: Vec<&str> = terms_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let terms = asr::vocabulary::terms(&terms_text);
     let mut total_terms = eval::wer::TermCounts::default();
     if refs.len() != hyps.len() {
         bail!(
