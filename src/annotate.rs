@@ -156,6 +156,7 @@ mod tests {
                 section_name: TranscriptSectionName::Other,
             },
             segment_id: id.into(),
+            extensions: None,
         }
     }
 

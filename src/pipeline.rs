@@ -9,7 +9,8 @@ use crate::asr::{self, AsrError, Recognizer, SileroVad};
 use crate::audio::Pcm;
 use crate::diarize::{self, DiarizeError, SpeakerMode};
 use crate::healthscribe::{
-    ClinicalDocumentationFile, MedicalScribeContext, NoteTemplate, TranscriptFile,
+    ClinicalDocumentationFile, Conversation, ConversationExtensions, MedicalScribeContext,
+    NoteTemplate, SegmentExtensions, TranscriptFile,
 };
 use crate::note::{self, NoteContext, Templates};
 use crate::transcript::{self, SpeakerWords};
@@ -127,6 +128,10 @@ pub fn run(
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
     let mut conversation =
         transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
+    mark_role_confidence(&mut conversation, &streams);
+    conversation.extensions = Some(ConversationExtensions {
+        asr_model: models.recognizer.model_name(),
+    });
     {
         let _span = tracing::info_span!(
             "clinical",
@@ -146,6 +151,19 @@ pub fn run(
             clinical_documentation: documentation,
         },
     })
+}
+
+/// Writes each segment's role confidence where its stream's role is not certain (one-channel
+/// audio today), so later stages and the FHIR mapping see that nobody knows who said it.
+fn mark_role_confidence(conversation: &mut Conversation, streams: &[diarize::SpeakerStream]) {
+    for seg in &mut conversation.transcript_segments {
+        let role = seg.participant_details.participant_role;
+        if let Some(s) = streams.iter().find(|s| s.role == role && s.role_confidence < 1.0) {
+            seg.extensions = Some(SegmentExtensions {
+                participant_role_confidence: Some(s.role_confidence),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,12 +187,12 @@ mod tests {
     #[test]
     fn no_words_is_a_no_speech_error_and_a_vocabulary_adds_no_decode_without_near_misses() {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let Ok(lib) = crate::models::ort_library() else {
-            return;
-        };
-        let Ok(vad_model) = crate::models::locate(crate::models::SILERO_VAD) else {
-            return;
-        };
+        // Missing models fail the test (scripts/test.sh fetches them): a test that returns early
+        // when its inputs are absent can never fail.
+        let lib = crate::models::ort_library()
+            .expect("ONNX Runtime not found: run `fhirscribe models fetch --only vad,ort`");
+        let vad_model = crate::models::locate(crate::models::SILERO_VAD)
+            .expect("Silero VAD not found: run `fhirscribe models fetch --only vad,ort`");
         let vad = SileroVad::load(&vad_model, &lib, Default::default()).unwrap();
         let mut m = Models {
             recognizer: Box::new(Recording(seen.clone())),

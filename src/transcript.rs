@@ -166,6 +166,7 @@ pub fn build_conversation(
         clinical_insights: Vec::<ClinicalInsight>::new(),
         transcript_items: items,
         transcript_segments: segments,
+        extensions: None,
     }
 }
 

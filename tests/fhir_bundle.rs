@@ -368,3 +368,229 @@ fn the_cli_refuses_bad_fhir_flags_before_any_work() {
     assert!(e.contains("bad-mapping.json"), "{e}");
     assert!(!out.path().join("o").exists(), "nothing written on error");
 }
+
+fn codes(b: &Value, ty: &str) -> Vec<String> {
+    let field = if ty == "Condition" {
+        "code"
+    } else {
+        "medicationCodeableConcept"
+    };
+    resources(b, ty)
+        .iter()
+        .map(|r| r[field]["coding"][0]["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One-channel audio before diarization: every segment is `CLINICIAN_0` with an unknown role,
+/// so the clinical stage never sees "Any chest pain?" / "Nope." as a question and its answer.
+/// Nothing of it may reach the chart; the note and transcript still go, for review.
+#[test]
+fn one_channel_outputs_chart_no_condition_or_medication() {
+    let templates = Templates::builtin().unwrap();
+    let text = std::fs::read_to_string(common::repo_path("samples/encounter.ref.tsv"))
+        .unwrap()
+        .replace("\tPATIENT\t", "\tCLINICIAN\t");
+    let mut out = reference_outputs(
+        &text,
+        "mono-job",
+        NoteTemplate::HistoryAndPhysical,
+        &templates,
+    )
+    .unwrap();
+    for s in &mut out.transcript.conversation.transcript_segments {
+        s.extensions = Some(fhirscribe::healthscribe::SegmentExtensions {
+            participant_role_confidence: Some(0.0),
+        });
+    }
+    let bytes = OutputBytes::new(out, NoteTemplate::HistoryAndPhysical, &templates);
+    let m = fhir::prepare(
+        &Mapping::bundled().unwrap(),
+        &Validator::bundled().unwrap(),
+        &ctx(),
+        &device(),
+        &bytes.outputs("mono-job", "2026-11-27T12:00:00.000Z"),
+    )
+    .unwrap();
+    assert!(resources(&m.bundle, "Condition").is_empty(), "{:?}", m.report);
+    assert!(resources(&m.bundle, "MedicationStatement").is_empty());
+    assert!(
+        m.report.skipped[fhir::bundle::SKIP_SPEAKER_UNKNOWN] >= 3,
+        "{:?}",
+        m.report
+    );
+    assert_eq!(resources(&m.bundle, "DocumentReference").len(), 2);
+
+    // The rule is the mapping's data: a site that trusts the roles gets the findings.
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("mappings/fhir/mapping.json")).unwrap(),
+    )
+    .unwrap();
+    v["min_speaker_role_confidence"] = 0.0.into();
+    let trusting = Mapping::parse("edited.json", &v.to_string()).unwrap();
+    let m = fhir::prepare(
+        &trusting,
+        &Validator::bundled().unwrap(),
+        &ctx(),
+        &device(),
+        &bytes.outputs("mono-job", "2026-11-27T12:00:00.000Z"),
+    )
+    .unwrap();
+    assert!(!resources(&m.bundle, "MedicationStatement").is_empty());
+}
+
+/// The chart gets what a clinician would put there: the visit's reasons and the problems
+/// assessed, not every symptom word. The sample's knee pain (reported by the patient) and
+/// effusion (an exam finding) stay in the note; diabetes (the visit's reason) and the knee's
+/// osteoarthritis (assessed in the plan) are encounter diagnoses.
+#[test]
+fn the_chart_policy_writes_assessed_problems_not_every_symptom() {
+    let (b, report) = build(&Mapping::bundled().unwrap(), "policy-job");
+    let conditions = codes(&b, "Condition");
+    assert!(
+        conditions.iter().any(|c| c.starts_with("E11")),
+        "{conditions:?}"
+    );
+    assert!(
+        conditions.iter().any(|c| c.starts_with("M17")),
+        "{conditions:?}"
+    );
+    for r in resources(&b, "Condition") {
+        let text = r["code"]["text"].as_str().unwrap().to_lowercase();
+        assert!(!text.contains("effusion") && !text.contains("knee pain"), "{text}");
+        assert_eq!(r["category"][0]["coding"][0]["code"], "encounter-diagnosis");
+    }
+    let reported = report
+        .skipped
+        .get("chart policy: reported")
+        .copied()
+        .unwrap_or(0);
+    assert!(reported >= 1, "{report:?}");
+
+    // A site that wants reported symptoms charted gets them as unconfirmed health concerns.
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("mappings/fhir/mapping.json")).unwrap(),
+    )
+    .unwrap();
+    v["conditions"]["chart_policy"]["reported"]["write"] = true.into();
+    let (all, _) = build(
+        &Mapping::parse("edited.json", &v.to_string()).unwrap(),
+        "policy-job",
+    );
+    let concerns: Vec<&Value> = resources(&all, "Condition")
+        .into_iter()
+        .filter(|r| r["category"][0]["coding"][0]["code"] == "health-concern")
+        .collect();
+    assert!(!concerns.is_empty());
+    for r in concerns {
+        assert_eq!(r["verificationStatus"]["coding"][0]["code"], "unconfirmed");
+    }
+}
+
+/// Mentions of one code merge into one resource even when their traits decide differently
+/// (here a past-history mention beside a current one, which once made two Conditions).
+#[test]
+fn one_resource_per_code_per_job_whatever_the_traits() {
+    let templates = Templates::builtin().unwrap();
+    let text = std::fs::read_to_string(common::repo_path("samples/encounter.ref.tsv")).unwrap();
+    let mut out = reference_outputs(&text, "dup-job", NoteTemplate::HistoryAndPhysical, &templates)
+        .unwrap();
+    let conv = &mut out.transcript.conversation;
+    let mut extra = Vec::new();
+    for ins in &conv.clinical_insights {
+        let has_code = ins.extensions.as_ref().is_some_and(|e| !e.codes.is_empty());
+        if has_code {
+            let mut copy = ins.clone();
+            copy.insight_id = format!("{}-again", ins.insight_id);
+            let ext = copy.extensions.as_mut().unwrap();
+            ext.traits.push(fhirscribe::healthscribe::Trait {
+                name: fhirscribe::healthscribe::TraitName::PastHistory,
+                score: 0.9,
+            });
+            extra.push(copy);
+        }
+    }
+    assert!(!extra.is_empty());
+    conv.clinical_insights.extend(extra);
+    let bytes = OutputBytes::new(out, NoteTemplate::HistoryAndPhysical, &templates);
+    let m = fhir::prepare(
+        &Mapping::bundled().unwrap(),
+        &Validator::bundled().unwrap(),
+        &ctx(),
+        &device(),
+        &bytes.outputs("dup-job", "2026-11-27T12:00:00.000Z"),
+    )
+    .unwrap();
+    for ty in ["Condition", "MedicationStatement"] {
+        let c = codes(&m.bundle, ty);
+        let unique: BTreeSet<&String> = c.iter().collect();
+        assert_eq!(unique.len(), c.len(), "{ty}: {c:?}");
+        assert!(!c.is_empty(), "{ty}");
+    }
+}
+
+/// The validator refuses a Bundle that charts one code twice (what `fhir deliver` relies on).
+#[test]
+fn a_bundle_with_a_code_twice_is_invalid() {
+    let (mut b, _) = build(&Mapping::bundled().unwrap(), "twice-job");
+    let entries = b["entry"].as_array_mut().unwrap();
+    let i = entries
+        .iter()
+        .position(|e| e["resource"]["resourceType"] == "Condition")
+        .unwrap();
+    let mut copy = entries[i].clone();
+    copy["fullUrl"] = "urn:uuid:00000000-0000-4000-8000-000000000001".into();
+    copy["resource"]["identifier"][0]["value"] = "twice-job/insight/copy".into();
+    entries.push(copy);
+    let issues = Validator::bundled().unwrap().validate_bundle(&b);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.message.contains("one resource per code per job")),
+        "{issues:?}"
+    );
+}
+
+/// `fhir deliver` validates every Bundle before queueing: an invalid one is refused with the
+/// rule it breaks, and nothing is queued or sent (the FHIR base is a closed port).
+#[test]
+fn fhir_deliver_refuses_an_invalid_bundle_and_queues_nothing() {
+    let (good, _) = build(&Mapping::bundled().unwrap(), "deliver-good");
+    let (mut bad, _) = build(&Mapping::bundled().unwrap(), "deliver-bad");
+    let i = bad["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["resource"]["resourceType"] == "Condition")
+        .unwrap();
+    bad["entry"][i]["resource"]["clinicalStatus"]["coding"][0]["code"] = "maybe".into();
+    let dir = tempfile::tempdir().unwrap();
+    let (gp, bp) = (dir.path().join("good.json"), dir.path().join("bad.json"));
+    std::fs::write(&gp, good.to_string()).unwrap();
+    std::fs::write(&bp, bad.to_string()).unwrap();
+    let store = dir.path().join("store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fhirscribe"))
+        .args(["fhir", "deliver"])
+        .arg(&gp)
+        .arg(&bp)
+        .arg("--store")
+        .arg(&store)
+        .args(["--fhir-base", "http://127.0.0.1:9/fhir", "--no-auth"])
+        .env_remove("FHIRSCRIBE_SMART_CLIENT_ID")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("bad.json: not queued"), "{stderr}");
+    assert!(stderr.contains("failed validation"), "{stderr}");
+    assert!(!stderr.contains("maybe"), "the message names rules, not values: {stderr}");
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_fhirscribe"))
+        .args(["fhir", "outbox", "--store"])
+        .arg(&store)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout).trim().is_empty(),
+        "nothing queued, not even the valid Bundle"
+    );
+}

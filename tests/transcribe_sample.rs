@@ -190,6 +190,34 @@ fn sample_encounter_mixed_to_one_channel() {
         .map(|s| s.participant_details.participant_role.to_string())
         .collect();
     assert_eq!(roles.len(), 1, "one stream without diarization");
+    // Nobody knows who spoke: every segment says so, and nothing of it reaches the chart (the
+    // sample's "Any chest pain?" / "Nope." would otherwise chart chest pain), only the note.
+    assert!(out
+        .transcript
+        .conversation
+        .transcript_segments
+        .iter()
+        .all(|s| s.role_confidence() == 0.0));
+    let asr = out.transcript.conversation.extensions.as_ref().unwrap();
+    assert_eq!(asr.asr_model.as_deref(), Some("whisper ggml-tiny.en.bin"));
+    let templates = note::Templates::builtin().unwrap();
+    let bytes = eval::fhir::OutputBytes::new(out, Default::default(), &templates);
+    let m = fhirscribe::fhir::prepare(
+        &fhirscribe::fhir::Mapping::bundled().unwrap(),
+        &fhirscribe::fhir::Validator::bundled().unwrap(),
+        &fhirscribe::fhir::EncounterContext::new("Patient/p1", "Encounter/e1").unwrap(),
+        &fhirscribe::fhir::ScribeDevice {
+            version: "test".into(),
+            models: vec![("asr".into(), "whisper ggml-tiny.en.bin".into())],
+        },
+        &bytes.outputs("sample-mono", "2026-12-03T12:00:00.000Z"),
+    )
+    .unwrap();
+    for e in m.bundle["entry"].as_array().unwrap() {
+        let ty = e["resource"]["resourceType"].as_str().unwrap();
+        assert!(ty != "Condition" && ty != "MedicationStatement", "{ty}");
+    }
+    assert!(m.report.skipped[fhirscribe::fhir::bundle::SKIP_SPEAKER_UNKNOWN] > 0);
 }
 
 /// The sample's custom vocabulary (drug names tiny.en mishears) through the real models: the

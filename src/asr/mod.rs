@@ -56,6 +56,12 @@ pub trait Recognizer {
         audio: &[f32],
         prompt: Option<&str>,
     ) -> Result<Vec<RawToken>, AsrError>;
+
+    /// The model that really transcribes (e.g. `whisper ggml-base.bin`), for provenance: the
+    /// transcript and the FHIR `Device` name it. `None` for stand-ins.
+    fn model_name(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

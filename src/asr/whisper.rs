@@ -29,6 +29,8 @@ pub struct WhisperRecognizer {
     ctx: WhisperContext,
     state: WhisperState,
     opts: WhisperOptions,
+    /// `whisper <file name>` of the loaded model.
+    name: String,
 }
 
 impl WhisperRecognizer {
@@ -48,7 +50,18 @@ impl WhisperRecognizer {
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| err(e.to_string()))?;
-        Ok(Self { ctx, state, opts })
+        let name = format!(
+            "whisper {}",
+            model
+                .file_name()
+                .map_or_else(|| path.into(), |n| n.to_string_lossy())
+        );
+        Ok(Self {
+            ctx,
+            state,
+            opts,
+            name,
+        })
     }
 
     pub fn is_multilingual(&self) -> bool {
@@ -57,6 +70,10 @@ impl WhisperRecognizer {
 }
 
 impl Recognizer for WhisperRecognizer {
+    fn model_name(&self) -> Option<String> {
+        Some(self.name.clone())
+    }
+
     fn transcribe(
         &mut self,
         audio: &[f32],

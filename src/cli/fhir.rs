@@ -60,26 +60,26 @@ impl FhirTarget {
     }
 }
 
-/// The scribe as the FHIR `Device` of its outputs.
-pub fn scribe_device(asr_model: &Path) -> ScribeDevice {
-    let asr = asr_model
-        .file_name()
-        .map_or("whisper".into(), |n| n.to_string_lossy().into_owned());
+/// The scribe as the FHIR `Device` of its outputs; `asr_model` is the speech model that really
+/// made the transcript (its `Extensions.AsrModel`).
+pub fn scribe_device(asr_model: &str) -> ScribeDevice {
     ScribeDevice {
         version: env!("CARGO_PKG_VERSION").to_string(),
         models: vec![
-            ("asr".into(), asr),
+            ("asr".into(), asr_model.to_string()),
             ("vad".into(), "silero-vad".into()),
             ("clinical".into(), "fhirscribe-clinical".into()),
         ],
     }
 }
 
-/// Builds, validates and writes `DIR/fhir-bundle.json` from the two native files' bytes.
+/// Builds, validates and writes `DIR/fhir-bundle.json` from the two native files' bytes. The
+/// `Device` names the speech model recorded in the transcript, or `asr_model` when the
+/// transcript records none (a file from elsewhere); with neither, it refuses rather than guess.
 #[allow(clippy::too_many_arguments)]
 pub fn write_bundle(
     prep: &Prepared,
-    device: &ScribeDevice,
+    asr_model: Option<&str>,
     template: NoteTemplate,
     transcript_json: &[u8],
     documentation_json: &[u8],
@@ -92,6 +92,11 @@ pub fn write_bundle(
     let doc: ClinicalDocumentationFile =
         serde_json::from_slice(documentation_json).context("clinical-documentation.json")?;
     let conv = &transcript.conversation;
+    let recorded_model = conv.extensions.as_ref().and_then(|e| e.asr_model.as_deref());
+    let Some(model) = recorded_model.or(asr_model) else {
+        bail!("transcript.json does not say which speech model made it (no Extensions.AsrModel); pass --asr-model NAME");
+    };
+    let device = scribe_device(model);
     let job_name = conv
         .job_name
         .clone()
@@ -106,7 +111,7 @@ pub fn write_bundle(
         documentation_json,
         recorded,
     };
-    let mapped = fhir::prepare(&prep.mapping, &prep.validator, &prep.ctx, device, &outputs)?;
+    let mapped = fhir::prepare(&prep.mapping, &prep.validator, &prep.ctx, &device, &outputs)?;
     let path = out_dir.join("fhir-bundle.json");
     super::write_bytes(&path, &serde_json::to_vec_pretty(&mapped.bundle)?)?;
     let r = &mapped.report;
@@ -125,6 +130,14 @@ pub fn write_bundle(
                 .join(", ")
         }
     );
+    if r.skipped.contains_key(fhir::bundle::SKIP_SPEAKER_UNKNOWN) {
+        eprintln!(
+            "note: who said what is unknown in one-channel audio (no speaker diarization yet), so \
+             the bundle holds the note and transcript for review but no Conditions or \
+             MedicationStatements from those segments; record the clinician and the patient on \
+             two channels and use --channel-identification to chart findings"
+        );
+    }
     Ok(path)
 }
 
@@ -140,6 +153,10 @@ pub enum FhirCommand {
         /// The template the note was written with.
         #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
         template: String,
+        /// The speech model that made the transcript, for a transcript.json that does not
+        /// record it (`Extensions.AsrModel`, which every transcript of ours has).
+        #[arg(long)]
+        asr_model: Option<String>,
     },
     /// Queue Bundles in the durable outbox and deliver them (retrying until delivered, dead or
     /// the deadline).
@@ -193,6 +210,10 @@ pub struct DeliverArgs {
     /// HTTP timeout per request.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+    /// Profiles every Bundle is validated against before it is queued (default: the bundled
+    /// fhir-profiles/).
+    #[arg(long, env = "FHIRSCRIBE_FHIR_PROFILES")]
+    fhir_profiles: Option<PathBuf>,
 }
 
 /// SMART Backend Services registration; secrets come from the environment or files only.
@@ -252,6 +273,7 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
             dir,
             target,
             template,
+            asr_model,
         } => {
             let prep = target.load()?;
             let template: NoteTemplate = super::parse_wire("--template", &template)?;
@@ -269,7 +291,7 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
             let recorded = crate::healthscribe::DateTime::now();
             let path = write_bundle(
                 &prep,
-                &scribe_device(Path::new("whisper")),
+                asr_model.as_deref(),
                 template,
                 &transcript,
                 &documentation,
@@ -316,7 +338,13 @@ fn deliver(a: DeliverArgs) -> Result<()> {
     if smart.is_none() && !a.no_auth {
         bail!("give SMART Backend Services credentials (--client-id, --private-key, --key-id) or --no-auth");
     }
-    let outbox = Outbox::open(&a.store)?;
+    let validator = match &a.fhir_profiles {
+        Some(dir) => Validator::load(dir)?,
+        None => Validator::bundled()?,
+    };
+    // Every Bundle is read and validated before any is queued: an invalid one is never sent,
+    // and a refused batch leaves the outbox as it was.
+    let mut checked = Vec::with_capacity(a.bundles.len());
     for path in &a.bundles {
         let bundle: serde_json::Value = serde_json::from_slice(
             &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
@@ -328,6 +356,12 @@ fn deliver(a: DeliverArgs) -> Result<()> {
         let job = fhir::bundle::job_of(&bundle)
             .with_context(|| format!("{}: the Bundle has no job identifier", path.display()))?
             .to_string();
+        fhir::check_bundle(&validator, &bundle)
+            .with_context(|| format!("{}: not queued", path.display()))?;
+        checked.push((job, bundle));
+    }
+    let outbox = Outbox::open(&a.store)?;
+    for (job, bundle) in checked {
         let r = outbox.enqueue(&job, bundle)?;
         eprintln!(
             "{job}: {}",
@@ -396,7 +430,8 @@ pub fn eval_throughput(
     let output = ef::reference_outputs(&text, "bench", template, &templates)
         .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
     let bytes = ef::OutputBytes::new(output, template, &templates);
-    let device = scribe_device(Path::new("whisper"));
+    // The reference outputs come from a hand-made transcript, not from a speech model.
+    let device = scribe_device("reference transcript (no speech model)");
     // One warm-up run so lazy statics are not timed.
     ef::map_throughput(
         &bytes,

@@ -538,7 +538,7 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
             );
             Some(fhir::write_bundle(
                 prep,
-                &fhir::scribe_device(&model),
+                None,
                 template,
                 &transcript_json,
                 &documentation_json,

@@ -30,6 +30,10 @@ pub enum DiarizeError {
 #[derive(Clone, Debug)]
 pub struct SpeakerStream {
     pub role: ParticipantRole,
+    /// How sure `role` is (0..1): 1 for channel identification, 0 for one stream of unknown
+    /// speakers. Written to each segment's `Extensions.ParticipantRoleConfidence` when below 1,
+    /// so the FHIR mapping can refuse to chart what nobody knows who said.
+    pub role_confidence: f64,
     pub samples: Vec<f32>,
 }
 
@@ -56,10 +60,12 @@ pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream
             Ok(vec![
                 SpeakerStream {
                     role: ParticipantRole::clinician(0),
+                    role_confidence: 1.0,
                     samples: pcm.channels[c].clone(),
                 },
                 SpeakerStream {
                     role: ParticipantRole::patient(0),
+                    role_confidence: 1.0,
                     samples: pcm.channels[1 - c].clone(),
                 },
             ])
@@ -70,8 +76,10 @@ pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream
             } else {
                 pcm.mixdown()
             };
+            // AWS's format has no "unknown speaker" role: the label is a placeholder.
             Ok(vec![SpeakerStream {
                 role: ParticipantRole::clinician(0),
+                role_confidence: 0.0,
                 samples,
             }])
         }

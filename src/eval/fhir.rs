@@ -60,6 +60,7 @@ pub fn reference_outputs(
                 section_name: TranscriptSectionName::Other,
             },
             segment_id: id.to_string(),
+            extensions: None,
         });
     }
     if segments.is_empty() {
@@ -75,6 +76,7 @@ pub fn reference_outputs(
         clinical_insights: vec![],
         transcript_items: vec![],
         transcript_segments: segments,
+        extensions: None,
     };
     crate::annotate::annotate(&mut conversation);
     let documentation = crate::note::generate(

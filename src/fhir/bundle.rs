@@ -9,8 +9,11 @@
 //! - Patient and Encounter come only from the launch/job context, never from audio content.
 //! - Every AI-made resource carries `meta.security` AIAST and has exactly one Provenance whose
 //!   evidence lists the transcript segments (ids and audio times) it came from.
-//! - One resource per code per job: repeated mentions of the same condition or drug merge,
-//!   their evidence is the union of the mentions.
+//! - One resource per code per job, always: repeated mentions of the same condition or drug
+//!   merge, their evidence is the union of the mentions, and the latest mention's trait rule
+//!   decides its status (what was said last about a drug is what holds).
+//! - Nothing is charted from a segment whose speaker role is unsure
+//!   (`min_speaker_role_confidence`), and Conditions follow the mapping's chart policy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,11 +21,13 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::mapping::{
-    decide, ConditionOverride, Decision, Mapping, MedicationOverride, MedicationStatus,
+    decide, ChartClass, ConditionOverride, Decision, Mapping, MedicationOverride,
+    MedicationStatus,
 };
 use crate::healthscribe::{
-    ClinicalDocumentation, ClinicalInsight, Conversation, EntitySubType, NoteTemplate, TraitName,
-    TranscriptSectionName,
+    ClinicalDocumentation, ClinicalInsight, Conversation, EntitySubType,
+    MedicalScribeParticipantRole, NoteTemplate, TraitName, TranscriptSectionName,
+    TranscriptSegment,
 };
 
 const AIAST_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
@@ -165,6 +170,12 @@ pub fn build_bundle(
             .filter(|s| s.section_details.section_name == TranscriptSectionName::AssessmentAndPlan)
             .map(|s| s.segment_id.as_str())
             .collect(),
+        segments: out
+            .conversation
+            .transcript_segments
+            .iter()
+            .map(|s| (s.segment_id.as_str(), s))
+            .collect(),
     };
     let mut report = MappingReport::default();
     let mut entries = Vec::new();
@@ -235,12 +246,12 @@ pub fn build_bundle(
             segments,
         ));
     };
-    for group in b.condition_groups(&mut report) {
+    for (group, class) in b.condition_groups(&mut report) {
         add(
             "condition",
             "Condition",
             group.first,
-            b.condition(&group),
+            b.condition(&group, class),
             &group.segments,
         );
         report.conditions += 1;
@@ -296,7 +307,12 @@ struct Builder<'a> {
     out: &'a JobOutputs<'a>,
     times: BTreeMap<&'a str, (f64, f64)>,
     plan_segments: BTreeSet<&'a str>,
+    segments: BTreeMap<&'a str, &'a TranscriptSegment>,
 }
+
+/// Reason counted in [`MappingReport::skipped`] for insights from a segment whose speaker role
+/// is unsure (besides trait names, missing codes and `chart policy: CLASS…`).
+pub const SKIP_SPEAKER_UNKNOWN: &str = "speaker role unknown";
 
 fn coding(system: &str, code: &str, display: Option<&str>) -> Value {
     let mut c = json!({"system": system, "code": code});
@@ -512,7 +528,51 @@ impl<'a> Builder<'a> {
         self.entry(&url, prov, "Provenance", &format!("_tag={system}|{tag}"))
     }
 
-    /// Insights a rule takes, with their traits; skipped ones counted by reason.
+    /// Every segment of the insight has a speaker role at least as sure as the mapping asks.
+    fn speaker_known(&self, ins: &ClinicalInsight) -> bool {
+        ins.spans.iter().all(|sp| {
+            self.segments
+                .get(sp.segment_id.as_str())
+                .is_some_and(|s| s.role_confidence() >= self.m.min_speaker_role_confidence)
+        })
+    }
+
+    fn said_by_clinician(&self, segment_id: &str) -> bool {
+        self.segments.get(segment_id).is_some_and(|s| {
+            s.participant_details.participant_role.role == MedicalScribeParticipantRole::Clinician
+        })
+    }
+
+    /// The insight's first span lies in a clinician's statement (not a question) that names the
+    /// visit's reason ("today we're following up on your diabetes").
+    fn visit_reason(&self, ins: &ClinicalInsight, cues: &[String]) -> bool {
+        let Some(sp) = ins.spans.first() else {
+            return false;
+        };
+        if !self.said_by_clinician(&sp.segment_id) {
+            return false;
+        }
+        let Some(seg) = self.segments.get(sp.segment_id.as_str()) else {
+            return false;
+        };
+        let range = sp.char_range();
+        let text: Vec<char> = seg.content.chars().collect();
+        let is_end = |c: char| matches!(c, '.' | '?' | '!');
+        let start = text[..range.start.min(text.len())]
+            .iter()
+            .rposition(|c| is_end(*c))
+            .map_or(0, |p| p + 1);
+        let end = text[range.end.min(text.len())..]
+            .iter()
+            .position(|c| is_end(*c))
+            .map_or(text.len(), |p| range.end + p + 1);
+        let sentence: String = text[start..end.min(text.len())].iter().collect();
+        let sentence = sentence.to_lowercase();
+        !sentence.trim_end().ends_with('?') && cues.iter().any(|c| sentence.contains(c.as_str()))
+    }
+
+    /// Insights a rule takes, with their traits, one group per code (mentions in transcript
+    /// order; the latest mention's rule decides); skipped ones counted by reason.
     fn groups<O>(
         &self,
         from: &[super::mapping::Source],
@@ -541,6 +601,13 @@ impl<'a> Builder<'a> {
                 }
                 Decision::Write(o) => o,
             };
+            if !self.speaker_known(ins) {
+                *report
+                    .skipped
+                    .entry(SKIP_SPEAKER_UNKNOWN.to_string())
+                    .or_default() += 1;
+                continue;
+            }
             let code = ext.and_then(|e| {
                 e.codes
                     .iter()
@@ -552,15 +619,7 @@ impl<'a> Builder<'a> {
                 continue;
             };
             let segs = ins.spans.iter().map(|s| s.segment_id.as_str());
-            // Same code and same overriding rule → same resource.
-            let same = |g: &Group<'a, O>| {
-                g.code.code == code.code
-                    && std::ptr::eq(
-                        g.overrides.map_or(std::ptr::null(), |o| o as *const O),
-                        overrides.map_or(std::ptr::null(), |o| o as *const O),
-                    )
-            };
-            match groups.iter_mut().find(|g| same(g)) {
+            match groups.iter_mut().find(|g| g.code.code == code.code) {
                 Some(g) => {
                     for s in segs {
                         if !g.segments.contains(&s) {
@@ -568,6 +627,8 @@ impl<'a> Builder<'a> {
                         }
                     }
                     g.mentions.push(ins);
+                    // Insights come in transcript order: the latest mention decides.
+                    g.overrides = overrides;
                 }
                 None => groups.push(Group {
                     first: ins,
@@ -581,16 +642,58 @@ impl<'a> Builder<'a> {
         groups
     }
 
-    fn condition_groups(&self, report: &mut MappingReport) -> Vec<Group<'a, ConditionOverride>> {
+    /// Condition groups the chart policy lets through, each with its class.
+    fn condition_groups(
+        &self,
+        report: &mut MappingReport,
+    ) -> Vec<(Group<'a, ConditionOverride>, &'a ChartClass)> {
         let c = &self.m.conditions;
-        self.groups(
+        let policy = &c.chart_policy;
+        let groups = self.groups(
             &c.from,
             &c.trait_rules,
             &c.code_system,
             c.min_code_score,
             "no ICD-10-CM code",
             report,
-        )
+        );
+        let mut out = Vec::new();
+        for g in groups {
+            let by_clinician = |g: &Group<'a, ConditionOverride>, plan_only: bool| {
+                g.mentions.iter().any(|m| {
+                    m.spans.iter().any(|sp| {
+                        self.said_by_clinician(&sp.segment_id)
+                            && (!plan_only || self.plan_segments.contains(sp.segment_id.as_str()))
+                    })
+                })
+            };
+            let history = g.mentions.iter().all(|m| {
+                m.extensions
+                    .as_ref()
+                    .is_some_and(|e| e.traits.iter().any(|t| t.name == TraitName::PastHistory))
+            });
+            let assessed = by_clinician(&g, true)
+                || g.mentions.iter().any(|m| self.visit_reason(m, &policy.visit_reason_cues));
+            let (class, name) = if assessed {
+                (&policy.assessment, "assessment")
+            } else if history {
+                (&policy.history, "history")
+            } else {
+                (&policy.reported, "reported")
+            };
+            let skip = if !class.write {
+                Some(format!("chart policy: {name}"))
+            } else if class.requires_clinician && !by_clinician(&g, false) {
+                Some(format!("chart policy: {name}, no clinician said it"))
+            } else {
+                None
+            };
+            match skip {
+                Some(reason) => *report.skipped.entry(reason).or_default() += g.mentions.len(),
+                None => out.push((g, class)),
+            }
+        }
+        out
     }
 
     fn medication_groups(&self, report: &mut MappingReport) -> Vec<Group<'a, MedicationOverride>> {
@@ -605,12 +708,19 @@ impl<'a> Builder<'a> {
         )
     }
 
-    fn condition(&self, g: &Group<'a, ConditionOverride>) -> (Value, String) {
+    fn condition(&self, g: &Group<'a, ConditionOverride>, class: &ChartClass) -> (Value, String) {
         let rule = &self.m.conditions;
         let o = g.overrides.cloned().unwrap_or_default();
         let clinical = o.clinical_status.unwrap_or(rule.clinical_status);
-        let verification = o.verification_status.unwrap_or(rule.verification_status);
-        let category = o.category.as_ref().unwrap_or(&rule.category);
+        let verification = o
+            .verification_status
+            .or(class.verification_status)
+            .unwrap_or(rule.verification_status);
+        let category = o
+            .category
+            .as_ref()
+            .or(class.category.as_ref())
+            .unwrap_or(&rule.category);
         let (identifier, ine) = self.identifier("insight", &g.first.insight_id);
         let res = json!({
             "resourceType": "Condition",

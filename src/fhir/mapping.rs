@@ -54,6 +54,11 @@ pub struct Mapping {
     pub canonical_base: String,
     pub device: DeviceRule,
     pub note: NoteRule,
+    /// Conditions and MedicationStatements come only from segments whose speaker role is at
+    /// least this sure (`Extensions.ParticipantRoleConfidence`; absent = known). One-channel
+    /// audio before diarization has 0: who said "no" to "any chest pain?" is unknown, so nothing
+    /// of it is charted (the note still is, for review).
+    pub min_speaker_role_confidence: f64,
     pub conditions: ConditionRule,
     pub medications: MedicationRule,
     #[serde(default)]
@@ -250,6 +255,44 @@ pub struct ConditionRule {
     pub clinical_status: ClinicalStatus,
     pub verification_status: VerificationStatus,
     pub trait_rules: Vec<TraitRule<ConditionOverride>>,
+    /// Which coded conditions reach the chart, by where and by whom they were said.
+    pub chart_policy: ChartPolicy,
+}
+
+/// What reaches the chart: a clinician charts the problems they assess, not every symptom word
+/// of the conversation. All mentions of one code form one Condition, placed in the first class
+/// that fits: `assessment` (a clinician named it in an `ASSESSMENT_AND_PLAN` segment, or in a
+/// sentence that states the visit's reason, e.g. "today we're following up on your diabetes"),
+/// `history` (every mention is `PAST_HISTORY`), else `reported` (symptoms and mentions outside
+/// the assessment, which the note summarises).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartPolicy {
+    #[serde(rename = "$comment", default)]
+    pub comment: Option<String>,
+    /// Lower-case phrases that make a clinician's statement (not a question) the visit's
+    /// reason: the conditions it names are assessed in this encounter.
+    #[serde(default)]
+    pub visit_reason_cues: Vec<String>,
+    pub assessment: ChartClass,
+    pub history: ChartClass,
+    pub reported: ChartClass,
+}
+
+/// One class of the chart policy: written or not, and with which category / verification
+/// status (default: the rule's own).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartClass {
+    pub write: bool,
+    /// Written only when a clinician said it at least once (history the patient alone
+    /// reports is not confirmed).
+    #[serde(default)]
+    pub requires_clinician: bool,
+    #[serde(default)]
+    pub category: Option<Coding>,
+    #[serde(default)]
+    pub verification_status: Option<VerificationStatus>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -391,6 +434,26 @@ impl Mapping {
                 codings.push((format!("conditions.trait_rules[{i}].action.category"), c));
             }
         }
+        let policy = &self.conditions.chart_policy;
+        for (name, class) in [
+            ("assessment", &policy.assessment),
+            ("history", &policy.history),
+            ("reported", &policy.reported),
+        ] {
+            if let Some(c) = &class.category {
+                codings.push((format!("conditions.chart_policy.{name}.category"), c));
+            }
+        }
+        if policy
+            .visit_reason_cues
+            .iter()
+            .any(|c| c.trim().is_empty() || c.to_lowercase() != *c)
+        {
+            return err(
+                "conditions.chart_policy.visit_reason_cues",
+                "cues are non-empty lower-case phrases",
+            );
+        }
         for (i, r) in self.dosage.routes.iter().enumerate() {
             codings.push((format!("dosage.routes[{i}].coding"), &r.coding));
             if r.phrases.iter().any(|p| p.trim().is_empty()) || r.phrases.is_empty() {
@@ -425,6 +488,10 @@ impl Mapping {
             }
         }
         let scores = [
+            (
+                "min_speaker_role_confidence",
+                self.min_speaker_role_confidence,
+            ),
             ("conditions.min_code_score", self.conditions.min_code_score),
             (
                 "medications.min_code_score",

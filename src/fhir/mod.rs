@@ -49,13 +49,19 @@ pub fn prepare(
     outputs: &JobOutputs<'_>,
 ) -> Result<MappedBundle, FhirError> {
     let mapped = build_bundle(mapping, ctx, device, outputs)?;
+    check_bundle(validator, &mapped.bundle)?;
+    Ok(mapped)
+}
+
+/// Validates a Bundle (ours or one read back from disk) before it may be queued or sent.
+pub fn check_bundle(validator: &Validator, bundle: &serde_json::Value) -> Result<(), FhirError> {
     let issues: Vec<Issue> = validator
-        .validate_bundle(&mapped.bundle)
+        .validate_bundle(bundle)
         .into_iter()
         .filter(|i| i.severity == Severity::Error)
         .collect();
     if issues.is_empty() {
-        Ok(mapped)
+        Ok(())
     } else {
         Err(FhirError::Invalid { issues })
     }

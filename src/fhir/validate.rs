@@ -822,6 +822,50 @@ fn classify_reference<'a>(r: &'a str) -> Option<RefKind<'a>> {
     None
 }
 
+/// The scribe writes one Condition per code and one MedicationStatement per drug code per job:
+/// two AI-labelled (AIAST) resources of one type with the same coding in one Bundle would chart
+/// the same finding twice. Messages name entries, never the code.
+fn check_one_per_code(entries: &[Value], ctx: &mut Ctx) {
+    let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(r) = entry.get("resource") else {
+            continue;
+        };
+        let (rtype, concept) = match r.get("resourceType").and_then(Value::as_str) {
+            Some("Condition") => ("Condition", r.get("code")),
+            Some("MedicationStatement") => (
+                "MedicationStatement",
+                r.get("medicationCodeableConcept"),
+            ),
+            _ => continue,
+        };
+        let ai_made = r["meta"]["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|c| c["code"] == "AIAST"));
+        if !ai_made {
+            continue;
+        }
+        let codings = concept
+            .and_then(|c| c.get("coding"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for c in codings {
+            let (Some(system), Some(code)) = (c["system"].as_str(), c["code"].as_str()) else {
+                continue;
+            };
+            if let Some(j) = seen.insert((rtype, system, code), i) {
+                ctx.err(
+                    &format!("Bundle.entry[{i}].resource"),
+                    format!(
+                        "an AI-made {rtype} with the same code as Bundle.entry[{j}]: one resource per code per job"
+                    ),
+                );
+            }
+        }
+    }
+}
+
 impl Validator {
     /// Checks one resource against the base R4 definition and every profile in `meta.profile`.
     /// A Bundle is checked as `validate_bundle` does.
@@ -912,6 +956,7 @@ impl Validator {
                 self.check_resource(r, Some(&format!("{eexpr}.resource")), &mut ctx);
             }
         }
+        check_one_per_code(entries, &mut ctx);
         // urn:uuid references must resolve; the target's type must be one the element allows.
         let refs = std::mem::take(&mut ctx.refs);
         let mut reported: HashSet<&str> = HashSet::new();

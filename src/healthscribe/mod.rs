@@ -40,6 +40,13 @@
 //! "Score": 0.9}`. HealthScribe readers ignore unknown keys, and the key is omitted when empty, so
 //! a file without extensions is byte-for-byte AWS's shape.
 //!
+//! [`TranscriptSegment::extensions`] is an `"Extensions"` key on a segment:
+//! `{"ParticipantRoleConfidence": 0.0}` says how sure the speaker role is (0: unknown, as for
+//! one-channel audio before diarization). Absent means the role is known. The FHIR mapping writes
+//! no Condition or MedicationStatement from a segment below its `min_speaker_role_confidence`.
+//! [`Conversation::extensions`] is an `"Extensions"` key on the conversation:
+//! `{"AsrModel": "whisper ggml-base.bin"}` names the speech model that made the transcript.
+//!
 //! # Job shapes
 //! Timestamps are RFC 3339 strings ([`DateTime`]); AWS's JSON protocol sends epoch seconds, which
 //! are read and converted. `DataAccessRoleArn` is optional on
@@ -79,6 +86,6 @@ pub use job::{
 };
 pub use transcript::{
     Alternative, Conversation, ItemType, JobType, ParticipantDetails, ParticipantRole,
-    ParticipantRoleError, SectionDetails, TranscriptFile, TranscriptItem, TranscriptSectionName,
-    TranscriptSegment,
+    ConversationExtensions, ParticipantRoleError, SectionDetails, SegmentExtensions,
+    TranscriptFile, TranscriptItem, TranscriptSectionName, TranscriptSegment,
 };

@@ -36,6 +36,29 @@ pub struct Conversation {
     pub transcript_items: Vec<TranscriptItem>,
     #[serde(default)]
     pub transcript_segments: Vec<TranscriptSegment>,
+    /// Ours, not AWS's (see the module docs); omitted when empty.
+    #[serde(
+        rename = "Extensions",
+        default,
+        skip_serializing_if = "ConversationExtensions::is_absent"
+    )]
+    pub extensions: Option<ConversationExtensions>,
+}
+
+/// Our `"Extensions"` object on the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConversationExtensions {
+    /// The speech model that made the transcript (e.g. `whisper ggml-base.bin`): the FHIR
+    /// `Device` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_model: Option<String>,
+}
+
+impl ConversationExtensions {
+    fn is_absent(e: &Option<Self>) -> bool {
+        e.as_ref().is_none_or(|e| e.asr_model.is_none())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,6 +161,34 @@ pub struct TranscriptSegment {
     pub participant_details: ParticipantDetails,
     pub section_details: SectionDetails,
     pub segment_id: String,
+    /// Ours, not AWS's (see the module docs): how sure the speaker role is. Omitted when the
+    /// role is known, so such a segment is byte-for-byte AWS's shape.
+    #[serde(
+        rename = "Extensions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub extensions: Option<SegmentExtensions>,
+}
+
+/// Our `"Extensions"` object on a transcript segment.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentExtensions {
+    /// 0..1: how sure `ParticipantDetails.ParticipantRole` is. 0 means unknown: one-channel
+    /// audio before diarization labels everything `CLINICIAN_0`, because AWS's format has no
+    /// "unknown speaker" role. Absent means known (channel identification, or AWS's own files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_role_confidence: Option<f64>,
+}
+
+impl TranscriptSegment {
+    /// How sure the speaker role is: the extension's value, else 1 (known).
+    pub fn role_confidence(&self) -> f64 {
+        self.extensions
+            .and_then(|e| e.participant_role_confidence)
+            .unwrap_or(1.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1499,8 +1499,10 @@ pub fn dialogue_to_conversation(id: &str, dialogue: &str) -> Conversation {
                     section_name: TranscriptSectionName::Other,
                 },
                 segment_id: format!("seg-{i}"),
+                extensions: None,
             })
             .collect(),
+        extensions: None,
     }
 }
 

@@ -98,6 +98,7 @@ pub fn fixture(path: &str) -> Conversation {
                 section_name: t.section,
             },
             segment_id: id,
+            extensions: None,
         });
     }
     Conversation {
@@ -109,6 +110,7 @@ pub fn fixture(path: &str) -> Conversation {
         clinical_insights: insights,
         transcript_items: vec![],
         transcript_segments: segments,
+        extensions: None,
     }
 }
 
