@@ -158,7 +158,10 @@ pub fn run(
 fn mark_role_confidence(conversation: &mut Conversation, streams: &[diarize::SpeakerStream]) {
     for seg in &mut conversation.transcript_segments {
         let role = seg.participant_details.participant_role;
-        if let Some(s) = streams.iter().find(|s| s.role == role && s.role_confidence < 1.0) {
+        if let Some(s) = streams
+            .iter()
+            .find(|s| s.role == role && s.role_confidence < 1.0)
+        {
             seg.extensions = Some(SegmentExtensions {
                 participant_role_confidence: Some(s.role_confidence),
             });

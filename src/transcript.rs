@@ -141,6 +141,8 @@ pub fn build_conversation(
                 section_name: TranscriptSectionName::Other,
             },
             segment_id: uuid::Uuid::new_v5(&NS, key.as_bytes()).to_string(),
+            // The pipeline adds the role's confidence where it is not certain.
+            extensions: None,
         });
         for w in &d.words {
             items.push(TranscriptItem {

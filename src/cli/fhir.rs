@@ -92,7 +92,10 @@ pub fn write_bundle(
     let doc: ClinicalDocumentationFile =
         serde_json::from_slice(documentation_json).context("clinical-documentation.json")?;
     let conv = &transcript.conversation;
-    let recorded_model = conv.extensions.as_ref().and_then(|e| e.asr_model.as_deref());
+    let recorded_model = conv
+        .extensions
+        .as_ref()
+        .and_then(|e| e.asr_model.as_deref());
     let Some(model) = recorded_model.or(asr_model) else {
         bail!("transcript.json does not say which speech model made it (no Extensions.AsrModel); pass --asr-model NAME");
     };

@@ -179,6 +179,21 @@ enum EvalCommand {
         #[arg(long)]
         fallback_analyzer: bool,
     },
+    /// What the chart gets per ACI-BENCH encounter: Conditions before/after the mapping's chart
+    /// policy (and codes charted twice before), MedicationStatements.
+    Chart {
+        /// The aci-bench folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Mapping rules (default: the bundled mappings/fhir/mapping.json).
+        #[arg(long, env = "FHIRSCRIBE_FHIR_MAPPING")]
+        fhir_mapping: Option<PathBuf>,
+        /// Also list each charted Condition (code, spoken text, category).
+        #[arg(long)]
+        show_codes: bool,
+    },
     /// FHIR write-back throughput: Bundles mapped + validated per second, and with --fhir-base
     /// delivered per second through the outbox vs direct POSTs.
     Fhir {
@@ -280,6 +295,25 @@ pub fn run() -> Result<()> {
                     smart,
                 },
         } => fhir::eval_throughput(&reference, bundles, &target, fhir_base.as_deref(), &smart),
+        Command::Eval {
+            command:
+                EvalCommand::Chart {
+                    data,
+                    split,
+                    fhir_mapping,
+                    show_codes,
+                },
+        } => {
+            let mapping = match &fhir_mapping {
+                Some(p) => crate::fhir::Mapping::load(p)?,
+                None => crate::fhir::Mapping::bundled()?,
+            };
+            outln!(
+                "{}",
+                crate::eval::chart::evaluate(&data, &split, &mapping, show_codes)?
+            );
+            Ok(())
+        }
         Command::Eval { command } => eval_clinical(command),
         Command::Clinical {
             command: ClinicalCommand::Build { data, repo },
@@ -341,7 +375,10 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
             };
             out!("{report}");
         }
-        EvalCommand::Wer { .. } | EvalCommand::Segments { .. } | EvalCommand::Fhir { .. } => {
+        EvalCommand::Wer { .. }
+        | EvalCommand::Segments { .. }
+        | EvalCommand::Fhir { .. }
+        | EvalCommand::Chart { .. } => {
             unreachable!("handled by run()")
         }
     }

@@ -2,6 +2,7 @@
 //! timing. Each submodule takes its data by path (`--data`), so evaluation sets stay outside the
 //! repository.
 
+pub mod chart;
 pub mod fhir;
 pub mod segments;
 pub mod wer;

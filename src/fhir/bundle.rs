@@ -21,8 +21,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::mapping::{
-    decide, ChartClass, ConditionOverride, Decision, Mapping, MedicationOverride,
-    MedicationStatus,
+    decide, ChartClass, ConditionOverride, Decision, Mapping, MedicationOverride, MedicationStatus,
 };
 use crate::healthscribe::{
     ClinicalDocumentation, ClinicalInsight, Conversation, EntitySubType,
@@ -673,7 +672,9 @@ impl<'a> Builder<'a> {
                     .is_some_and(|e| e.traits.iter().any(|t| t.name == TraitName::PastHistory))
             });
             let assessed = by_clinician(&g, true)
-                || g.mentions.iter().any(|m| self.visit_reason(m, &policy.visit_reason_cues));
+                || g.mentions
+                    .iter()
+                    .any(|m| self.visit_reason(m, &policy.visit_reason_cues));
             let (class, name) = if assessed {
                 (&policy.assessment, "assessment")
             } else if history {

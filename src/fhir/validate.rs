@@ -833,10 +833,9 @@ fn check_one_per_code(entries: &[Value], ctx: &mut Ctx) {
         };
         let (rtype, concept) = match r.get("resourceType").and_then(Value::as_str) {
             Some("Condition") => ("Condition", r.get("code")),
-            Some("MedicationStatement") => (
-                "MedicationStatement",
-                r.get("medicationCodeableConcept"),
-            ),
+            Some("MedicationStatement") => {
+                ("MedicationStatement", r.get("medicationCodeableConcept"))
+            }
             _ => continue,
         };
         let ai_made = r["meta"]["security"]

@@ -85,7 +85,7 @@ pub use job::{
     StartMedicalScribeJobResponse, Tag, ValidationError, VocabularyFilterMethod,
 };
 pub use transcript::{
-    Alternative, Conversation, ItemType, JobType, ParticipantDetails, ParticipantRole,
-    ConversationExtensions, ParticipantRoleError, SectionDetails, SegmentExtensions,
-    TranscriptFile, TranscriptItem, TranscriptSectionName, TranscriptSegment,
+    Alternative, Conversation, ConversationExtensions, ItemType, JobType, ParticipantDetails,
+    ParticipantRole, ParticipantRoleError, SectionDetails, SegmentExtensions, TranscriptFile,
+    TranscriptItem, TranscriptSectionName, TranscriptSegment,
 };

@@ -844,6 +844,8 @@ fn big_bundle() -> Value {
         let mut c = cond.clone();
         c["fullUrl"] = json!(cu);
         c["resource"]["identifier"][0]["value"] = json!(format!("visit-0001/condition-x{i}"));
+        // One Condition per code per job: each copy gets its own code.
+        c["resource"]["code"]["coding"][0]["code"] = json!(format!("Z{i:02}.0"));
         let mut p = prov.clone();
         p["fullUrl"] = json!(pu);
         p["resource"]["target"][0]["reference"] = json!(cu);
