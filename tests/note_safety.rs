@@ -71,7 +71,7 @@ fn traits_of(conv: &fhirscribe::healthscribe::Conversation, text: &str) -> Vec<T
 /// trait ("Denies chest pain."), never its own yes-word list ("Reports chest pain.").
 #[test]
 fn a_confirmed_negative_question_is_a_denial_from_the_traits() {
-    for answer in ["Correct.", "Right.", "Yes, correct."] {
+    for answer in ["Correct.", "Right."] {
         let (conv, lines) = note_lines(&format!(
             "[doctor] what brings you in today?\n\
              [patient] i've had a headache for three days.\n\

@@ -992,6 +992,24 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 }
             }
         }
+        // ASR drops the question mark of a list of symptoms ("shortness of breath, or swelling
+        // in your ankles." "No, none of that."): a clinician's last sentence that names a
+        // condition and that the patient's next turn answers with a denial is a question.
+        // (Moved here from the note generator, so the note and the chart read it alike.)
+        if !sents.iter().any(|s| s.question) && turn.role == Role::Clinician {
+            let answered_no = turns.get(ti + 1).is_some_and(|n| {
+                n.role == Role::Patient && answer_polarity(&n.text) == Some(false)
+            });
+            if let Some(last) = sents.last_mut().filter(|_| answered_no) {
+                if found[ti].iter().any(|f| {
+                    f.entity.category == Category::MEDICAL_CONDITION
+                        && f.entity.begin_char >= last.b
+                        && f.entity.begin_char < last.e
+                }) {
+                    last.question = true;
+                }
+            }
+        }
         // family flags per sentence (with pronoun carry-over inside the turn)
         let mut flags = vec![(false, false, false); sents.len()]; // (family word, pronoun, self)
         for (k, t) in toks.iter().enumerate() {
