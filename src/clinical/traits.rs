@@ -994,11 +994,16 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         }
         // ASR drops the question mark of a list of symptoms ("shortness of breath, or swelling
         // in your ankles." "No, none of that."): a clinician's last sentence that names a
-        // condition and that the patient's next turn answers with a denial is a question.
-        // (Moved here from the note generator, so the note and the chart read it alike.)
-        if !sents.iter().any(|s| s.question) && turn.role == Role::Clinician {
+        // condition and that the patient's next turn answers with a bare "No" is a question.
+        // (Moved here from the note generator, so the note and the chart read it alike.) Not
+        // a remark after the clinician's own question ("Any fever? — I'm asking because the
+        // flu is going around."), which the open-question rule handles.
+        let after_own_turn = ti > 0 && turns[ti - 1].role == Role::Clinician;
+        if !sents.iter().any(|s| s.question) && turn.role == Role::Clinician && !after_own_turn {
             let answered_no = turns.get(ti + 1).is_some_and(|n| {
-                n.role == Role::Patient && answer_polarity(&n.text) == Some(false)
+                n.role == Role::Patient
+                    && starts_with_any(&key_lower(&n.text), ANSWER_PARTICLES)
+                    && answer_polarity(&n.text) == Some(false)
             });
             if let Some(last) = sents.last_mut().filter(|_| answered_no) {
                 if found[ti].iter().any(|f| {
