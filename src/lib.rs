@@ -17,3 +17,4 @@ pub mod smart;
 pub mod store;
 pub mod telemetry;
 pub mod transcript;
+pub mod words;

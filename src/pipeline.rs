@@ -9,9 +9,10 @@ use crate::asr::{self, AsrError, Recognizer, SileroVad};
 use crate::audio::Pcm;
 use crate::diarize::{self, DiarizeError, SpeakerMode};
 use crate::healthscribe::{
-    ClinicalDocumentationFile, Conversation, ConversationExtensions, MedicalScribeContext,
-    NoteTemplate, SegmentExtensions, TranscriptFile,
+    ClinicalDocumentation, ClinicalDocumentationFile, Conversation, ConversationExtensions,
+    MedicalScribeContext, NoteTemplate, SegmentExtensions, TranscriptFile,
 };
+use crate::note::llm::LlmConfig;
 use crate::note::{self, NoteContext, Templates};
 use crate::transcript::{self, SpeakerWords};
 
@@ -25,6 +26,8 @@ pub struct ScribeSettings {
     pub template: NoteTemplate,
     /// Patient context (pronouns) for the note.
     pub context: Option<MedicalScribeContext>,
+    /// Optional rephrasing of the note by a language model ([`note::llm`]); `None` = off.
+    pub llm: Option<LlmConfig>,
 }
 
 impl ScribeSettings {
@@ -35,6 +38,7 @@ impl ScribeSettings {
             vocabulary: None,
             template: NoteTemplate::default(),
             context: None,
+            llm: None,
         }
     }
 }
@@ -140,11 +144,7 @@ pub fn run(
         .entered();
         crate::annotate::annotate(&mut conversation);
     }
-    let documentation = {
-        let _span = tracing::info_span!("note", template = ?settings.template).entered();
-        let ctx = NoteContext::from_scribe_context(settings.context.as_ref());
-        note::generate(&conversation, models.templates.get(settings.template), &ctx)
-    };
+    let documentation = document(&conversation, &models.templates, settings);
     Ok(ScribeOutput {
         transcript: TranscriptFile { conversation },
         documentation: ClinicalDocumentationFile {
@@ -166,6 +166,22 @@ fn mark_role_confidence(conversation: &mut Conversation, streams: &[diarize::Spe
                 participant_role_confidence: Some(s.role_confidence),
             });
         }
+    }
+}
+
+/// The note stage: the evidence-checked note, then, when [`ScribeSettings::llm`] is set, the
+/// model's rewrite with every rewritten sentence checked again (see [`note::llm`]).
+pub fn document(
+    conversation: &Conversation,
+    templates: &Templates,
+    settings: &ScribeSettings,
+) -> ClinicalDocumentation {
+    let _span = tracing::info_span!("note", template = ?settings.template).entered();
+    let ctx = NoteContext::from_scribe_context(settings.context.as_ref());
+    let doc = note::generate(conversation, templates.get(settings.template), &ctx);
+    match &settings.llm {
+        Some(cfg) => note::llm::rewrite(&doc, conversation, cfg).0,
+        None => doc,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The optional model rewrite against real peers on loopback: a server that answers well, one
-//! that adds a fact, one that is too slow, one that sends garbage, and a closed port.
+//! that adds a fact, one that is too slow, one that sends garbage, and a closed port. The tiny
+//! `std::net` server in this file stands in for an OpenAI-compatible LLM server (llama.cpp,
+//! vLLM, Ollama), which cannot run here; it speaks just enough HTTP/1.1 for one request.
 
 mod note_common;
 
@@ -7,9 +9,14 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use fhirscribe::healthscribe::{NoteTemplate, Pronouns};
+use fhirscribe::diarize::SpeakerMode;
+use fhirscribe::healthscribe::{
+    MedicalScribeContext, MedicalScribePatientContext, NoteTemplate, Pronouns, RewriteCheck,
+    RewriteFallback,
+};
 use fhirscribe::note::llm::{rewrite, LlmConfig};
 use fhirscribe::note::{generate, NoteContext, Templates};
+use fhirscribe::pipeline::{document, ScribeSettings};
 
 /// Serves `n` connections: reads one request, waits `delay`, writes `reply(request_body)`.
 fn serve(n: usize, delay: Duration, reply: impl Fn(&str) -> String + Send + 'static) -> String {
@@ -132,8 +139,11 @@ fn slow_endpoint_times_out_to_the_evidence_built_note() {
     let t0 = Instant::now();
     let (out, report) = rewrite(&doc, &conv, &config(url, 300));
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-    assert_eq!(out, doc);
-    assert!(report.fallback.is_some(), "{report:?}");
+    assert_eq!(out.sections, doc.sections);
+    assert_eq!(
+        report.fallback,
+        Some(fhirscribe::note::llm::LlmError::Timeout)
+    );
 }
 
 #[test]
@@ -150,7 +160,7 @@ fn garbage_replies_fall_back() {
         let g = garbage.clone();
         let url = serve(1, Duration::ZERO, move |_| g.clone());
         let (out, report) = rewrite(&doc, &conv, &config(url, 2000));
-        assert_eq!(out, doc, "{garbage}");
+        assert_eq!(out.sections, doc.sections, "{garbage}");
         assert!(report.fallback.is_some(), "{garbage}: {report:?}");
     }
 }
@@ -167,12 +177,166 @@ fn refused_connection_falls_back() {
         &conv,
         &config(format!("http://127.0.0.1:{port}/v1"), 2000),
     );
-    assert_eq!(out, doc);
-    assert!(report.fallback.unwrap().contains("failed"));
+    assert_eq!(out.sections, doc.sections);
+    assert!(report.fallback.unwrap().to_string().contains("failed"));
 }
 
+/// An OpenAI-style reply whose content is `out` as a JSON array.
+fn chat_reply(out: &[String]) -> String {
+    let content = serde_json::to_string(out).unwrap();
+    http_json(
+        &serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]})
+            .to_string(),
+    )
+}
+
+/// The sentences the model was sent.
+fn sent(body: &str) -> Vec<String> {
+    let req: serde_json::Value = serde_json::from_str(body).unwrap();
+    serde_json::from_str(req["messages"][1]["content"].as_str().unwrap()).unwrap()
+}
+
+fn settings(llm: Option<LlmConfig>) -> ScribeSettings {
+    ScribeSettings {
+        context: Some(MedicalScribeContext {
+            patient_context: Some(MedicalScribePatientContext {
+                pronouns: Some(Pronouns::HeHim),
+            }),
+        }),
+        llm,
+        ..ScribeSettings::new("j", SpeakerMode::Single)
+    }
+}
+
+fn rewrite_check(doc: &fhirscribe::healthscribe::ClinicalDocumentation) -> RewriteCheck {
+    doc.extensions.as_ref().unwrap().rewrite.unwrap()
+}
+
+/// The pipeline's note stage calls the model when configured and keeps a checked rewrite.
 #[test]
-fn off_unless_configured() {
-    std::env::remove_var("FHIRSCRIBE_LLM_BASE_URL");
-    assert_eq!(LlmConfig::from_env(), None);
+fn pipeline_calls_the_rewrite_and_keeps_a_checked_one() {
+    let (conv, _) = note();
+    let t = Templates::builtin().unwrap();
+    let plain = document(&conv, &t, &settings(None));
+    assert!(plain.extensions.as_ref().unwrap().rewrite.is_none());
+    let url = serve(1, Duration::ZERO, |body| {
+        let out: Vec<String> = sent(body)
+            .into_iter()
+            .map(|s| {
+                if s == "Denies chest pain." {
+                    "No chest pain.".into()
+                } else {
+                    s
+                }
+            })
+            .collect();
+        chat_reply(&out)
+    });
+    let doc = document(&conv, &t, &settings(Some(config(url, 5000))));
+    let s = sentences(&doc);
+    assert!(s.contains(&"No chest pain.".to_owned()), "{s:?}");
+    assert!(!s.contains(&"Denies chest pain.".to_owned()), "{s:?}");
+    let rc = rewrite_check(&doc);
+    assert_eq!(
+        (rc.rewritten, rc.rejected, rc.fallback),
+        (1, 0, None),
+        "{rc:?}"
+    );
+    assert_eq!(rc.sentences, sentences(&plain).len());
+    // The evidence check of the generated note is still reported.
+    assert!(doc.extensions.unwrap().evidence_check.is_some());
+}
+
+/// A rewrite that invents a condition or flips a negation fails the evidence check: the
+/// original sentence stays and the rejection is counted.
+#[test]
+fn pipeline_rejects_an_invented_condition_and_a_negation_flip() {
+    let (conv, _) = note();
+    let t = Templates::builtin().unwrap();
+    let plain = document(&conv, &t, &settings(None));
+    let url = serve(1, Duration::ZERO, |body| {
+        let out: Vec<String> = sent(body)
+            .into_iter()
+            .map(|s| match s.as_str() {
+                "Denies chest pain." => "Reports chest pain.".to_owned(),
+                "Denies shortness of breath or swelling." => {
+                    "Denies shortness of breath; has pneumonia.".to_owned()
+                }
+                _ => s,
+            })
+            .collect();
+        chat_reply(&out)
+    });
+    let doc = document(&conv, &t, &settings(Some(config(url, 5000))));
+    assert_eq!(doc.sections, plain.sections);
+    let rc = rewrite_check(&doc);
+    assert_eq!(
+        (rc.rewritten, rc.rejected, rc.fallback),
+        (0, 2, None),
+        "{rc:?}"
+    );
+}
+
+/// A model that does not answer in time leaves the checked note as it was, counted as TIMEOUT.
+#[test]
+fn pipeline_falls_back_on_timeout() {
+    let (conv, _) = note();
+    let t = Templates::builtin().unwrap();
+    let plain = document(&conv, &t, &settings(None));
+    let url = serve(1, Duration::from_secs(3), |_| http_json("{}"));
+    let doc = document(&conv, &t, &settings(Some(config(url, 300))));
+    assert_eq!(doc.sections, plain.sections);
+    assert_eq!(rewrite_check(&doc).fallback, Some(RewriteFallback::Timeout));
+}
+
+/// Garbage, a refusal and an HTTP error leave the checked note as it was, counted by kind.
+#[test]
+fn pipeline_falls_back_on_garbage_refusals_and_http_errors() {
+    let (conv, _) = note();
+    let t = Templates::builtin().unwrap();
+    let plain = document(&conv, &t, &settings(None));
+    for (reply, kind) in [
+        (
+            http_json("<html>oops</html>"),
+            RewriteFallback::InvalidReply,
+        ),
+        (
+            http_json(
+                r#"{"choices": [{"message": {"content": "I'm sorry, I can't help with medical notes."}}]}"#,
+            ),
+            RewriteFallback::InvalidReply,
+        ),
+        (
+            http_json(r#"{"choices": [{"message": {"content": "[\"one\"]"}}]}"#),
+            RewriteFallback::WrongLength,
+        ),
+        (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_owned(),
+            RewriteFallback::HttpError,
+        ),
+    ] {
+        let r = reply.clone();
+        let url = serve(1, Duration::ZERO, move |_| r.clone());
+        let doc = document(&conv, &t, &settings(Some(config(url, 2000))));
+        assert_eq!(doc.sections, plain.sections, "{reply}");
+        let rc = rewrite_check(&doc);
+        assert_eq!(rc.fallback, Some(kind), "{reply}: {rc:?}");
+        assert_eq!((rc.rewritten, rc.rejected), (0, 0));
+        // Counts only in the output file: no sentence text, no reason text.
+        let json = serde_json::to_string(&doc.extensions).unwrap();
+        assert!(!json.contains("oops") && !json.contains("sorry"), "{json}");
+    }
+}
+
+/// The blocking client must not panic when the caller is inside an async runtime (the
+/// service will call the note stage from its job workers).
+#[test]
+fn rewrite_does_not_panic_inside_an_async_runtime() {
+    let (conv, doc) = note();
+    let url = serve(1, Duration::ZERO, |body| chat_reply(&sent(body)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (out, report) = rt.block_on(async { rewrite(&doc, &conv, &config(url, 5000)) });
+    assert_eq!(report.fallback, None, "{report:?}");
+    assert_eq!(out.sections, doc.sections);
 }

@@ -35,6 +35,7 @@ macro_rules! outln {
 }
 
 mod fhir;
+mod llm;
 
 #[derive(Parser)]
 #[command(
@@ -118,6 +119,8 @@ struct TranscribeArgs {
     fhir_bundle: bool,
     #[command(flatten)]
     fhir: fhir::FhirTarget,
+    #[command(flatten)]
+    llm: llm::LlmArgs,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +181,10 @@ enum EvalCommand {
         /// Use the note module's simple cue-word analyzer instead of the clinical stage (baseline).
         #[arg(long)]
         fallback_analyzer: bool,
+        /// Print each generated sentence the evidence check rejected (dropped from the note),
+        /// with its reason.
+        #[arg(long)]
+        show_failures: bool,
     },
     /// What the chart gets per ACI-BENCH encounter: Conditions before/after the mapping's chart
     /// policy (and codes charted twice before), MedicationStatements.
@@ -345,6 +352,7 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
             template,
             vocab,
             fallback_analyzer,
+            show_failures,
         } => {
             use crate::note::eval as ne;
             let templates = crate::note::Templates::builtin()?;
@@ -359,21 +367,28 @@ fn eval_clinical(command: EvalCommand) -> Result<()> {
                     vocab.display()
                 );
             }
-            let report = if fallback_analyzer {
+            let (report, label) = if fallback_analyzer {
                 let fa = ne::FallbackAnalyzer::new();
-                ne::evaluate_aci_bench(&data, &split, tpl, &|c| fa.analyze(c), lex.as_ref())?
-                    .to_text("fallback cue-word analyzer")
+                (
+                    ne::evaluate_aci_bench(&data, &split, tpl, &|c| fa.analyze(c), lex.as_ref())?,
+                    "fallback cue-word analyzer",
+                )
             } else {
-                ne::evaluate_aci_bench(
-                    &data,
-                    &split,
-                    tpl,
-                    &crate::annotate::annotate,
-                    lex.as_ref(),
-                )?
-                .to_text("clinical stage")
+                (
+                    ne::evaluate_aci_bench(
+                        &data,
+                        &split,
+                        tpl,
+                        &crate::annotate::annotate,
+                        lex.as_ref(),
+                    )?,
+                    "clinical stage",
+                )
             };
-            out!("{report}");
+            if show_failures {
+                out!("{}", report.failures_text());
+            }
+            out!("{}", report.to_text(label));
         }
         EvalCommand::Wer { .. }
         | EvalCommand::Segments { .. }
@@ -549,6 +564,7 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         vocabulary,
         template,
         context,
+        llm: a.llm.config()?,
     };
     let t = Instant::now();
     let out = pipeline::run(&mut m, &pcm, &settings, |p| {

@@ -65,6 +65,7 @@ use super::lexicon::CondKind;
 use super::matcher::TokenMatcher;
 use super::text::tokenize;
 use super::types::{Category, Role, Section, Trait, Turn};
+use crate::words;
 
 /// Conversational triggers written by the team (added to the derived list).
 const TEAM_TRIGGERS: &[(&str, &str)] = &[
@@ -393,47 +394,6 @@ const WHEN_WAS_STAGES: &[&str] = &[
     "in my thirties",
 ];
 
-/// Family-member words (a sentence with one of them pertains to family).
-const FAMILY: &[&str] = &[
-    "mother",
-    "mom",
-    "mum",
-    "mothers",
-    "moms",
-    "father",
-    "dad",
-    "fathers",
-    "dads",
-    "sister",
-    "sisters",
-    "brother",
-    "brothers",
-    "aunt",
-    "aunts",
-    "uncle",
-    "uncles",
-    "grandmother",
-    "grandma",
-    "grandfather",
-    "grandpa",
-    "grandparents",
-    "cousin",
-    "cousins",
-    "parents",
-    "parent",
-    "siblings",
-    "sibling",
-    "son",
-    "sons",
-    "daughter",
-    "daughters",
-    "family",
-    "niece",
-    "nephew",
-    "twin",
-    "granny",
-];
-
 const INTERROGATIVES: &[&str] = &[
     "any", "do", "does", "did", "are", "is", "have", "has", "how", "what", "when", "where", "why",
     "can", "could", "would", "will", "were", "was", "anything", "ever",
@@ -441,55 +401,6 @@ const INTERROGATIVES: &[&str] = &[
 
 const PRONOUNS: &[&str] = &["he", "she", "they", "his", "her", "their", "him", "them"];
 
-const NEG_ANSWERS: &[&str] = &[
-    "no",
-    "nope",
-    "nah",
-    "not really",
-    "never",
-    "none",
-    "negative",
-    "i dont",
-    "i do not",
-    "i havent",
-    "i have not",
-    "not that i know",
-    "not at all",
-    "i didnt",
-    "i did not",
-    "uh no",
-    "um no",
-    "no no",
-    "nothing",
-    "neither",
-    "not anymore",
-    "i am not",
-    "im not",
-    "not that i",
-    "no sir",
-    "no maam",
-    "actually no",
-    // conversational denials of the NegEx/ConText kind ("Not that I've noticed", "Not with it,
-    // no", "I stopped taking it", "Nothing like that")
-    "not that im",
-    "not that ive",
-    "not that hes",
-    "not that shes",
-    "not that weve",
-    "not with",
-    "not lately",
-    "not recently",
-    "not since",
-    "i no longer",
-    "no longer",
-    "i ran out",
-    "havent noticed",
-    "havent seen",
-    "havent had",
-    "dont think so",
-    "i doubt it",
-    "i wouldnt say so",
-];
 /// Answers that say a condition asked about has ended ("That's gone too", "No, it went away"):
 /// they deny even a condition the question presupposes ("And the nausea you used to get?").
 const RESOLVED_ANSWERS: &[&str] = &[
@@ -552,27 +463,6 @@ const CLARIFICATIONS: &[&str] = &[
     "i didnt catch that",
     "i didnt hear",
 ];
-/// Answers that neither confirm nor deny ("I don't remember", "I'm not sure"): checked before
-/// [`NEG_ANSWERS`], whose "i dont" / "im not" would otherwise read them as a denial.
-const UNSURE_ANSWERS: &[&str] = &[
-    "i dont know",
-    "i do not know",
-    "dont know",
-    "i dont remember",
-    "i do not remember",
-    "dont remember",
-    "i dont recall",
-    "i do not recall",
-    "i cant remember",
-    "i cant recall",
-    "im not sure",
-    "i am not sure",
-    "not sure",
-    "im not certain",
-    "no idea",
-    "i have no idea",
-    "i dont think i know",
-];
 /// Answer particles: a negative trigger that is only a one-word answer ("No, I've been having
 /// palpitations") is not a determiner negation of what follows; the question–answer pass
 /// handles what it denies.
@@ -590,34 +480,6 @@ const ANSWER_PARTICLES: &[&str] = &[
 /// presupposes the condition exists, so a "No" answers the predicate, not its existence.
 const DEFINITE: &[&str] = &[
     "the", "your", "his", "her", "their", "this", "that", "these", "those", "my", "its",
-];
-
-const POS_ANSWERS: &[&str] = &[
-    "yes",
-    "actually yes",
-    "actually i do",
-    "actually i did",
-    "actually i have",
-    "yeah",
-    "yep",
-    "yup",
-    "i do",
-    "i have",
-    "sometimes",
-    "a little",
-    "correct",
-    "right",
-    "uh huh",
-    "mm hmm",
-    "definitely",
-    "sure",
-    "i did",
-    "occasionally",
-    "a bit",
-    "once",
-    "some",
-    "i think so",
-    "i believe so",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -738,9 +600,13 @@ fn drop_filler(norm: &str) -> Option<&str> {
 fn answer_core(anorm: &str) -> &str {
     let mut a = anorm;
     for _ in 0..6 {
-        if [UNSURE_ANSWERS, NEG_ANSWERS, POS_ANSWERS]
-            .iter()
-            .any(|l| starts_with_any(a, l))
+        if [
+            words::UNSURE_ANSWERS,
+            words::NEGATIVE_ANSWERS,
+            words::POSITIVE_ANSWERS,
+        ]
+        .iter()
+        .any(|l| starts_with_any(a, l))
         {
             break;
         }
@@ -750,6 +616,24 @@ fn answer_core(anorm: &str) -> &str {
         }
     }
     a
+}
+
+/// How an answer opens, read as the question–answer pass reads it: `Some(false)` a denial
+/// ("No.", "Not really", "I don't"), `Some(true)` a confirmation of the question as asked
+/// ("Yes", "Correct."), `None` unsure or neither. Leading fillers are skipped. The note uses it
+/// to know *whether* a question was answered; what was denied comes from the NEGATION traits.
+pub fn answer_polarity(answer: &str) -> Option<bool> {
+    let full = key_lower(answer);
+    let a = answer_core(&full);
+    if starts_with_any(a, words::UNSURE_ANSWERS) {
+        None
+    } else if starts_with_any(a, words::NEGATIVE_ANSWERS) {
+        Some(false)
+    } else if starts_with_any(a, words::POSITIVE_ANSWERS) {
+        Some(true)
+    } else {
+        None
+    }
 }
 
 /// Whether a turn only asks to hear the question again ("Sorry, what was that?", "Hmm?").
@@ -962,33 +846,6 @@ fn question_start(text: &str, qb: usize, qe: usize) -> usize {
     qb
 }
 
-/// Number words for an age ("when I was twelve").
-const AGE_WORDS: &[&str] = &[
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-];
-
 /// Past time adverbials that the trigger list cannot spell: "in 2019" (a year), "when I was a
 /// kid" / "when she was twelve" (a stage of life, not "when I was carrying groceries"), and
 /// "before" used as an adverb ("I took Benadryl before but …", "since you had asthma before,")
@@ -1021,7 +878,7 @@ fn time_triggers(
                 .find(|st| rest == **st || rest.starts_with(&format!("{st} ")));
             if let Some(st) = stage {
                 out.push((k, k + 3 + st.split(' ').count(), Trig::HistTime));
-            } else if AGE_WORDS.contains(&lower[k + 3])
+            } else if words::number_value(lower[k + 3]).is_some_and(|n| (1..=50).contains(&n))
                 || lower[k + 3].bytes().all(|c| c.is_ascii_digit())
             {
                 out.push((k, k + 4, Trig::HistTime));
@@ -1135,12 +992,35 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 }
             }
         }
+        // ASR drops the question mark of a list of symptoms ("shortness of breath, or swelling
+        // in your ankles." "No, none of that."): a clinician's last sentence that names a
+        // condition and that the patient's next turn answers with a bare "No" is a question.
+        // (Moved here from the note generator, so the note and the chart read it alike.) Not
+        // a remark after the clinician's own question ("Any fever? — I'm asking because the
+        // flu is going around."), which the open-question rule handles.
+        let after_own_turn = ti > 0 && turns[ti - 1].role == Role::Clinician;
+        if !sents.iter().any(|s| s.question) && turn.role == Role::Clinician && !after_own_turn {
+            let answered_no = turns.get(ti + 1).is_some_and(|n| {
+                n.role == Role::Patient
+                    && starts_with_any(&key_lower(&n.text), ANSWER_PARTICLES)
+                    && answer_polarity(&n.text) == Some(false)
+            });
+            if let Some(last) = sents.last_mut().filter(|_| answered_no) {
+                if found[ti].iter().any(|f| {
+                    f.entity.category == Category::MEDICAL_CONDITION
+                        && f.entity.begin_char >= last.b
+                        && f.entity.begin_char < last.e
+                }) {
+                    last.question = true;
+                }
+            }
+        }
         // family flags per sentence (with pronoun carry-over inside the turn)
         let mut flags = vec![(false, false, false); sents.len()]; // (family word, pronoun, self)
         for (k, t) in toks.iter().enumerate() {
             let w = t.lower.as_str();
             let f = &mut flags[tok_sent[k].min(sents.len().saturating_sub(1))];
-            f.0 |= FAMILY.contains(&w);
+            f.0 |= words::FAMILY_MEMBERS.contains(&w);
             f.1 |= PRONOUNS.contains(&w);
             f.2 |= matches!(w, "i" | "me" | "my" | "im" | "ive");
         }
@@ -1532,7 +1412,7 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
         };
         let anorm_full = key_lower(&turns[ai].text);
         let anorm = answer_core(&anorm_full);
-        let unsure = starts_with_any(anorm, UNSURE_ANSWERS);
+        let unsure = starts_with_any(anorm, words::UNSURE_ANSWERS);
         // "That's gone too", "No, it went away": the condition asked about has ended
         let resolved = {
             let rest = ["no ", "nope "]
@@ -1557,9 +1437,9 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             let first: Vec<&str> = anorm.split(' ').take(8).collect();
             first.contains(&"negative") || first.contains(&"normal")
         };
-        let negative =
-            !unsure && (resolved || result_negative || starts_with_any(anorm, NEG_ANSWERS));
-        let positive = !negative && !unsure && starts_with_any(anorm, POS_ANSWERS);
+        let negative = !unsure
+            && (resolved || result_negative || starts_with_any(anorm, words::NEGATIVE_ANSWERS));
+        let positive = !negative && !unsure && starts_with_any(anorm, words::POSITIVE_ANSWERS);
         // a plain "yes" confirms the question as asked, whatever the answer adds after it
         let confirms = starts_with_any(
             anorm,

@@ -29,37 +29,9 @@ impl WerCounts {
 }
 
 fn small_number(w: &str) -> Option<u64> {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    if let Some(i) = ONES.iter().position(|o| *o == w) {
-        return Some(i as u64);
-    }
-    TENS.iter()
-        .position(|t| *t == w)
-        .map(|i| (i as u64 + 2) * 10)
+    crate::words::number_value(w)
+        .filter(|&n| n < 100)
+        .map(u64::from)
 }
 
 /// Collapses runs of number words into digits ("one hundred forty two" → 142, "two three" →

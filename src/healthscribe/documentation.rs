@@ -20,6 +20,56 @@ pub struct ClinicalDocumentation {
     /// Streaming sessions only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Ours, not AWS's (see the module docs of [`crate::healthscribe`]); omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<DocumentationExtensions>,
+}
+
+/// `ClinicalDocumentation."Extensions"`: what the safety checks did to this note. Counts only,
+/// never sentence text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DocumentationExtensions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_check: Option<EvidenceCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<RewriteCheck>,
+}
+
+/// The evidence check of the generated note: sentences checked, and dropped as unsupported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EvidenceCheck {
+    pub sentences: usize,
+    pub dropped: usize,
+}
+
+/// The optional language-model rewrite: sentences sent, rewrites kept, rewrites rejected by the
+/// evidence check (the checked original stays), and why the whole rewrite fell back, if it did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RewriteCheck {
+    pub sentences: usize,
+    pub rewritten: usize,
+    pub rejected: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<RewriteFallback>,
+}
+
+/// Why a rewrite was not used at all (the note is the checked, evidence-built one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RewriteFallback {
+    /// No answer within the configured timeout.
+    Timeout,
+    /// Connection refused or broken, or the HTTP client could not be set up.
+    Connection,
+    /// A non-success HTTP status.
+    HttpError,
+    /// The reply was not the expected JSON (no array of strings, not JSON at all).
+    InvalidReply,
+    /// The array had a different number of sentences than the note.
+    WrongLength,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

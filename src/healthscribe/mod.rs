@@ -47,6 +47,15 @@
 //! [`Conversation::extensions`] is an `"Extensions"` key on the conversation:
 //! `{"AsrModel": "whisper ggml-base.bin"}` names the speech model that made the transcript.
 //!
+//! [`ClinicalDocumentation::extensions`] is written as `ClinicalDocumentation."Extensions"` when
+//! our note stage made the note, with counts (never sentence text) from its safety checks:
+//! `{"EvidenceCheck": {"Sentences": 24, "Dropped": 1}, "Rewrite": {"Sentences": 23,
+//! "Rewritten": 9, "Rejected": 2}}`. `EvidenceCheck`: sentences the generator produced and how
+//! many the independent evidence checker dropped (`note::support`). `Rewrite` (only when a
+//! language model is configured, `note::llm`): sentences sent, rewrites kept, rewrites rejected
+//! by the same check (the original sentence stays), and `"Fallback"` (`TIMEOUT`, `CONNECTION`,
+//! `HTTP_ERROR`, `INVALID_REPLY`, `WRONG_LENGTH`) when the whole rewrite was not used.
+//!
 //! # Job shapes
 //! Timestamps are RFC 3339 strings ([`DateTime`]); AWS's JSON protocol sends epoch seconds, which
 //! are read and converted. `DataAccessRoleArn` is optional on
@@ -68,8 +77,9 @@ mod transcript;
 mod tests;
 
 pub use documentation::{
-    ClinicalDocumentation, ClinicalDocumentationFile, EvidenceLink, NoteSectionName,
-    NoteSectionNameError, Section, SummarizedSegment,
+    ClinicalDocumentation, ClinicalDocumentationFile, DocumentationExtensions, EvidenceCheck,
+    EvidenceLink, NoteSectionName, NoteSectionNameError, RewriteCheck, RewriteFallback, Section,
+    SummarizedSegment,
 };
 pub use insights::{
     Attribute, ClinicalInsight, Code, EntitySubType, EntityType, InsightExtensions, InsightType,

@@ -12,10 +12,12 @@ use crate::healthscribe::{
 use super::template::{Content, Template};
 use super::text::{self, PronounSet, Speaker, Tok};
 use super::NoteContext;
+use crate::clinical::traits::answer_polarity;
+use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
 
 /// Words a note sentence may contain without their being in the linked segments: pronouns for
 /// the patient, the verbs of clinical style, and function words. The checker in
-/// [`super::eval`] keeps its own copy of this list on purpose.
+/// [`super::support`] keeps its own copy of this list on purpose.
 pub const CONNECTIVES: &[&str] = &[
     "patient",
     "the",
@@ -197,6 +199,21 @@ fn is_condition(ins: &ClinicalInsight) -> bool {
     ins.category == EntityType::MedicalCondition
 }
 
+/// Whether a sentence is about a family member: from the PERTAINS_TO_FAMILY trait of its
+/// conditions when it names any (a relative named beside the patient's own condition does not
+/// make it family history), else from its other insights' traits or a family word.
+fn about_family(insights: &[&ClinicalInsight], lower: &str) -> bool {
+    let mut conditions = insights.iter().filter(|x| is_condition(x)).peekable();
+    if conditions.peek().is_some() {
+        conditions.any(|x| has_trait(x, TraitName::PertainsToFamily))
+    } else {
+        insights
+            .iter()
+            .any(|x| has_trait(x, TraitName::PertainsToFamily))
+            || has_any(lower, FAMILY_MEMBERS)
+    }
+}
+
 /// Cue matching on word boundaries of the lower-cased sentence.
 fn has_any(lower: &str, cues: &[&str]) -> bool {
     cues.iter().any(|c| contains_phrase(lower, c))
@@ -217,26 +234,6 @@ fn contains_phrase(hay: &str, needle: &str) -> bool {
     false
 }
 
-const FAMILY: &[&str] = &[
-    "mother",
-    "father",
-    "mom",
-    "dad",
-    "sister",
-    "brother",
-    "grandmother",
-    "grandfather",
-    "grandma",
-    "grandpa",
-    "aunt",
-    "uncle",
-    "cousin",
-    "parents",
-    "family history",
-    "runs in the family",
-    "runs in my family",
-    "siblings",
-];
 const SOCIAL: &[&str] = &[
     "smoke",
     "smoking",
@@ -264,18 +261,6 @@ const SOCIAL: &[&str] = &[
     "pack-years",
     "pack years",
     "packs a day",
-];
-const PAST: &[&str] = &[
-    "years ago",
-    "surgery",
-    "history of",
-    "diagnosed",
-    "in the past",
-    "hospitalized",
-    "had a",
-    "past medical history",
-    "underwent",
-    "back in",
 ];
 const ALLERGY: &[&str] = &["allergic", "allergy", "allergies"];
 const PROGRESS: &[&str] = &[
@@ -539,59 +524,6 @@ const ASSESS: &[&str] = &[
     "suggests",
     "i suspect",
 ];
-const HEDGES: &[&str] = &[
-    "if",
-    "may",
-    "might",
-    "could",
-    "would",
-    "possible",
-    "possibly",
-    "should",
-    "in case",
-    "when",
-    "whether",
-    "risk",
-    "unless",
-    "concerned",
-    "worried",
-    "rule out",
-];
-const NEGATIONS: &[&str] = &[
-    "no", "not", "denies", "never", "none", "without", "negative", "nothing", "nope",
-];
-const NEG_ANSWER: &[&str] = &[
-    "no",
-    "nope",
-    "none",
-    "never",
-    "nah",
-    "not",
-    "negative",
-    "nothing",
-    "haven't",
-    "hasn't",
-    "don't",
-    "didn't",
-    "no,",
-    "not really",
-];
-const POS_ANSWER: &[&str] = &[
-    "yes",
-    "yeah",
-    "yep",
-    "yup",
-    "mm-hmm",
-    "uh-huh",
-    "sometimes",
-    "correct",
-    "right",
-    "i do",
-    "i have",
-    "a little",
-    "definitely",
-    "occasionally",
-];
 
 /// A sentence for the note before routing.
 struct Line {
@@ -737,36 +669,10 @@ fn mark_answered_statements_as_questions(ix: &mut Segs) {
             .insights
             .iter()
             .any(|x| x.category == EntityType::MedicalCondition);
-        if names_condition && polarity(&ix.sents[first_a].lower) == Some(false) {
+        if names_condition && answer_polarity(&ix.sents[first_a].lower) == Some(false) {
             ix.sents[last_q].question = true;
         }
     }
-}
-
-fn polarity(answer_lower: &str) -> Option<bool> {
-    let toks = text::strip_fillers(text::tokenize(answer_lower));
-    let words: Vec<&str> = text::words(&toks).collect();
-    // strip_fillers removes a leading yes/no only when more follows, so look at the raw start.
-    let raw = text::tokenize(answer_lower);
-    let first: Vec<&str> = text::words(&raw)
-        .filter(|w| !matches!(*w, "um" | "uh" | "oh" | "well" | "hmm"))
-        .take(3)
-        .collect();
-    let head = first.join(" ");
-    if NEG_ANSWER
-        .iter()
-        .any(|n| head == *n || head.starts_with(&format!("{n} ")))
-    {
-        return Some(false);
-    }
-    if POS_ANSWER
-        .iter()
-        .any(|n| head == *n || head.starts_with(&format!("{n} ")))
-    {
-        return Some(true);
-    }
-    let _ = words;
-    None
 }
 
 pub(super) fn generate(
@@ -800,10 +706,12 @@ pub(super) fn generate(
             .iter()
             .flat_map(|s| s.insights.iter().copied())
             .collect();
-        let family = q_insights
+        let q_lower: String = q_sents
             .iter()
-            .any(|x| has_trait(x, TraitName::PertainsToFamily))
-            || q_sents.iter().any(|s| has_any(&s.lower, FAMILY));
+            .map(|s| s.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let family = about_family(&q_insights, &q_lower);
         let social = q_insights
             .iter()
             .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
@@ -817,7 +725,8 @@ pub(super) fn generate(
             continue;
         };
         let answer = &ix.sents[first_answer];
-        let Some(positive) = polarity(&answer.lower) else {
+        // Whether the question was answered at all; what was denied comes from the traits.
+        let Some(positive) = answer_polarity(&answer.lower) else {
             continue;
         };
         let answer_words = answer.lower.split_whitespace().count();
@@ -855,8 +764,17 @@ pub(super) fn generate(
         if family || social {
             continue;
         }
-        // Conditions asked about.
-        let mut items: Vec<String> = Vec::new();
+        if positive && answer_words > 6 {
+            // An elaborated "yes" is written from the answer itself.
+            continue;
+        }
+        // Conditions asked about, with the clinical stage's verdict on each: denied when the
+        // question's mention or the answer's own mention of it carries NEGATION, reported only
+        // when the answer confirms and nothing negates it. A "No" to a condition the traits
+        // leave un-negated (a presupposed one: "Does the pain go down your legs?") is neither.
+        let mut denied: Vec<String> = Vec::new();
+        let mut reported: Vec<String> = Vec::new();
+        let mut reported_past: Vec<String> = Vec::new();
         for ins in &q_insights {
             if !is_condition(ins)
                 || has_trait(ins, TraitName::LowConfidence)
@@ -864,33 +782,53 @@ pub(super) fn generate(
             {
                 continue;
             }
-            if let Some(t) = insight_text(ins) {
-                if !items.contains(&t) {
-                    items.push(t);
-                }
+            let Some(t) = insight_text(ins) else { continue };
+            let negated = has_trait(ins, TraitName::Negation)
+                || answer.insights.iter().any(|x| {
+                    is_condition(x)
+                        && has_trait(x, TraitName::Negation)
+                        && insight_text(x).as_deref() == Some(t.as_str())
+                });
+            let list = if negated {
+                &mut denied
+            } else if !positive || has_trait(ins, TraitName::Hypothetical) {
+                continue;
+            } else if has_trait(ins, TraitName::PastHistory) {
+                &mut reported_past
+            } else {
+                &mut reported
+            };
+            if !list.contains(&t) {
+                list.push(t);
             }
         }
-        if items.is_empty() {
-            continue;
-        }
-        // An answer's own negation of the item wins over a leading "yes".
-        let negated_in_answer = answer
-            .insights
+        // An item both denied and reported (two mentions) is written as neither.
+        let both: Vec<String> = denied
             .iter()
-            .any(|x| is_condition(x) && has_trait(x, TraitName::Negation));
-        let positive = positive && !negated_in_answer;
-        if positive && answer_words > 6 {
-            // An elaborated "yes" is written from the answer itself.
-            continue;
+            .filter(|t| reported.contains(t) || reported_past.contains(t))
+            .cloned()
+            .collect();
+        for l in [&mut denied, &mut reported, &mut reported_past] {
+            l.retain(|t| !both.contains(t));
         }
-        let verb = if positive { "Reports" } else { "Denies" };
-        lines.push(Line {
-            kind: Content::ReviewOfSystems,
-            text: format!("{verb} {}.", join_list(&items)),
-            evidence: vec![i, i + 1],
-            order: (i, 0),
-        });
-        if answer_words <= 3 {
+        let mut wrote = false;
+        for (verb, items, kind) in [
+            ("Denies", &denied, Content::ReviewOfSystems),
+            ("Reports", &reported, Content::ReviewOfSystems),
+            ("Reports", &reported_past, Content::PastMedicalHistory),
+        ] {
+            if items.is_empty() {
+                continue;
+            }
+            lines.push(Line {
+                kind,
+                text: format!("{verb} {}.", join_list(items)),
+                evidence: vec![i, i + 1],
+                order: (i, 0),
+            });
+            wrote = true;
+        }
+        if wrote && answer_words <= 3 {
             used_answer.insert(first_answer);
         }
     }
@@ -961,21 +899,15 @@ pub(super) fn generate(
             && conditions
                 .iter()
                 .all(|x| has_trait(x, TraitName::Hypothetical));
-        let family = s
-            .insights
-            .iter()
-            .any(|x| has_trait(x, TraitName::PertainsToFamily))
-            || has_any(&s.lower, FAMILY);
+        let family = about_family(&s.insights, &s.lower);
         let social = s
             .insights
             .iter()
             .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
             || has_any(&s.lower, SOCIAL);
-        let past = s
-            .insights
+        let past = conditions
             .iter()
-            .any(|x| has_trait(x, TraitName::PastHistory))
-            || has_any(&s.lower, PAST);
+            .any(|x| has_trait(x, TraitName::PastHistory));
         let meds = s
             .insights
             .iter()
@@ -1089,7 +1021,7 @@ pub(super) fn generate(
         }
         let lower_t = t.to_lowercase();
         // Family members' conditions are written only with the relative named.
-        if kind == Content::FamilyHistory && !has_any(&lower_t, FAMILY) {
+        if kind == Content::FamilyHistory && !has_any(&lower_t, FAMILY_MEMBERS) {
             continue;
         }
         // A finding keeps its status: negated only with its negation, a relative's only with
@@ -1110,9 +1042,11 @@ pub(super) fn generate(
             let m = mentions(x);
             let any = |t| has_trait(x, t) || m.iter().any(|y| has_trait(y, t));
             let all = |t| has_trait(x, t) && m.iter().all(|y| has_trait(y, t));
-            (any(TraitName::Negation) && !has_any(&lower_t, NEGATIONS) && !lower_t.contains("n't"))
-                || (all(TraitName::PertainsToFamily) && !has_any(&lower_t, FAMILY))
-                || (all(TraitName::Hypothetical) && !has_any(&lower_t, HEDGES))
+            (any(TraitName::Negation)
+                && !has_any(&lower_t, NEGATION_WORDS)
+                && !lower_t.contains("n't"))
+                || (all(TraitName::PertainsToFamily) && !has_any(&lower_t, FAMILY_MEMBERS))
+                || (all(TraitName::Hypothetical) && !has_any(&lower_t, HEDGE_WORDS))
         });
         if status_lost {
             continue;
@@ -1196,5 +1130,6 @@ fn assemble(
     ClinicalDocumentation {
         sections,
         session_id: None,
+        extensions: None,
     }
 }

@@ -15,17 +15,25 @@
 //! 4. The template routes each kind to a section; sections keep the template's order and
 //!    sentences the transcript's; empty sections are left out.
 //!
+//! Negation, family, hypothetical and past history come from the clinical stage's traits on the
+//! insights (`Extensions.Traits`), not from word lists of this module: a `Reports X`/`Denies X`
+//! line takes its verb from X's NEGATION trait, and a sentence that would assert a condition the
+//! traits negate is not written. Shared word lists (negation, family, number words) are in
+//! [`crate::words`].
+//!
 //! Every [`SummarizedSegment`] has at least one `EvidenceLinks` entry, and every word of it comes
 //! from its linked segments or from the small fixed vocabulary of clinical connectives
-//! ([`CONNECTIVES`]); [`eval::check_support`] verifies this without using any of this module's
-//! code.
+//! ([`CONNECTIVES`]). [`generate`] runs every sentence through the independent checker
+//! ([`support`], no code shared with the generator) and drops those it rejects, counting them in
+//! `Extensions.EvidenceCheck`; the written note is 100% supported by construction.
 //!
 //! # Architecture invariant
 //! Pure function of its inputs: no I/O, no clock, no network. The optional rewrite by a language
-//! model lives in [`llm`] and is applied by the caller after [`generate`].
+//! model lives in [`llm`] and is applied by the pipeline after [`generate`] when configured.
 
 pub mod eval;
 pub mod llm;
+pub mod support;
 pub mod template;
 pub mod text;
 
@@ -53,13 +61,34 @@ impl NoteContext {
     }
 }
 
-/// Builds the clinical documentation for `conversation` with `template`.
+/// Builds the clinical documentation for `conversation` with `template`; only sentences the
+/// evidence checker accepts are written (see the module docs).
 pub fn generate(
     conversation: &Conversation,
     template: &Template,
     ctx: &NoteContext,
 ) -> ClinicalDocumentation {
-    build::generate(conversation, template, ctx)
+    generate_with_report(conversation, template, ctx).0
+}
+
+/// [`generate`], plus the checker's report on what the generator produced before the drop
+/// (its failures are the dropped sentences, with reasons; for evaluation).
+pub fn generate_with_report(
+    conversation: &Conversation,
+    template: &Template,
+    ctx: &NoteContext,
+) -> (ClinicalDocumentation, support::SupportReport) {
+    let raw = build::generate(conversation, template, ctx);
+    let (doc, report) = support::enforce(&raw, conversation);
+    if report.supported < report.sentences {
+        // Counts only: sentence text may hold PHI.
+        tracing::warn!(
+            dropped = report.sentences - report.supported,
+            sentences = report.sentences,
+            "note sentences without support in their evidence were dropped"
+        );
+    }
+    (doc, report)
 }
 
 /// Markdown rendering for the EHR (`DocumentReference` attachment): a heading per non-empty

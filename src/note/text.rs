@@ -758,37 +758,6 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
     out
 }
 
-const NUMBER_WORDS: &[(&str, &str)] = &[
-    ("one", "1"),
-    ("two", "2"),
-    ("three", "3"),
-    ("four", "4"),
-    ("five", "5"),
-    ("six", "6"),
-    ("seven", "7"),
-    ("eight", "8"),
-    ("nine", "9"),
-    ("ten", "10"),
-    ("eleven", "11"),
-    ("twelve", "12"),
-    ("thirteen", "13"),
-    ("fourteen", "14"),
-    ("fifteen", "15"),
-    ("sixteen", "16"),
-    ("seventeen", "17"),
-    ("eighteen", "18"),
-    ("nineteen", "19"),
-    ("twenty", "20"),
-    ("thirty", "30"),
-    ("forty", "40"),
-    ("fifty", "50"),
-    ("sixty", "60"),
-    ("seventy", "70"),
-    ("eighty", "80"),
-    ("ninety", "90"),
-    ("hundred", "100"),
-];
-
 /// Fixed spellings a note uses for spoken forms (the checker knows the same equivalences).
 const NORMAL_FORMS: &[(&str, &str)] = &[
     ("milligrams", "mg"),
@@ -802,6 +771,13 @@ const NORMAL_FORMS: &[(&str, &str)] = &[
     ("ronchi", "rhonchi"),
 ];
 
+/// Digits for a number word from [`crate::words`] ("zero" stays a word, as it always has).
+fn number_digits(w: &str) -> Option<String> {
+    crate::words::number_value(w)
+        .filter(|&n| n > 0)
+        .map(|n| n.to_string())
+}
+
 /// Number words to digits for counts and doses ("four months" → "4 months"); "one" stays a word
 /// where it is a pronoun ("the left one"). Also the fixed [`NORMAL_FORMS`].
 pub fn normalise_terms(toks: Vec<Tok>) -> Vec<Tok> {
@@ -813,7 +789,7 @@ pub fn normalise_terms(toks: Vec<Tok>) -> Vec<Tok> {
         };
         let prev = i.checked_sub(1).and_then(|j| toks[j].word());
         let next = toks.get(i + 1).and_then(Tok::word);
-        if let Some((_, d)) = NUMBER_WORDS.iter().find(|(n, _)| n == w) {
+        if let Some(d) = number_digits(w) {
             let pronoun_one = w == "one"
                 && (matches!(
                     prev,
@@ -855,20 +831,17 @@ pub fn normalise_terms(toks: Vec<Tok>) -> Vec<Tok> {
                     ));
             // "twenty five" → "25".
             if let (Some(n), Some(Tok::Word(prev_digits))) = (
-                NUMBER_WORDS
-                    .iter()
-                    .position(|(n, _)| n == w)
-                    .filter(|&k| k < 9),
+                crate::words::number_value(w).filter(|n| (1..=9).contains(n)),
                 out.last(),
             ) {
                 if prev_digits.len() == 2
                     && prev_digits.ends_with('0')
                     && prev_digits != "10"
-                    && prev.is_some_and(|p| NUMBER_WORDS.iter().any(|(nw, _)| *nw == p))
+                    && prev.is_some_and(|p| number_digits(p).is_some())
                 {
                     let tens: u32 = prev_digits.parse().unwrap_or(0);
                     out.pop();
-                    out.push(Tok::Word((tens + n as u32 + 1).to_string()));
+                    out.push(Tok::Word((tens + n).to_string()));
                     continue;
                 }
             }
