@@ -68,6 +68,13 @@ mod tests {
         let c = a.config().unwrap().unwrap();
         assert_eq!(c.timeout, Duration::from_millis(1500));
         assert_eq!(c.api_key, None);
+        let keyed = LlmArgs {
+            llm_api_key: Some("s3cret".into()),
+            ..a.clone()
+        };
+        let c = keyed.config().unwrap().unwrap();
+        assert_eq!(c.api_key.as_deref(), Some("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
         let bad = LlmArgs {
             llm_base_url: Some("127.0.0.1:8080".into()),
             ..a

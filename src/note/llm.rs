@@ -33,7 +33,8 @@ use super::support::check_sentence;
 use crate::smart::backend::without_url;
 
 /// Where and how to call the model; `None` in the pipeline settings means no rewrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` leaves the API key out, so settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LlmConfig {
     /// Up to and including the version path (`http://host:port/v1`).
     pub base_url: String,
@@ -44,9 +45,15 @@ pub struct LlmConfig {
     pub timeout: Duration,
 }
 
-impl LlmConfig {
-    /// Default for [`LlmConfig::timeout`] when none is given.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+impl std::fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Why the model's answer was not used at all.

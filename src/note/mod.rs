@@ -7,11 +7,17 @@
 //!    repetitions), rewritten into the third person for the patient (pronouns from
 //!    [`NoteContext`], else neutral `they`), and number words become digits ([`text`]).
 //! 2. Each sentence gets one [`Content`] kind from who said it, the transcript section of its
-//!    segment, the insights whose spans fall in it (category, type, traits) and cue words. Things
-//!    said about family members go to family history; sentences whose conditions are all
-//!    hypothetical are not asserted; negations stay in the sentence.
-//! 3. A clinician question followed by a short patient answer becomes `Denies X, Y.` or
-//!    `Reports X.`, where X are the condition insights of the question; it links both segments.
+//!    segment, the insights whose spans fall in it (category, type, traits) and cue words. A
+//!    sentence goes to family history when its conditions carry PERTAINS_TO_FAMILY (a family
+//!    word counts only in a sentence that names no condition), to past medical history when
+//!    they carry PAST_HISTORY; sentences whose conditions are all HYPOTHETICAL are not
+//!    asserted; a sentence that writes a condition marked NEGATION without its negation is not
+//!    written; negations stay in the sentence.
+//! 3. A clinician question followed by a short patient answer becomes `Denies X, Y.` (the
+//!    conditions the clinical stage marks NEGATION) and/or `Reports X.` (un-negated ones, only
+//!    after a confirming answer; past history goes to past medical history); whether the
+//!    answer confirms or denies is read with the clinical stage's own answer lists
+//!    ([`crate::clinical::traits::answer_polarity`]). It links both segments.
 //! 4. The template routes each kind to a section; sections keep the template's order and
 //!    sentences the transcript's; empty sections are left out.
 //!
