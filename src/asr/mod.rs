@@ -76,6 +76,10 @@ pub struct Word {
     pub region: usize,
     /// The recogniser utterance the word came from (window time, s); see [`RawToken::utterance`].
     pub utterance: (f64, f64),
+    /// What the plain decode heard where a custom-vocabulary term now stands ("listen up,
+    /// roll" for lisinopril); `None` for words as heard. Kept so the transcript can say which
+    /// words were corrected and later stages can trust them less.
+    pub heard_as: Option<String>,
 }
 
 /// A piece of source audio inside a packed window.
@@ -644,6 +648,7 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
             confidence,
             region: 0,
             utterance: g.utterance,
+            heard_as: None,
         };
         for c in lead.chars() {
             out.push(mk(
