@@ -249,7 +249,7 @@ fn apply_vocabulary(
     // decoded again (packed anew, as whisper's own seek would resume); a piece not heard even
     // alone keeps its plain words. Every round settles at least one piece.
     let mut queue = vec![near.clone()];
-    let mut replaced = 0;
+    let (mut replaced, mut kept_everyday) = (0, 0);
     while let Some(todo) = queue.pop() {
         let pieces: Vec<Piece> = todo.iter().map(|&i| w.pieces[i].clone()).collect();
         let audio = repack(streams, &pieces).audio;
@@ -260,6 +260,7 @@ fn apply_vocabulary(
             .collect();
         let done = v.splice(&mut plain, &prompted);
         replaced += done.replaced;
+        kept_everyday += done.kept_everyday;
         let mut missed = Vec::new();
         for ((&i, ws), heard) in todo.iter().zip(plain).zip(done.heard) {
             per_piece[i] = ws;
@@ -278,7 +279,12 @@ fn apply_vocabulary(
             queue.push(vec![missed[0]]);
         }
     }
-    tracing::debug!(pieces = near.len(), replaced, "vocabulary applied");
+    tracing::debug!(
+        pieces = near.len(),
+        replaced,
+        kept_everyday,
+        "vocabulary applied"
+    );
     Ok(())
 }
 

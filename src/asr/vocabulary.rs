@@ -36,9 +36,6 @@ pub const MAX_SLIP_DISTANCE: f64 = 0.2;
 /// everyday phrase a term sounds like it is high ("help me relax" 0.99/0.99 sounds like
 /// Miralax, "range of motion" 0.91 like Motrin).
 pub const MAX_UNSURE_CONFIDENCE: f32 = 0.85;
-/// A content word heard at least this surely, with only function words beside it in a near
-/// miss, is taken for the word whisper wrote, not a term ("lever" in "a lever" for Aleve).
-pub const MIN_KNOWN_WORD_CONFIDENCE: f32 = 0.5;
 /// Longest span (words) that may stand for one term.
 const MAX_SPAN_WORDS: usize = 4;
 /// Terms shorter than this (sound key) are too short to match by sound ("A1c"): they are still
@@ -69,6 +66,8 @@ pub struct Vocabulary {
 pub struct Spliced {
     /// Spans replaced by a term.
     pub replaced: usize,
+    /// Near misses both decodes agreed on, kept as heard because they are everyday words.
+    pub kept_everyday: usize,
     /// Per piece: whether the prompted decode heard it (matched at least half its words).
     /// Whisper sometimes skips whole pieces of a prompted window.
     pub heard: Vec<bool>,
@@ -168,6 +167,7 @@ impl Vocabulary {
         }
 
         let mut replace: Vec<(usize, usize, usize, f32)> = Vec::new(); // u start, u end, term, conf
+        let mut kept_everyday = 0;
         for h in found {
             // The plain words between the last matched word before the term and the first
             // matched word after it: the term's place in the plain decode.
@@ -210,13 +210,8 @@ impl Vocabulary {
             if !sounds_alike || spelled_as(&plain, &u[s..e], term) || !unsure(&plain, &u[s..e]) {
                 continue;
             }
-            if let Some(why) = everyday(&plain, &u[s..e]) {
-                tracing::debug!(
-                    term = term.text,
-                    heard = heard_text(&plain[u[s]..=u[e - 1]]),
-                    why,
-                    "vocabulary near miss kept as heard"
-                );
+            if everyday(&plain, &u[s..e]).is_some() {
+                kept_everyday += 1;
                 continue;
             }
             if replace.iter().any(|r| s < r.1 && r.0 < e) {
@@ -245,7 +240,6 @@ impl Vocabulary {
             let capital = plain[first].text.starts_with(char::is_uppercase)
                 && (first == 0 || is_sentence_end(&plain[first - 1]));
             let heard = heard_text(&plain[first..=last]);
-            tracing::debug!(term = self.terms[t].text, heard, "vocabulary term replaced");
             let words = term_words(
                 &self.terms[t].text,
                 capital,
@@ -260,7 +254,11 @@ impl Vocabulary {
         for (w, i) in plain.into_iter().zip(piece_of) {
             pieces[i].push(w);
         }
-        Spliced { replaced: n, heard }
+        Spliced {
+            replaced: n,
+            kept_everyday,
+            heard,
+        }
     }
 
     /// Non-overlapping spans of `words` (pronunciations) spelled as a term or sounding like one
@@ -405,15 +403,16 @@ fn everyday(words: &[Word], span: &[usize]) -> Option<&'static str> {
     {
         return Some("only everyday words");
     }
-    // One content word plus function words: the function words lend the term its missing
-    // sound, and a content word whisper was sure of is a word it knew ("Men what's a lever?" →
-    // Aleve). A misheard drug name breaks into unsure fragments ("listen up, roll").
+    // One content word plus function words: the function words lend the term the sound it
+    // lacks, so only the content word is evidence, and whisper was sure of it (not unsure by the
+    // near-miss gate's own line): a word it knew ("Men what's a lever?" for Aleve). A misheard
+    // drug name breaks into unsure fragments ("listen up, roll").
     let content: Vec<&usize> = span.iter().filter(|i| !is_function_word(text(i))).collect();
-    if span.len() > content.len()
-        && content.len() == 1
-        && words[*content[0]].confidence >= MIN_KNOWN_WORD_CONFIDENCE
+    if content.len() == 1
+        && span.len() > 1
+        && words[*content[0]].confidence >= MAX_UNSURE_CONFIDENCE
     {
-        return Some("a known word with a function word");
+        return Some("a sure word with function words");
     }
     None
 }
