@@ -777,9 +777,16 @@ mod tests {
             ),
             ("Men what's a~ lever?", "Men what's Aleve?"),
         ] {
+            // Without the everyday-words rule these pass every other gate (today's code
+            // replaced them): near enough in sound, an unsure word, the prompted decode exact.
             let mut pieces = vec![ws(plain)];
             let before = pieces.clone();
             assert_eq!(v.splice(&mut pieces, &ws(prompted)).replaced, 0, "{plain}");
+            assert_eq!(
+                v.splice(&mut pieces, &ws(prompted)).kept_everyday,
+                1,
+                "{plain}"
+            );
             assert_eq!(pieces, before, "{plain}");
         }
     }
