@@ -11,9 +11,9 @@
 
 use crate::asr::{ItemKind, Word};
 use crate::healthscribe::{
-    Alternative, ClinicalInsight, Conversation, ItemType, JobType, MedicalScribeLanguageCode,
-    ParticipantDetails, ParticipantRole, SectionDetails, TranscriptItem, TranscriptSectionName,
-    TranscriptSegment,
+    Alternative, ClinicalInsight, Conversation, ItemExtensions, ItemType, JobType,
+    MedicalScribeLanguageCode, ParticipantDetails, ParticipantRole, SectionDetails, TranscriptItem,
+    TranscriptSectionName, TranscriptSegment,
 };
 
 /// Longest pause inside one segment.
@@ -156,6 +156,7 @@ pub fn build_conversation(
                     ItemKind::Pronunciation => ItemType::Pronunciation,
                     ItemKind::Punctuation => ItemType::Punctuation,
                 },
+                extensions: w.heard_as.as_deref().map(ItemExtensions::vocabulary),
             });
         }
     }
@@ -190,6 +191,7 @@ mod tests {
             confidence: 0.9,
             region: 0,
             utterance: (start, end),
+            heard_as: None,
         }
     }
 

@@ -276,6 +276,33 @@ fn sample_encounter_with_its_custom_vocabulary() {
     assert!(tw.found > tp.found, "the vocabulary fixed no term");
     assert_eq!(tw.extra, 0, "a term was written where it was not said");
     assert!(ww <= wp, "WER {ww} with the vocabulary vs {wp} without");
+    // Every word the vocabulary wrote is a term's word, marked with what was heard.
+    let marked: Vec<_> = with
+        .transcript
+        .conversation
+        .transcript_items
+        .iter()
+        .filter_map(|i| Some((i.alternatives[0].content.as_str(), i.extensions.as_ref()?)))
+        .collect();
+    assert!(marked.len() >= tw.found - tp.found, "{marked:?}");
+    for (word, e) in &marked {
+        assert!(
+            e.vocabulary_corrected && e.heard_as.is_some(),
+            "{word}: {e:?}"
+        );
+        assert!(
+            terms
+                .iter()
+                .any(|t| t.split_whitespace().any(|p| p.eq_ignore_ascii_case(word))),
+            "{word} is no term's word"
+        );
+    }
+    assert!(plain
+        .transcript
+        .conversation
+        .transcript_items
+        .iter()
+        .all(|i| i.extensions.is_none()));
     assert_eq!(
         with.transcript.conversation.transcript_segments.len(),
         plain.transcript.conversation.transcript_segments.len()

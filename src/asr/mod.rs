@@ -82,6 +82,10 @@ pub struct Word {
     pub region: usize,
     /// The recogniser utterance the word came from (window time, s); see [`RawToken::utterance`].
     pub utterance: (f64, f64),
+    /// What the plain decode heard where a custom-vocabulary term now stands ("listen up,
+    /// roll" for lisinopril); `None` for words as heard. Kept so the transcript can say which
+    /// words were corrected and later stages can trust them less.
+    pub heard_as: Option<String>,
 }
 
 /// A piece of source audio inside a packed window.
@@ -251,7 +255,7 @@ fn apply_vocabulary(
     // decoded again (packed anew, as whisper's own seek would resume); a piece not heard even
     // alone keeps its plain words. Every round settles at least one piece.
     let mut queue = vec![near.clone()];
-    let mut replaced = 0;
+    let (mut replaced, mut kept_everyday) = (0, 0);
     while let Some(todo) = queue.pop() {
         let pieces: Vec<Piece> = todo.iter().map(|&i| w.pieces[i].clone()).collect();
         let audio = repack(streams, &pieces).audio;
@@ -262,6 +266,7 @@ fn apply_vocabulary(
             .collect();
         let done = v.splice(&mut plain, &prompted);
         replaced += done.replaced;
+        kept_everyday += done.kept_everyday;
         let mut missed = Vec::new();
         for ((&i, ws), heard) in todo.iter().zip(plain).zip(done.heard) {
             per_piece[i] = ws;
@@ -280,7 +285,12 @@ fn apply_vocabulary(
             queue.push(vec![missed[0]]);
         }
     }
-    tracing::debug!(pieces = near.len(), replaced, "vocabulary applied");
+    tracing::debug!(
+        pieces = near.len(),
+        replaced,
+        kept_everyday,
+        "vocabulary applied"
+    );
     Ok(())
 }
 
@@ -650,6 +660,7 @@ pub fn words_from_tokens(tokens: &[RawToken]) -> Vec<Word> {
             confidence,
             region: 0,
             utterance: g.utterance,
+            heard_as: None,
         };
         for c in lead.chars() {
             out.push(mk(

@@ -61,6 +61,14 @@ pub struct LexiconSources<'a> {
     pub common_words: &'a str,
 }
 
+/// The words of `common_words.txt` (folded tokens, one a line, `#` comment lines skipped).
+pub fn parse_common_words(src: &str) -> std::collections::HashSet<String> {
+    src.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
 fn rows(s: &str) -> impl Iterator<Item = Vec<&str>> {
     s.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -276,12 +284,7 @@ impl Lexicons {
                 });
             }
         }
-        let common_words = src
-            .common_words
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(str::to_string)
-            .collect();
+        let common_words = parse_common_words(src.common_words);
         Lexicons {
             common_words,
             matcher,

@@ -49,6 +49,15 @@ pub fn committed_sources() -> lexicon::LexiconSources<'static> {
     }
 }
 
+/// Whether `word` is an everyday conversational word (`mappings/clinical/common_words.txt`:
+/// seen ≥ 3 times in MTS-Dialog train), after the stage's lowercasing and plural folding. The
+/// ASR custom vocabulary uses it too: everyday words are never turned into a term.
+pub fn is_common_word(word: &str) -> bool {
+    static W: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    W.get_or_init(|| lexicon::parse_common_words(committed_sources().common_words))
+        .contains(&text::fold_token(&word.to_lowercase()))
+}
+
 static TRIGGERS_TSV: &str = include_str!("../../mappings/clinical/context_triggers.tsv");
 
 /// The committed section model (parsed once).

@@ -56,6 +56,13 @@
 //! by the same check (the original sentence stays), and `"Fallback"` (`TIMEOUT`, `CONNECTION`,
 //! `HTTP_ERROR`, `INVALID_REPLY`, `WRONG_LENGTH`) when the whole rewrite was not used.
 //!
+//! [`TranscriptItem::extensions`] marks a word that a custom vocabulary wrote in place of what
+//! was heard: `{"VocabularyCorrected": true, "HeardAs": "listen up, roll"}` on each word of the
+//! term (the plain decode's words it replaced; see `asr::vocabulary`). Insights whose span covers
+//! such a word get the clinical stage's fuzzy-correction treatment (score × 0.7 and a
+//! `LOW_CONFIDENCE` trait), so the FHIR mapping's `LOW_CONFIDENCE` rule decides whether it is
+//! charted. Omitted on every other item.
+//!
 //! # Job shapes
 //! Timestamps are RFC 3339 strings ([`DateTime`]); AWS's JSON protocol sends epoch seconds, which
 //! are read and converted. `DataAccessRoleArn` is optional on
@@ -95,7 +102,7 @@ pub use job::{
     StartMedicalScribeJobResponse, Tag, ValidationError, VocabularyFilterMethod,
 };
 pub use transcript::{
-    Alternative, Conversation, ConversationExtensions, ItemType, JobType, ParticipantDetails,
-    ParticipantRole, ParticipantRoleError, SectionDetails, SegmentExtensions, TranscriptFile,
-    TranscriptItem, TranscriptSectionName, TranscriptSegment,
+    Alternative, Conversation, ConversationExtensions, ItemExtensions, ItemType, JobType,
+    ParticipantDetails, ParticipantRole, ParticipantRoleError, SectionDetails, SegmentExtensions,
+    TranscriptFile, TranscriptItem, TranscriptSectionName, TranscriptSegment,
 };

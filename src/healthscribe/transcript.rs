@@ -80,6 +80,33 @@ pub struct TranscriptItem {
     pub end_audio_time: f64,
     #[serde(rename = "Type")]
     pub item_type: ItemType,
+    /// Ours, not AWS's; omitted when absent so the item stays AWS-identical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<ItemExtensions>,
+}
+
+/// Our `"Extensions"` on a transcript item (see the module docs of [`crate::healthscribe`]):
+/// `{"VocabularyCorrected": true, "HeardAs": "listen up, roll"}` on each word of a custom
+/// vocabulary term that replaced what the plain decode heard, so a reviewer can see which words
+/// were not heard as written and check them against the audio.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ItemExtensions {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vocabulary_corrected: bool,
+    /// The plain decode's words in the term's place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_as: Option<String>,
+}
+
+impl ItemExtensions {
+    /// The mark of a word a custom vocabulary put in place of `heard_as`.
+    pub fn vocabulary(heard_as: &str) -> Self {
+        Self {
+            vocabulary_corrected: true,
+            heard_as: Some(heard_as.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +132,8 @@ struct TranscriptItemWire {
     end_audio_time: f64,
     #[serde(rename = "Type")]
     item_type: ItemType,
+    #[serde(default)]
+    extensions: Option<ItemExtensions>,
 }
 
 impl TryFrom<TranscriptItemWire> for TranscriptItem {
@@ -135,6 +164,8 @@ impl TryFrom<TranscriptItemWire> for TranscriptItem {
             begin_audio_time: w.begin_audio_time,
             end_audio_time: w.end_audio_time,
             item_type: w.item_type,
+            // `{}` reads as absent, so what we read equals what we would write.
+            extensions: w.extensions.filter(|e| *e != ItemExtensions::default()),
         })
     }
 }
@@ -361,6 +392,30 @@ mod tests {
         }
         let err = serde_json::from_value::<ItemType>(json!("Pronunciation")).unwrap_err();
         assert!(err.to_string().contains("unknown variant `Pronunciation`"));
+    }
+
+    #[test]
+    fn item_extensions_are_written_only_when_present() {
+        let marked = json!({
+            "Alternatives": [{"Confidence": 0.8, "Content": "lisinopril"}],
+            "BeginAudioTime": 1.0, "EndAudioTime": 1.6, "Type": "PRONUNCIATION",
+            "Extensions": {"VocabularyCorrected": true, "HeardAs": "listen up, roll"}
+        });
+        let item: TranscriptItem = serde_json::from_value(marked.clone()).unwrap();
+        assert_eq!(
+            item.extensions,
+            Some(ItemExtensions::vocabulary("listen up, roll"))
+        );
+        assert_eq!(serde_json::to_value(&item).unwrap(), marked);
+        // `{}` reads as absent and nothing is written back.
+        let mut plain = marked;
+        plain["Extensions"] = json!({});
+        let item: TranscriptItem = serde_json::from_value(plain).unwrap();
+        assert_eq!(item.extensions, None);
+        assert!(serde_json::to_value(&item)
+            .unwrap()
+            .get("Extensions")
+            .is_none());
     }
 
     #[test]
