@@ -11,7 +11,7 @@ cargo build --bin fhirscribe
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --all-targets 2>&1 | tee "$log"
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (examples have no tests and would otherwise end the log).

@@ -71,7 +71,7 @@ fn traits_of(conv: &fhirscribe::healthscribe::Conversation, text: &str) -> Vec<T
 /// trait ("Denies chest pain."), never its own yes-word list ("Reports chest pain.").
 #[test]
 fn a_confirmed_negative_question_is_a_denial_from_the_traits() {
-    for answer in ["Correct.", "Right."] {
+    for answer in ["Correct.", "Right.", "Yes, correct.", "Yeah, that's right."] {
         let (conv, lines) = note_lines(&format!(
             "[doctor] what brings you in today?\n\
              [patient] i've had a headache for three days.\n\
@@ -95,6 +95,29 @@ fn a_confirmed_negative_question_is_a_denial_from_the_traits() {
             "{answer}: {lines:?}"
         );
     }
+}
+
+/// A bare "Yes." to a negative question is ambiguous (agreeing there is no chest pain, or
+/// reporting it?): the note neither reports nor denies chest pain, and the finding carries
+/// LOW_CONFIDENCE, which keeps it out of the chart.
+#[test]
+fn a_bare_yes_to_a_negative_question_asserts_nothing() {
+    let (conv, lines) = note_lines(
+        "[doctor] what brings you in today?\n\
+         [patient] i've had a headache for three days.\n\
+         [doctor] no chest pain at all?\n\
+         [patient] Yes.\n\
+         [doctor] okay. let's check your blood pressure.",
+    );
+    let traits = traits_of(&conv, "chest pain");
+    assert!(traits.contains(&TraitName::LowConfidence), "{traits:?}");
+    assert!(!traits.contains(&TraitName::Negation), "{traits:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.to_lowercase().contains("chest pain")),
+        "{lines:?}"
+    );
 }
 
 /// A plain "yes" to a positive question is reported; a plain "no" is denied; the generator

@@ -21,7 +21,10 @@
 //!   cough?" does), a medication asked about as it works ("Does the nitroglycerin help?",
 //!   "side effects from lisinopril"), what precedes the question proper ("You had pneumonia, any
 //!   cough since?"), or a vaccine's disease ("the pneumonia vaccine"). Unsure answers ("I don't
-//!   remember") neither confirm nor deny; "Right." keeps a negative question's negation.
+//!   remember") neither confirm nor deny; "Right." (or "Yes, correct.") keeps a negative
+//!   question's negation, and a bare "Yes" to one is ambiguous: the finding is neither negated nor
+//!   asserted but gets LOW_CONFIDENCE, which keeps it out of the note's Reports/Denies lines and
+//!   out of the chart.
 //! * Refinements of this round (developed on the development set and the first held-out set):
 //!   a backward trigger ("… is gone") stops at a termination trigger or a new clause, as a
 //!   forward one does ("I still cough a bit but the fever is gone"); a negation inside a relative
@@ -1449,6 +1452,12 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
                 "thats right",
                 "thats correct",
                 "exactly",
+                "yes correct",
+                "yes thats right",
+                "yes thats correct",
+                "yeah thats right",
+                "yeah thats correct",
+                "yeah correct",
             ],
         );
         let yes = positive && starts_with_any(anorm, &["yes", "yeah", "yep", "yup", "sure"]);
@@ -1536,6 +1545,17 @@ pub fn apply(rules: &ContextRules, turns: &[Turn], sections: &[Section], found: 
             } else if positive {
                 // "You're not diabetic, right?" "Right." confirms the negation
                 if confirms && f.entity.has_trait(Trait::NEGATION) {
+                    continue;
+                }
+                // "No chest pain at all?" "Yes.": agreeing with the negative question or
+                // reporting the pain? Neither can be told; the finding is neither negated nor
+                // asserted, and LOW_CONFIDENCE keeps it out of the note's Reports/Denies lines
+                // and out of the chart.
+                if yes && f.entity.has_trait(Trait::NEGATION) {
+                    f.entity
+                        .traits
+                        .retain(|(t, _)| *t != Trait::HYPOTHETICAL && *t != Trait::NEGATION);
+                    add_trait(f, Trait::LOW_CONFIDENCE, 0.9);
                     continue;
                 }
                 f.entity
