@@ -40,8 +40,14 @@ fn round4(x: f32) -> f64 {
     (x as f64 * 10_000.0).round() / 10_000.0
 }
 
-/// Classifies every segment and extracts its insights, replacing any already present.
+/// [`annotate_with`] the shared analyzer (loaded on first use): for tests, docs and the lab.
+/// Product code passes the `Engine`'s analyzer.
 pub fn annotate(conv: &mut Conversation) {
+    annotate_with(clinical::analyzer(), conv)
+}
+
+/// Classifies every segment and extracts its insights, replacing any already present.
+pub fn annotate_with(analyzer: &clinical::Analyzer, conv: &mut Conversation) {
     let turns: Vec<Turn> = conv
         .transcript_segments
         .iter()
@@ -53,7 +59,7 @@ pub fn annotate(conv: &mut Conversation) {
             Turn::new(s.segment_id.clone(), role, s.content.clone())
         })
         .collect();
-    let analyses = clinical::analyze(&turns);
+    let analyses = analyzer.analyze(&turns);
     let corrected = corrected_ranges(conv);
     let mut insights = Vec::new();
     for ((seg, a), corrected) in conv

@@ -7,6 +7,7 @@
 
 use crate::asr::{self, AsrError, Recognizer, SileroVad};
 use crate::audio::Pcm;
+use crate::clinical::Analyzer;
 use crate::diarize::{self, DiarizeError, SpeakerMode};
 use crate::healthscribe::{
     ClinicalDocumentation, ClinicalDocumentationFile, Conversation, ConversationExtensions,
@@ -58,12 +59,28 @@ pub struct ScribeOutput {
     pub documentation: ClinicalDocumentationFile,
 }
 
-/// Models the pipeline needs, loaded once and reused across jobs.
+/// The stateful models one job uses exclusively while it runs (the `Engine` keeps a pool).
 pub struct Models {
     pub recognizer: Box<dyn Recognizer + Send>,
     pub vad: SileroVad,
+}
+
+/// The read-only parts every job shares (loaded once by the `Engine`).
+pub struct Shared {
+    /// The clinical stage's lexicons, patterns, rules and section model.
+    pub analyzer: Analyzer,
     /// Note templates (built-in, plus any a site adds with `Templates::load_dir`).
     pub templates: Templates,
+}
+
+impl Shared {
+    /// The committed analyzer and the built-in templates.
+    pub fn builtin() -> Result<Self, note::TemplateError> {
+        Ok(Self {
+            analyzer: Analyzer::load(),
+            templates: Templates::builtin()?,
+        })
+    }
 }
 
 /// Progress events for long files (the CLI prints them on stderr).
@@ -77,6 +94,7 @@ pub enum Progress {
 
 pub fn run(
     models: &mut Models,
+    shared: &Shared,
     pcm: &Pcm,
     settings: &ScribeSettings,
     mut progress: impl FnMut(Progress),
@@ -142,9 +160,9 @@ pub fn run(
             segments = conversation.transcript_segments.len()
         )
         .entered();
-        crate::annotate::annotate(&mut conversation);
+        crate::annotate::annotate_with(&shared.analyzer, &mut conversation);
     }
-    let documentation = document(&conversation, &models.templates, settings);
+    let documentation = document(&conversation, &shared.templates, settings);
     Ok(ScribeOutput {
         transcript: TranscriptFile { conversation },
         documentation: ClinicalDocumentationFile {
@@ -208,16 +226,18 @@ mod tests {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         // Missing models fail the test (scripts/test.sh fetches them): a test that returns early
         // when its inputs are absent can never fail.
-        let lib = crate::models::ort_library()
-            .expect("ONNX Runtime not found: run `fhirscribe models fetch --only vad,ort`");
-        let vad_model = crate::models::locate(crate::models::SILERO_VAD)
-            .expect("Silero VAD not found: run `fhirscribe models fetch --only vad,ort`");
-        let vad = SileroVad::load(&vad_model, &lib, Default::default()).unwrap();
+        let cfg = crate::config::Config::load(None).unwrap();
+        let vad = SileroVad::load(
+            &cfg.models_dir().join(crate::models::SILERO_VAD),
+            &cfg.ort_library(),
+            Default::default(),
+        )
+        .expect("Silero VAD or ONNX Runtime missing: run `fhirscribe models fetch --only vad,ort`");
         let mut m = Models {
             recognizer: Box::new(Recording(seen.clone())),
             vad,
-            templates: Templates::builtin().unwrap(),
         };
+        let shared = Shared::builtin().unwrap();
         // A loud 300 Hz buzz that the VAD may or may not call speech; either way no words come back.
         let x: Vec<f32> = (0..48_000)
             .map(|i| 0.5 * (i as f32 * 0.117).sin() * ((i / 4000) % 2) as f32)
@@ -226,9 +246,15 @@ mod tests {
             vocabulary: crate::asr::Vocabulary::parse("lisinopril").unwrap(),
             ..ScribeSettings::new("j", SpeakerMode::Single)
         };
-        let e = run(&mut m, &Pcm { channels: vec![x] }, &settings, |_| {})
-            .err()
-            .unwrap();
+        let e = run(
+            &mut m,
+            &shared,
+            &Pcm { channels: vec![x] },
+            &settings,
+            |_| {},
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.to_string(), "no speech detected in the audio");
         // No words, so no near misses: the vocabulary prompt is never used.
         assert!(seen.lock().unwrap().iter().all(Option::is_none));

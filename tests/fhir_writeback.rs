@@ -477,7 +477,7 @@ fn transcribe_the_sample_audio_to_a_bundle_and_deliver_it_with_the_cli() {
     let admin = peers.authz.backend_token(ADMIN);
     seed_patient(&peers.hfs.base_url(), &admin, "p6", "e6");
     let out = tempfile::tempdir().unwrap();
-    let model = fhirscribe::models::locate(fhirscribe::models::WHISPER_TINY_EN).unwrap();
+    let model = common::tiny_model();
     let run = std::process::Command::new(common::bin())
         .arg("transcribe")
         .arg(common::repo_path("samples/encounter.flac"))

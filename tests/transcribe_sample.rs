@@ -9,7 +9,7 @@ use fhirscribe::diarize::SpeakerMode;
 use fhirscribe::eval;
 use fhirscribe::healthscribe::{EntityType, ItemType, TranscriptFile};
 use fhirscribe::note;
-use fhirscribe::pipeline::{self, ScribeSettings};
+use fhirscribe::pipeline::ScribeSettings;
 use std::collections::HashSet;
 
 fn read(rel: &str) -> String {
@@ -80,14 +80,13 @@ fn sample_encounter_two_channels() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
     assert_eq!(pcm.channels.len(), 2);
-    let mut models = common::models();
     let settings = ScribeSettings::new(
         "sample-encounter",
         SpeakerMode::ChannelIdentification {
             clinician_channel: 0,
         },
     );
-    let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let out = common::engine().scribe(&pcm, &settings, |_| {}).unwrap();
     let t = &out.transcript;
     check_structure(t);
 
@@ -162,7 +161,7 @@ fn sample_encounter_two_channels() {
     );
 
     // Same audio, same job: same segment ids (evidence links and FHIR identifiers depend on it).
-    let again = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let again = common::engine().scribe(&pcm, &settings, |_| {}).unwrap();
     let ids = |t: &TranscriptFile| {
         t.conversation
             .transcript_segments
@@ -177,9 +176,8 @@ fn sample_encounter_two_channels() {
 fn sample_encounter_mixed_to_one_channel() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
     let pcm = audio::decode(&bytes, Some("flac"), &AudioLimits::default()).unwrap();
-    let mut models = common::models();
     let settings = ScribeSettings::new("sample-mono", SpeakerMode::Single);
-    let out = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let out = common::engine().scribe(&pcm, &settings, |_| {}).unwrap();
     check_structure(&out.transcript);
     assert_wer_below(&out.transcript, 0.20, "mixed to one channel");
     let roles: HashSet<String> = out
@@ -241,19 +239,14 @@ fn sample_encounter_with_its_custom_vocabulary() {
             .join("\n")
     };
     let reference = read("samples/encounter.ref.txt");
-    let mut models = common::models();
-    let plain = pipeline::run(
-        &mut models,
-        &pcm,
-        &ScribeSettings::new("sample-plain", speakers),
-        |_| {},
-    )
-    .unwrap();
+    let plain = common::engine()
+        .scribe(&pcm, &ScribeSettings::new("sample-plain", speakers), |_| {})
+        .unwrap();
     let settings = ScribeSettings {
         vocabulary: fhirscribe::asr::Vocabulary::parse(&vocabulary_text).unwrap(),
         ..ScribeSettings::new("sample-vocabulary", speakers)
     };
-    let with = pipeline::run(&mut models, &pcm, &settings, |_| {}).unwrap();
+    let with = common::engine().scribe(&pcm, &settings, |_| {}).unwrap();
     check_structure(&with.transcript);
     let (p, w) = (text(&plain.transcript), text(&with.transcript));
     let (tp, tw) = (

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use crate::config::Config;
 use crate::delivery::{self, RetryPolicy};
+use crate::engine::FhirRules;
 use crate::fhir::{self, client::FhirClient, EncounterContext, Mapping, ScribeDevice, Validator};
 use crate::healthscribe::{ClinicalDocumentationFile, NoteTemplate, TranscriptFile};
 use crate::smart::{BackendClient, BackendConfig};
@@ -22,11 +24,13 @@ pub struct FhirTarget {
     /// The encounter: `Encounter/<id>` or `<id>`.
     #[arg(long)]
     pub encounter: Option<String>,
-    /// Mapping rules (default: the bundled mappings/fhir/mapping.json).
-    #[arg(long, env = "FHIRSCRIBE_FHIR_MAPPING")]
+    /// Mapping rules (default: the bundled mappings/fhir/mapping.json). Also
+    /// FHIRSCRIBE_FHIR_MAPPING or fhir.mapping.
+    #[arg(long)]
     pub fhir_mapping: Option<PathBuf>,
-    /// Profiles folder laid out like fhir-profiles/ (default: the bundled profiles).
-    #[arg(long, env = "FHIRSCRIBE_FHIR_PROFILES")]
+    /// Profiles folder laid out like fhir-profiles/ (default: the bundled profiles). Also
+    /// FHIRSCRIBE_FHIR_PROFILES or fhir.profiles.
+    #[arg(long)]
     pub fhir_profiles: Option<PathBuf>,
 }
 
@@ -39,85 +43,34 @@ pub struct Prepared {
 }
 
 impl FhirTarget {
-    pub fn load(&self) -> Result<Prepared> {
+    /// The configuration with these flags on top.
+    pub fn config(&self, config: Option<&Path>) -> Result<Config> {
+        let mut cfg = Config::load(config)?;
+        if let Some(m) = &self.fhir_mapping {
+            cfg.fhir.mapping = Some(m.clone());
+        }
+        if let Some(p) = &self.fhir_profiles {
+            cfg.fhir.profiles = Some(p.clone());
+        }
+        Ok(cfg)
+    }
+
+    pub fn load(&self, config: Option<&Path>) -> Result<Prepared> {
         let (Some(p), Some(e)) = (&self.patient, &self.encounter) else {
             bail!("a FHIR bundle needs --patient and --encounter (the EHR's ids; resources are never created for them)");
         };
         let ctx = EncounterContext::new(p, e)?;
-        let mapping = match &self.fhir_mapping {
-            Some(path) => Mapping::load(path)?,
-            None => Mapping::bundled()?,
-        };
-        let validator = match &self.fhir_profiles {
-            Some(dir) => Validator::load(dir)?,
-            None => Validator::bundled()?,
-        };
+        let rules = FhirRules::load(&self.config(config)?)?;
         Ok(Prepared {
-            mapping,
-            validator,
+            mapping: rules.mapping,
+            validator: rules.validator,
             ctx,
         })
     }
 }
 
-/// The scribe as the FHIR `Device` of its outputs; `asr_model` is the speech model that really
-/// made the transcript (its `Extensions.AsrModel`).
-pub fn scribe_device(asr_model: &str) -> ScribeDevice {
-    ScribeDevice {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        models: vec![
-            ("asr".into(), asr_model.to_string()),
-            ("vad".into(), "silero-vad".into()),
-            ("clinical".into(), "fhirscribe-clinical".into()),
-        ],
-    }
-}
-
-/// Builds, validates and writes `DIR/fhir-bundle.json` from the two native files' bytes. The
-/// `Device` names the speech model recorded in the transcript, or `asr_model` when the
-/// transcript records none (a file from elsewhere); with neither, it refuses rather than guess.
-#[allow(clippy::too_many_arguments)]
-pub fn write_bundle(
-    prep: &Prepared,
-    asr_model: Option<&str>,
-    template: NoteTemplate,
-    transcript_json: &[u8],
-    documentation_json: &[u8],
-    note_markdown: &str,
-    recorded: &str,
-    out_dir: &Path,
-) -> Result<PathBuf> {
-    let transcript: TranscriptFile =
-        serde_json::from_slice(transcript_json).context("transcript.json")?;
-    let doc: ClinicalDocumentationFile =
-        serde_json::from_slice(documentation_json).context("clinical-documentation.json")?;
-    let conv = &transcript.conversation;
-    let recorded_model = conv
-        .extensions
-        .as_ref()
-        .and_then(|e| e.asr_model.as_deref());
-    let Some(model) = recorded_model.or(asr_model) else {
-        bail!("transcript.json does not say which speech model made it (no Extensions.AsrModel); pass --asr-model NAME");
-    };
-    let device = scribe_device(model);
-    let job_name = conv
-        .job_name
-        .clone()
-        .unwrap_or_else(|| conv.conversation_id.clone());
-    let outputs = fhir::JobOutputs {
-        job_name: &job_name,
-        template,
-        conversation: conv,
-        documentation: &doc.clinical_documentation,
-        note_markdown,
-        transcript_json,
-        documentation_json,
-        recorded,
-    };
-    let mapped = fhir::prepare(&prep.mapping, &prep.validator, &prep.ctx, &device, &outputs)?;
-    let path = out_dir.join("fhir-bundle.json");
-    super::write_bytes(&path, &serde_json::to_vec_pretty(&mapped.bundle)?)?;
-    let r = &mapped.report;
+/// Prints what the Bundle holds and what was left out, and why (counts only), on stderr.
+pub fn report_mapping(r: &fhir::MappingReport) {
     eprintln!(
         "FHIR bundle: {} conditions, {} medication statements, {} provenances; not written: {}",
         r.conditions,
@@ -141,7 +94,6 @@ pub fn write_bundle(
              two channels and use --channel-identification to chart findings"
         );
     }
-    Ok(path)
 }
 
 #[derive(Subcommand)]
@@ -214,8 +166,8 @@ pub struct DeliverArgs {
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
     /// Profiles every Bundle is validated against before it is queued (default: the bundled
-    /// fhir-profiles/).
-    #[arg(long, env = "FHIRSCRIBE_FHIR_PROFILES")]
+    /// fhir-profiles/). Also FHIRSCRIBE_FHIR_PROFILES or fhir.profiles.
+    #[arg(long)]
     fhir_profiles: Option<PathBuf>,
 }
 
@@ -270,7 +222,7 @@ impl SmartArgs {
     }
 }
 
-pub fn run(cmd: FhirCommand) -> Result<()> {
+pub fn run(cmd: FhirCommand, config: Option<&Path>) -> Result<()> {
     match cmd {
         FhirCommand::Bundle {
             dir,
@@ -278,34 +230,49 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
             template,
             asr_model,
         } => {
-            let prep = target.load()?;
             let template: NoteTemplate = super::parse_wire("--template", &template)?;
+            let (Some(p), Some(e)) = (&target.patient, &target.encounter) else {
+                bail!("a FHIR bundle needs --patient and --encounter (the EHR's ids; resources are never created for them)");
+            };
+            let ctx = EncounterContext::new(p, e)?;
+            let cfg = target.config(config)?;
+            let rules = FhirRules::load(&cfg)?;
+            let templates = crate::engine::load_templates(&cfg)?;
             let read = |name: &str| {
                 std::fs::read(dir.join(name))
                     .with_context(|| format!("cannot read {}", dir.join(name).display()))
             };
-            let transcript = read("transcript.json")?;
-            let documentation = read("clinical-documentation.json")?;
-            let doc: ClinicalDocumentationFile =
-                serde_json::from_slice(&documentation).context("clinical-documentation.json")?;
-            let templates = crate::note::Templates::builtin()?;
-            let markdown =
-                crate::note::render_markdown(&doc.clinical_documentation, templates.get(template));
-            let recorded = crate::healthscribe::DateTime::now();
-            let path = write_bundle(
-                &prep,
-                asr_model.as_deref(),
+            let transcript_json = read("transcript.json")?;
+            let documentation_json = read("clinical-documentation.json")?;
+            let transcript: TranscriptFile =
+                serde_json::from_slice(&transcript_json).context("transcript.json")?;
+            let documentation: ClinicalDocumentationFile =
+                serde_json::from_slice(&documentation_json)
+                    .context("clinical-documentation.json")?;
+            let mapped = crate::jobs::chart_bundle(
+                &rules,
+                &templates,
+                &ctx,
                 template,
                 &transcript,
                 &documentation,
-                &markdown,
-                recorded.as_str(),
-                &dir,
-            )?;
+                &transcript_json,
+                &documentation_json,
+                asr_model.as_deref(),
+            )
+            .map_err(|e| match e {
+                crate::jobs::JobError::UnknownAsrModel => anyhow::anyhow!(
+                    "transcript.json does not say which speech model made it (no Extensions.AsrModel); pass --asr-model NAME"
+                ),
+                e => e.into(),
+            })?;
+            let path = dir.join("fhir-bundle.json");
+            super::write_bytes(&path, &serde_json::to_vec_pretty(&mapped.bundle)?)?;
+            report_mapping(&mapped.report);
             outln!("{}", path.display());
             Ok(())
         }
-        FhirCommand::Deliver(a) => deliver(a),
+        FhirCommand::Deliver(a) => deliver(a, config),
         FhirCommand::Outbox { store, action } => {
             let outbox = Outbox::open(&store)?;
             match action {
@@ -336,13 +303,17 @@ pub fn run(cmd: FhirCommand) -> Result<()> {
     }
 }
 
-fn deliver(a: DeliverArgs) -> Result<()> {
+fn deliver(a: DeliverArgs, config: Option<&Path>) -> Result<()> {
     let smart = a.smart.config()?;
     if smart.is_none() && !a.no_auth {
         bail!("give SMART Backend Services credentials (--client-id, --private-key, --key-id) or --no-auth");
     }
-    let validator = match &a.fhir_profiles {
-        Some(dir) => Validator::load(dir)?,
+    let validator = match a
+        .fhir_profiles
+        .clone()
+        .or(Config::load(config)?.fhir.profiles)
+    {
+        Some(dir) => Validator::load(&dir)?,
         None => Validator::bundled()?,
     };
     // Every Bundle is read and validated before any is queued: an invalid one is never sent,
@@ -425,7 +396,7 @@ pub fn eval_throughput(
     target
         .encounter
         .get_or_insert_with(|| "Encounter/bench".into());
-    let prep = target.load()?;
+    let prep = target.load(None)?;
     let templates = crate::note::Templates::builtin()?;
     let template = NoteTemplate::HistoryAndPhysical;
     let text = std::fs::read_to_string(reference)
@@ -434,7 +405,7 @@ pub fn eval_throughput(
         .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
     let bytes = ef::OutputBytes::new(output, template, &templates);
     // The reference outputs come from a hand-made transcript, not from a speech model.
-    let device = scribe_device("reference transcript (no speech model)");
+    let device = ScribeDevice::for_asr_model("reference transcript (no speech model)");
     // One warm-up run so lazy statics are not timed.
     ef::map_throughput(
         &bytes,

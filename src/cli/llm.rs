@@ -1,84 +1,74 @@
-//! `--llm-*` flags (or `FHIRSCRIBE_LLM_*`): the optional note rewrite by a language model. The
-//! environment is read here, by clap, and nowhere in the library.
+//! `--llm-*` flags: the optional note rewrite by a language model, on top of the configuration
+//! (`[note.llm]`, `FHIRSCRIBE_LLM_*`, read by [`crate::config`]).
 
-use std::time::Duration;
-
-use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::note::llm::LlmConfig;
+use crate::config::{Config, LlmSection};
 
 #[derive(Args, Debug, Clone, Default)]
 pub(super) struct LlmArgs {
     /// OpenAI-compatible endpoint for the optional note rewrite, up to the version path
     /// (e.g. http://127.0.0.1:8080/v1); unset = no rewrite. Rewritten sentences pass the
-    /// evidence check or the original stays.
-    #[arg(long, env = "FHIRSCRIBE_LLM_BASE_URL")]
+    /// evidence check or the original stays. Also FHIRSCRIBE_LLM_BASE_URL or [note.llm].
+    #[arg(long)]
     llm_base_url: Option<String>,
-    /// Model name sent to the endpoint.
-    #[arg(long, env = "FHIRSCRIBE_LLM_MODEL", default_value = "default")]
-    llm_model: String,
-    /// Bearer token for the endpoint, if it wants one.
-    #[arg(long, env = "FHIRSCRIBE_LLM_API_KEY", hide_env_values = true)]
-    llm_api_key: Option<String>,
-    /// Limit for the whole rewrite call; on timeout the note is kept as built.
-    #[arg(long, env = "FHIRSCRIBE_LLM_TIMEOUT_MS", default_value_t = 20_000)]
-    llm_timeout_ms: u64,
+    /// Model name sent to the endpoint (default "default").
+    #[arg(long)]
+    llm_model: Option<String>,
+    /// Limit for the whole rewrite call in ms (default 20000); on timeout the note is kept as
+    /// built. The API key comes only from FHIRSCRIBE_LLM_API_KEY or the config file.
+    #[arg(long)]
+    llm_timeout_ms: Option<u64>,
 }
 
 impl LlmArgs {
-    /// `None` (rewrite off) unless a base URL is given.
-    pub(super) fn config(&self) -> Result<Option<LlmConfig>> {
-        let Some(base_url) = self
-            .llm_base_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        else {
-            return Ok(None);
-        };
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            bail!("--llm-base-url must start with http:// or https://");
+    /// Puts the flags over the configuration's `[note.llm]`.
+    pub(super) fn apply(&self, cfg: &mut Config) {
+        if let Some(url) = &self.llm_base_url {
+            let llm = cfg.note.llm.get_or_insert_with(|| LlmSection {
+                base_url: String::new(),
+                model: "default".into(),
+                api_key: None,
+                timeout_ms: 20_000,
+            });
+            llm.base_url = url.clone();
         }
-        if self.llm_timeout_ms == 0 {
-            bail!("--llm-timeout-ms must be above 0");
+        if let Some(llm) = &mut cfg.note.llm {
+            if let Some(m) = &self.llm_model {
+                llm.model = m.clone();
+            }
+            if let Some(t) = self.llm_timeout_ms {
+                llm.timeout_ms = t;
+            }
         }
-        Ok(Some(LlmConfig {
-            base_url: base_url.to_owned(),
-            model: self.llm_model.clone(),
-            api_key: self.llm_api_key.clone().filter(|k| !k.is_empty()),
-            timeout: Duration::from_millis(self.llm_timeout_ms),
-        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
-    fn off_without_a_base_url_and_typed_with_one() {
-        assert_eq!(LlmArgs::default().config().unwrap(), None);
-        let a = LlmArgs {
+    fn flags_override_the_configuration() {
+        let mut cfg = Config::default();
+        LlmArgs::default().apply(&mut cfg);
+        assert_eq!(cfg.llm().unwrap(), None);
+        LlmArgs {
             llm_base_url: Some("http://127.0.0.1:8080/v1".into()),
-            llm_model: "m".into(),
-            llm_api_key: Some(String::new()),
-            llm_timeout_ms: 1500,
-        };
-        let c = a.config().unwrap().unwrap();
+            llm_model: Some("m".into()),
+            llm_timeout_ms: Some(1500),
+        }
+        .apply(&mut cfg);
+        let c = cfg.llm().unwrap().unwrap();
         assert_eq!(c.timeout, Duration::from_millis(1500));
-        assert_eq!(c.api_key, None);
-        let keyed = LlmArgs {
-            llm_api_key: Some("s3cret".into()),
-            ..a.clone()
-        };
-        let c = keyed.config().unwrap().unwrap();
-        assert_eq!(c.api_key.as_deref(), Some("s3cret"));
-        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
-        let bad = LlmArgs {
+        assert_eq!(c.model, "m");
+        let mut bad = Config::default();
+        LlmArgs {
             llm_base_url: Some("127.0.0.1:8080".into()),
-            ..a
-        };
-        assert!(bad.config().is_err());
+            ..Default::default()
+        }
+        .apply(&mut bad);
+        assert!(bad.check().is_err());
     }
 }

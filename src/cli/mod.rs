@@ -1,14 +1,15 @@
-//! Command-line interface: argument parsing and wiring of stages; no pipeline logic of its own.
+//! Command-line interface: argument parsing, the configuration's last layer (flags), and calls
+//! into [`crate::jobs`], [`crate::fhir`], [`crate::store`] and the lab; no pipeline logic.
 
-use crate::asr::{self, whisper::WhisperOptions, whisper::WhisperRecognizer, SileroVad, VadParams};
-use crate::audio::{self, AudioLimits};
+use crate::asr;
+use crate::config::Config;
 use crate::diarize::SpeakerMode;
+use crate::engine::{self, Engine};
 use crate::eval;
-use crate::healthscribe::{
-    MedicalScribeContext, MedicalScribePatientContext, NoteTemplate, TranscriptFile,
-};
+use crate::healthscribe::{MedicalScribeContext, MedicalScribePatientContext, TranscriptFile};
+use crate::jobs::{self, JobName, JobSpec};
 use crate::models;
-use crate::pipeline::{self, Models, Progress, ScribeSettings};
+use crate::pipeline::Progress;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -44,6 +45,9 @@ mod llm;
     about = "Self-hosted ambient clinical scribe"
 )]
 pub struct Cli {
+    /// Configuration file (TOML; see fhirscribe.example.toml). Also FHIRSCRIBE_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,28 +96,30 @@ struct TranscribeArgs {
     #[arg(long)]
     vocabulary: Option<PathBuf>,
     /// Any ggml whisper model (default: base from `models fetch`; tiny.en is ~2x faster and
-    /// less accurate).
-    #[arg(long, env = "FHIRSCRIBE_WHISPER_MODEL")]
+    /// less accurate). Also FHIRSCRIBE_WHISPER_MODEL or models.whisper.
+    #[arg(long)]
     model: Option<PathBuf>,
-    /// Decoder threads (default: available cores, at most 8).
-    #[arg(long, env = "FHIRSCRIBE_THREADS")]
+    /// Decoder threads (default: available cores, at most 8). Also FHIRSCRIBE_THREADS.
+    #[arg(long)]
     threads: Option<usize>,
-    /// Job name written into the transcript (default: the audio file's stem).
+    /// Job name (AWS's rule: 1-200 of 0-9a-zA-Z._-), written into the transcript and the FHIR
+    /// identifiers (default: the audio file's stem, other characters made `-`).
     #[arg(long)]
     job_name: Option<String>,
     /// Note template: HISTORY_AND_PHYSICAL (default), GIRPP, BIRP, SIRP, DAP, BEHAVIORAL_SOAP,
     /// PHYSICAL_SOAP, or the name of a template in --templates-dir.
     #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
     template: String,
-    /// Folder of site templates (JSON, same shape as mappings/templates/).
-    #[arg(long, env = "FHIRSCRIBE_TEMPLATES_DIR")]
+    /// Folder of site templates (JSON, same shape as mappings/templates/). Also
+    /// FHIRSCRIBE_TEMPLATES_DIR or note.templates_dir.
+    #[arg(long)]
     templates_dir: Option<PathBuf>,
     /// Patient pronouns for the note (AWS PatientContext.Pronouns): HE_HIM, SHE_HER, THEY_THEM.
     #[arg(long)]
     pronouns: Option<String>,
-    /// Longest accepted audio in seconds.
-    #[arg(long, default_value_t = 4.0 * 3600.0)]
-    max_duration_secs: f64,
+    /// Longest accepted audio in seconds (default 14400). Also audio.max_duration_secs.
+    #[arg(long)]
+    max_duration_secs: Option<f64>,
     /// Also write DIR/fhir-bundle.json (needs --patient and --encounter).
     #[arg(long)]
     fhir_bundle: bool,
@@ -245,9 +251,10 @@ enum EvalCommand {
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Transcribe(a) => transcribe(a),
-        Command::Fhir { command } => fhir::run(command),
+        Command::Transcribe(a) => transcribe(a, config),
+        Command::Fhir { command } => fhir::run(command, config),
         Command::Models {
             command: ModelsCommand::Fetch { only },
         } => {
@@ -256,7 +263,8 @@ pub fn run() -> Result<()> {
             } else {
                 only
             };
-            for r in models::fetch(&names)? {
+            let cfg = Config::load(config)?;
+            for r in models::fetch(&cfg.home_dir(), &cfg.models_dir(), &names)? {
                 outln!("{:8} {:9} {}", r.name, r.action, r.path.display());
             }
             Ok(())
@@ -264,7 +272,7 @@ pub fn run() -> Result<()> {
         Command::Models {
             command: ModelsCommand::Path,
         } => {
-            outln!("{}", models::models_dir().display());
+            outln!("{}", Config::load(config)?.models_dir().display());
             Ok(())
         }
         Command::Eval {
@@ -479,137 +487,103 @@ fn terms_column(terms: &[&str], t: eval::wer::TermCounts) -> String {
     )
 }
 
-fn transcribe(a: TranscribeArgs) -> Result<()> {
+fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
     let started = Instant::now();
-    let limits = AudioLimits {
-        max_duration_secs: a.max_duration_secs,
-        ..Default::default()
+    // The job is parsed and checked before anything heavy: a bad name, template, vocabulary,
+    // pronoun or encounter fails at once, without decoding audio or loading a model.
+    let name = match &a.job_name {
+        Some(n) => JobName::parse(n)?,
+        None => JobName::from_stem(
+            &a.audio
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
     };
-    let bytes = std::fs::read(&a.audio)
-        .with_context(|| format!("cannot read audio file {}", a.audio.display()))?;
-    let ext = a
-        .audio
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let pcm = audio::decode(&bytes, ext.as_deref(), &limits)
-        .with_context(|| format!("{}", a.audio.display()))?;
-    let vocabulary = match &a.vocabulary {
-        Some(p) => asr::Vocabulary::parse(
-            &std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read vocabulary {}", p.display()))?,
-        )?,
-        None => None,
-    };
-    let speakers = if a.channel_identification {
+    let mut spec = JobSpec::new(name, &a.audio);
+    spec.template = parse_wire("--template", &a.template)?;
+    spec.speakers = if a.channel_identification {
         SpeakerMode::ChannelIdentification {
             clinician_channel: a.clinician_channel,
         }
     } else {
         SpeakerMode::Single
     };
-    speakers.validate(pcm.channels.len())?;
-    let template: NoteTemplate = parse_wire("--template", &a.template)?;
-    let fhir_prep = if a.fhir_bundle {
-        Some(a.fhir.load()?)
-    } else if a.fhir.patient.is_some() || a.fhir.encounter.is_some() {
-        bail!("--patient and --encounter are for --fhir-bundle; add it to write the FHIR bundle");
-    } else {
-        None
-    };
-    let context = match &a.pronouns {
-        Some(p) => Some(MedicalScribeContext {
+    if let Some(p) = &a.vocabulary {
+        spec.vocabulary = asr::Vocabulary::parse(
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read vocabulary {}", p.display()))?,
+        )?;
+    }
+    if let Some(p) = &a.pronouns {
+        spec.context = Some(MedicalScribeContext {
             patient_context: Some(MedicalScribePatientContext {
                 pronouns: Some(parse_wire("--pronouns", p)?),
             }),
-        }),
-        None => None,
-    };
-    let model = match a.model {
-        Some(m) => m,
-        None => models::locate(models::WHISPER_BASE)?,
-    };
-    let mut opts = WhisperOptions::default();
-    if let Some(t) = a.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        opts.threads = t;
+        });
     }
+    if a.fhir_bundle {
+        let (Some(p), Some(e)) = (&a.fhir.patient, &a.fhir.encounter) else {
+            bail!("a FHIR bundle needs --patient and --encounter (the EHR's ids; resources are never created for them)");
+        };
+        spec = spec.with_chart(p, e)?;
+    } else if a.fhir.patient.is_some() || a.fhir.encounter.is_some() {
+        bail!("--patient and --encounter are for --fhir-bundle; add it to write the FHIR bundle");
+    }
+    if !a.audio.is_file() {
+        bail!("cannot read audio file {}: no such file", a.audio.display());
+    }
+
+    let mut cfg = Config::load(config)?;
+    set(&mut cfg.models.whisper, a.model);
+    set(&mut cfg.models.threads, a.threads);
+    set(&mut cfg.note.templates_dir, a.templates_dir);
+    set(&mut cfg.fhir.mapping, a.fhir.fhir_mapping.clone());
+    set(&mut cfg.fhir.profiles, a.fhir.fhir_profiles.clone());
+    if let Some(d) = a.max_duration_secs {
+        cfg.audio.max_duration_secs = d;
+    }
+    a.llm.apply(&mut cfg);
+    cfg.models.workers = Some(1);
+    cfg.check()?;
+    let templates = engine::load_templates(&cfg)?;
+
     let load = Instant::now();
-    let recognizer = WhisperRecognizer::load(&model, opts)?;
-    let vad = SileroVad::load(
-        &models::locate(models::SILERO_VAD)?,
-        &models::ort_library()?,
-        VadParams::default(),
-    )?;
-    let mut templates = crate::note::Templates::builtin()?;
-    if let Some(dir) = &a.templates_dir {
-        templates = crate::note::Templates::load_dir(dir)?;
-    }
-    let mut m = Models {
-        recognizer: Box::new(recognizer),
-        vad,
-        templates,
-    };
+    let engine = Engine::load_with_templates(&cfg, templates)?;
     let load_secs = load.elapsed().as_secs_f64();
-    let job_name = a.job_name.unwrap_or_else(|| {
-        a.audio
-            .file_stem()
-            .map_or("job".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let settings = ScribeSettings {
-        job_name,
-        speakers,
-        vocabulary,
-        template,
-        context,
-        llm: a.llm.config()?,
-    };
     let t = Instant::now();
-    let out = pipeline::run(&mut m, &pcm, &settings, |p| {
+    let out = jobs::run(&spec, &engine, |p| {
         if let Progress::Asr { window, windows } = p {
             eprint!("\rtranscribing: window {window}/{windows}   ");
             let _ = std::io::stderr().flush();
         }
-    })?;
+    })
+    .with_context(|| a.audio.display().to_string())?;
     eprintln!();
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let transcript_json = serde_json::to_vec_pretty(&out.transcript)?;
-    let documentation_json = serde_json::to_vec_pretty(&out.documentation)?;
-    write_bytes(&a.out.join("transcript.json"), &transcript_json)?;
+    write_bytes(&a.out.join("transcript.json"), &out.transcript_json)?;
     write_bytes(
         &a.out.join("clinical-documentation.json"),
-        &documentation_json,
+        &out.documentation_json,
     )?;
-    let bundle_path = match &fhir_prep {
-        Some(prep) => {
-            let markdown = crate::note::render_markdown(
-                &out.documentation.clinical_documentation,
-                m.templates.get(template),
-            );
-            Some(fhir::write_bundle(
-                prep,
-                None,
-                template,
-                &transcript_json,
-                &documentation_json,
-                &markdown,
-                crate::healthscribe::DateTime::now().as_str(),
-                &a.out,
-            )?)
+    let bundle_path = match &out.bundle {
+        Some((bytes, mapped)) => {
+            let path = a.out.join("fhir-bundle.json");
+            write_bytes(&path, bytes)?;
+            fhir::report_mapping(&mapped.report);
+            Some(path)
         }
         None => None,
     };
-    let audio_secs = pcm.duration_secs();
+    let pipeline_secs = t.elapsed().as_secs_f64();
     eprintln!(
-        "{} segments from {:.1} s of audio; models loaded in {:.2} s, pipeline {:.2} s (RTF {:.3}), total {:.2} s",
+        "{} segments from {:.1} s of audio; models loaded in {:.2} s, job {:.2} s (RTF {:.3}), total {:.2} s",
         out.transcript.conversation.transcript_segments.len(),
-        audio_secs,
+        out.audio_secs,
         load_secs,
-        t.elapsed().as_secs_f64(),
-        t.elapsed().as_secs_f64() / audio_secs,
+        pipeline_secs,
+        pipeline_secs / out.audio_secs,
         started.elapsed().as_secs_f64()
     );
     outln!("{}", a.out.join("transcript.json").display());
@@ -618,6 +592,12 @@ fn transcribe(a: TranscribeArgs) -> Result<()> {
         outln!("{}", p.display());
     }
     Ok(())
+}
+
+fn set<T>(slot: &mut Option<T>, flag: Option<T>) {
+    if flag.is_some() {
+        *slot = flag;
+    }
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves half a file.

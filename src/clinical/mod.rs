@@ -159,7 +159,8 @@ impl Analyzer {
     }
 }
 
-/// The shared analyzer (loaded on first use).
+/// The shared analyzer (loaded on first use): a convenience for tests, docs and the lab. The
+/// product loads its own into the `Engine` and passes it down (`annotate::annotate_with`).
 pub fn analyzer() -> &'static Analyzer {
     static A: OnceLock<Analyzer> = OnceLock::new();
     A.get_or_init(Analyzer::load)

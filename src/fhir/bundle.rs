@@ -102,6 +102,19 @@ pub struct ScribeDevice {
 }
 
 impl ScribeDevice {
+    /// This build of fhirscribe with `asr_model`, the speech model that really made the
+    /// transcript (its `Extensions.AsrModel`).
+    pub fn for_asr_model(asr_model: &str) -> Self {
+        ScribeDevice {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            models: vec![
+                ("asr".into(), asr_model.to_string()),
+                ("vad".into(), "silero-vad".into()),
+                ("clinical".into(), "fhirscribe-clinical".into()),
+            ],
+        }
+    }
+
     fn identifier_value(&self, name: &str) -> String {
         let models: Vec<&str> = self.models.iter().map(|(_, m)| m.as_str()).collect();
         format!("{name}/{}/{}", self.version, models.join("+"))

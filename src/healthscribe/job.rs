@@ -526,7 +526,9 @@ pub enum ValidationError {
 type Check = Result<(), ValidationError>;
 
 const NAME_PATTERN: &str = "^[0-9a-zA-Z._-]+";
-const URI_PATTERN: &str = "(s3://|http(s*)://).+";
+/// AWS's pattern plus this server's own schemes: `file://` (a file under the configured media
+/// folder) and `media://` (audio uploaded to the server).
+const URI_PATTERN: &str = "(s3://|http(s*)://|file://|media://).+";
 const BUCKET_PATTERN: &str = r"[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9]";
 const KMS_KEY_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,2048}$";
 const ROLE_ARN_PATTERN: &str = "^arn:(aws|aws-cn|aws-us-gov|aws-iso-{0,1}[a-z]{0,1}):iam::[0-9]{0,63}:role/[A-Za-z0-9:_/+=,@.-]{0,1024}$";
@@ -595,12 +597,16 @@ fn name(field: &'static str, value: &str) -> Check {
 
 fn uri(field: &'static str, value: &str) -> Check {
     length(field, value, 1, 2000)?;
-    let rest = value.strip_prefix("s3://").or_else(|| {
-        value
-            .strip_prefix("http")
-            .map(|r| r.trim_start_matches('s'))
-            .and_then(|r| r.strip_prefix("://"))
-    });
+    let rest = value
+        .strip_prefix("s3://")
+        .or_else(|| value.strip_prefix("file://"))
+        .or_else(|| value.strip_prefix("media://"))
+        .or_else(|| {
+            value
+                .strip_prefix("http")
+                .map(|r| r.trim_start_matches('s'))
+                .and_then(|r| r.strip_prefix("://"))
+        });
     let ok = rest.is_some_and(|r| !r.is_empty() && !r.contains(['\n', '\r']));
     pattern(field, value, URI_PATTERN, ok)
 }
@@ -659,6 +665,11 @@ fn non_empty_string(field: &'static str, value: &str) -> Check {
     length(field, value, 1, 2000)?;
     let ok = value.chars().any(|c| !c.is_whitespace());
     pattern(field, value, NON_EMPTY_PATTERN, ok)
+}
+
+/// AWS's rule for a job name (1–200 characters of `0-9a-zA-Z._-`).
+pub fn validate_job_name(value: &str) -> Result<(), ValidationError> {
+    name("MedicalScribeJobName", value)
 }
 
 impl StartMedicalScribeJobRequest {
@@ -969,11 +980,17 @@ mod tests {
         let mut r = speaker_labels_request();
         r.media.media_file_uri = None;
         assert_eq!(err(&r).to_string(), "Media.MediaFileUri is required");
-        for ok in ["s3://b/k.wav", "http://h/a", "https://h/a"] {
+        for ok in [
+            "s3://b/k.wav",
+            "http://h/a",
+            "https://h/a",
+            "file:///a.wav",
+            "media://0f3c",
+        ] {
             r.media.media_file_uri = Some(ok.into());
             r.validate().unwrap();
         }
-        for bad in ["/tmp/a.wav", "s3://", "ftp://h/a", "file:///a.wav"] {
+        for bad in ["/tmp/a.wav", "s3://", "ftp://h/a", "file://", "media://"] {
             r.media.media_file_uri = Some(bad.into());
             assert!(
                 matches!(

@@ -93,13 +93,14 @@ pub use insights::{
     Span, SpanError, Trait, TraitName,
 };
 pub use job::{
-    ClinicalNoteGenerationSettings, DateTime, DateTimeError, DeleteMedicalScribeJobRequest,
-    GetMedicalScribeJobRequest, GetMedicalScribeJobResponse, ListMedicalScribeJobsRequest,
-    ListMedicalScribeJobsResponse, Media, MedicalScribeChannelDefinition, MedicalScribeContext,
-    MedicalScribeJob, MedicalScribeJobStatus, MedicalScribeJobSummary, MedicalScribeLanguageCode,
-    MedicalScribeOutput, MedicalScribeParticipantRole, MedicalScribePatientContext,
-    MedicalScribeSettings, NoteTemplate, Pronouns, StartMedicalScribeJobRequest,
-    StartMedicalScribeJobResponse, Tag, ValidationError, VocabularyFilterMethod,
+    validate_job_name, ClinicalNoteGenerationSettings, DateTime, DateTimeError,
+    DeleteMedicalScribeJobRequest, GetMedicalScribeJobRequest, GetMedicalScribeJobResponse,
+    ListMedicalScribeJobsRequest, ListMedicalScribeJobsResponse, Media,
+    MedicalScribeChannelDefinition, MedicalScribeContext, MedicalScribeJob, MedicalScribeJobStatus,
+    MedicalScribeJobSummary, MedicalScribeLanguageCode, MedicalScribeOutput,
+    MedicalScribeParticipantRole, MedicalScribePatientContext, MedicalScribeSettings, NoteTemplate,
+    Pronouns, StartMedicalScribeJobRequest, StartMedicalScribeJobResponse, Tag, ValidationError,
+    VocabularyFilterMethod,
 };
 pub use transcript::{
     Alternative, Conversation, ConversationExtensions, ItemExtensions, ItemType, JobType,

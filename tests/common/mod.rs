@@ -2,44 +2,38 @@
 //! the bundled sample encounter.
 #![allow(dead_code)]
 
-use fhirscribe::asr::whisper::{WhisperOptions, WhisperRecognizer};
-use fhirscribe::asr::{SileroVad, VadParams};
-use fhirscribe::models;
-use fhirscribe::pipeline::Models;
+use fhirscribe::config::Config;
+use fhirscribe::engine::Engine;
 use std::path::PathBuf;
 
 pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// The models, loaded once per test binary and used by one test at a time: whisper's threads
-/// spin-wait, so two concurrent decodes on a 2-core machine slow each other down many times over.
-pub fn models() -> std::sync::MutexGuard<'static, Models> {
-    static MODELS: std::sync::OnceLock<std::sync::Mutex<Models>> = std::sync::OnceLock::new();
-    MODELS
-        .get_or_init(|| std::sync::Mutex::new(load_models()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+/// The configuration tests run with: the environment's, with whisper tiny.en.
+pub fn config() -> Config {
+    let mut cfg = Config::load(None).expect("configuration");
+    cfg.models.whisper = Some(fhirscribe::models::WHISPER_TINY_EN.into());
+    cfg
 }
 
-/// Loads whisper tiny.en + silero VAD. Panics with the fix if models are missing: the test
-/// command fetches them, so a missing model is a setup defect, never a reason to skip.
-pub fn load_models() -> Models {
-    let model = models::locate(models::WHISPER_TINY_EN)
-        .expect("whisper model (run scripts/test.sh, which fetches models)");
-    let recognizer =
-        WhisperRecognizer::load(&model, WhisperOptions::default()).expect("load whisper");
-    let vad = SileroVad::load(
-        &models::locate(models::SILERO_VAD).expect("silero model"),
-        &models::ort_library().expect("onnxruntime library"),
-        VadParams::default(),
-    )
-    .expect("load VAD");
-    Models {
-        recognizer: Box::new(recognizer),
-        vad,
-        templates: fhirscribe::note::Templates::builtin().expect("built-in templates"),
-    }
+/// The tiny.en model file (for tests that run the binary).
+pub fn tiny_model() -> PathBuf {
+    config().whisper_model()
+}
+
+/// The engine (whisper tiny.en + silero VAD), loaded once per test binary with one recognizer,
+/// so tests transcribe one at a time: whisper's threads spin-wait, and two concurrent decodes
+/// on a 2-core machine slow each other down many times over. Panics with the fix if models are
+/// missing: the test command fetches them, so a missing model is a setup defect, never a reason
+/// to skip.
+pub fn engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut cfg = config();
+        cfg.models.workers = Some(1);
+        Engine::load(&cfg).expect("load models (run scripts/test.sh, which fetches them)")
+    })
 }
 
 pub fn bin() -> PathBuf {
