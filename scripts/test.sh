@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test: installs prerequisites and models (idempotent), then cargo test.
+# Runs every check CI runs: installs prerequisites and models (idempotent), cargo fmt --check,
+# clippy with warnings as errors, then every test. Fast tier without peers: `cargo test --lib`.
 # Tests run whisper on real (synthetic-voice) audio; models come from `fhirscribe models fetch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# Style gates first, so a formatting or lint failure shows before the long test build.
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 scripts/peers/install.sh  # FHIR server, SMART authz server, validator for the integration tests
 
 cargo build --bin fhirscribe
