@@ -2,8 +2,10 @@
 //! `mark_delivered` / `mark_failed` and an operator's `retry`, on real threads, many times. No
 //! interleaving may lose the new Bundle or mark it delivered when only the old one was sent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
+use fhirscribe::store::outbox::now_ms;
 use fhirscribe::store::{DeliveryState, Enqueued, Outbox, OutboxEntry};
 use serde_json::{json, Value};
 
@@ -91,7 +93,8 @@ fn check(what: &str, violations: Vec<String>) {
 fn replacing_a_bundle_while_the_old_one_is_marked_delivered_loses_nothing() {
     let (_dir, outbox) = fresh(|_, _| {});
     let results = race(&outbox, |o, sent| {
-        o.mark_delivered(&sent.id, 200, vec![]).unwrap();
+        o.mark_delivered(&sent.id, sent.revision, 200, vec![])
+            .unwrap();
     });
     let mut bad = Vec::new();
     for (i, (sent, answer, after)) in results.iter().enumerate() {
@@ -122,8 +125,15 @@ fn replacing_a_bundle_while_the_old_one_is_marked_failed_loses_nothing() {
     let far = u64::MAX / 2;
     let (_dir, outbox) = fresh(|_, _| {});
     let results = race(&outbox, move |o, sent| {
-        o.mark_failed(&sent.id, Some(503), "HTTP 503".into(), None, Some(far))
-            .unwrap();
+        o.mark_failed(
+            &sent.id,
+            sent.revision,
+            Some(503),
+            "HTTP 503".into(),
+            None,
+            Some(far),
+        )
+        .unwrap();
     });
     let mut bad = Vec::new();
     for (i, (sent, answer, after)) in results.iter().enumerate() {
@@ -146,7 +156,8 @@ fn replacing_a_bundle_while_the_old_one_is_marked_failed_loses_nothing() {
 #[test]
 fn replacing_a_dead_letter_while_an_operator_retries_it_loses_nothing() {
     let (_dir, outbox) = fresh(|o, id| {
-        o.mark_failed(id, Some(422), "invalid".into(), None, None)
+        let rev = o.get(id).unwrap().unwrap().revision;
+        o.mark_failed(id, rev, Some(422), "invalid".into(), None, None)
             .unwrap();
     });
     let results = race(&outbox, |o, sent| {
@@ -163,4 +174,60 @@ fn replacing_a_dead_letter_while_an_operator_retries_it_loses_nothing() {
         }
     }
     check("enqueue-replace vs retry", bad);
+}
+
+/// A worker loop (`due` → "POST" → `mark_delivered`) runs while every job's Bundle is replaced
+/// again and again: each job ends delivered with the last Bundle it accepted, and that Bundle
+/// is one the worker sent.
+#[test]
+fn the_last_accepted_bundle_of_every_job_is_the_one_delivered() {
+    const JOBS: usize = 40;
+    const VERSIONS: u32 = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (outbox, done) = (outbox.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let batch = outbox.due(now_ms()).unwrap();
+                if batch.is_empty() && finished && outbox.pending_count().unwrap() == 0 {
+                    return sent;
+                }
+                for e in batch {
+                    outbox
+                        .mark_delivered(&e.id, e.revision, 200, vec![])
+                        .unwrap();
+                    sent.push((e.id, e.bundle));
+                }
+            }
+        })
+    };
+    let mut last = vec![None; JOBS];
+    for v in 0..VERSIONS {
+        for (j, last) in last.iter_mut().enumerate() {
+            match outbox.enqueue(&id(j), bundle(j, v)).unwrap() {
+                Enqueued::New | Enqueued::Replaced => *last = Some(v),
+                Enqueued::AlreadyDelivered => {}
+                Enqueued::Unchanged => panic!("every version differs"),
+            }
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let sent = worker.join().unwrap();
+    let mut bad = Vec::new();
+    for (j, last) in last.iter().enumerate() {
+        let e = outbox.get(&id(j)).unwrap().unwrap();
+        let want = bundle(j, last.unwrap());
+        if e.state != DeliveryState::Delivered {
+            bad.push(format!("{}: ended {:?}", e.id, e.state));
+        } else if e.bundle != want {
+            bad.push(format!("{}: the last accepted Bundle was lost", e.id));
+        } else if !sent.iter().any(|(i, b)| *i == e.id && *b == want) {
+            bad.push(format!("{}: delivered, but its Bundle was never sent", e.id));
+        }
+    }
+    assert!(bad.is_empty(), "{} of {JOBS} jobs: {bad:?}", bad.len());
 }
