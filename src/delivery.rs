@@ -175,7 +175,10 @@ pub async fn deliver_due(
     let now = now_ms();
     for entry in store(outbox, move |o| o.due(now)).await? {
         let span = tracing::info_span!("deliver", job = %entry.id, attempt = entry.attempts + 1);
-        match attempt(outbox, client, policy, entry).instrument(span).await? {
+        match attempt(outbox, client, policy, entry)
+            .instrument(span)
+            .await?
+        {
             Outcome::Delivered => report.delivered += 1,
             Outcome::Retrying => report.retrying += 1,
             Outcome::Dead => report.dead += 1,

@@ -101,7 +101,10 @@ fn replacing_a_bundle_while_the_old_one_is_marked_delivered_loses_nothing() {
         match answer {
             Enqueued::Replaced => {
                 if after.bundle != bundle(i, 1) {
-                    bad.push(format!("{}: the replacing Bundle was lost (lost update)", sent.id));
+                    bad.push(format!(
+                        "{}: the replacing Bundle was lost (lost update)",
+                        sent.id
+                    ));
                 } else if after.state == DeliveryState::Delivered && sent.bundle != bundle(i, 1) {
                     bad.push(format!(
                         "{}: marked delivered, but only the old Bundle was sent",
@@ -140,7 +143,10 @@ fn replacing_a_bundle_while_the_old_one_is_marked_failed_loses_nothing() {
         if *answer != Enqueued::Replaced {
             bad.push(format!("{}: enqueue answered {answer:?}", sent.id));
         } else if after.bundle != bundle(i, 1) {
-            bad.push(format!("{}: the replacing Bundle was lost (lost update)", sent.id));
+            bad.push(format!(
+                "{}: the replacing Bundle was lost (lost update)",
+                sent.id
+            ));
         } else if after.state != DeliveryState::Pending {
             bad.push(format!("{}: the new Bundle is {:?}", sent.id, after.state));
         } else if sent.bundle != bundle(i, 1) && after.next_attempt_at == far {
@@ -168,7 +174,10 @@ fn replacing_a_dead_letter_while_an_operator_retries_it_loses_nothing() {
         if *answer != Enqueued::Replaced {
             bad.push(format!("{}: enqueue answered {answer:?}", sent.id));
         } else if after.bundle != bundle(i, 1) {
-            bad.push(format!("{}: the replacing Bundle was lost (lost update)", sent.id));
+            bad.push(format!(
+                "{}: the replacing Bundle was lost (lost update)",
+                sent.id
+            ));
         } else if after.state != DeliveryState::Pending {
             bad.push(format!("{}: the new Bundle is {:?}", sent.id, after.state));
         }
@@ -226,7 +235,10 @@ fn the_last_accepted_bundle_of_every_job_is_the_one_delivered() {
         } else if e.bundle != want {
             bad.push(format!("{}: the last accepted Bundle was lost", e.id));
         } else if !sent.iter().any(|(i, b)| *i == e.id && *b == want) {
-            bad.push(format!("{}: delivered, but its Bundle was never sent", e.id));
+            bad.push(format!(
+                "{}: delivered, but its Bundle was never sent",
+                e.id
+            ));
         }
     }
     assert!(bad.is_empty(), "{} of {JOBS} jobs: {bad:?}", bad.len());

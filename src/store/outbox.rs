@@ -206,8 +206,8 @@ impl Outbox {
             }
             match new {
                 Some(e) => {
-                    let raw = serde_json::to_vec(&e)
-                        .map_err(|err| abort(StoreError::Encode(err)))?;
+                    let raw =
+                        serde_json::to_vec(&e).map_err(|err| abort(StoreError::Encode(err)))?;
                     entries.insert(id.as_bytes(), raw)?;
                     if e.state == DeliveryState::Pending {
                         due.insert(due_key(e.next_attempt_at, id), &[])?;
@@ -335,7 +335,13 @@ impl Outbox {
         self.write(id, true, |old| {
             let mut e = old.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             if e.revision != revision {
-                return Ok(superseded(e, revision, Some(status), &format!("delivered (HTTP {status})"), now));
+                return Ok(superseded(
+                    e,
+                    revision,
+                    Some(status),
+                    &format!("delivered (HTTP {status})"),
+                    now,
+                ));
             }
             e.state = DeliveryState::Delivered;
             e.attempts += 1;
@@ -471,8 +477,15 @@ mod tests {
             assert_eq!(o.enqueue("job-1", b2).unwrap(), Enqueued::Replaced);
             o.enqueue("job-2", b1.clone()).unwrap();
             let rev = o.get("job-2").unwrap().unwrap().revision;
-            o.mark_failed("job-2", rev, Some(503), "HTTP 503".into(), None, Some(u64::MAX))
-                .unwrap();
+            o.mark_failed(
+                "job-2",
+                rev,
+                Some(503),
+                "HTTP 503".into(),
+                None,
+                Some(u64::MAX),
+            )
+            .unwrap();
         }
         // Reopen: nothing lost.
         let o = Outbox::open(dir.path()).unwrap();
@@ -497,7 +510,14 @@ mod tests {
         assert_eq!(o.due(u64::MAX).unwrap().len(), 1, "u64::MAX is in range");
         let rev = o.get("job-2").unwrap().unwrap().revision;
         let e = o
-            .mark_failed("job-2", rev, Some(422), "invalid".into(), Some(json!({})), None)
+            .mark_failed(
+                "job-2",
+                rev,
+                Some(422),
+                "invalid".into(),
+                Some(json!({})),
+                None,
+            )
             .unwrap();
         assert_eq!((e.state, e.attempts), (DeliveryState::DeadLetter, 2));
         assert_eq!(o.pending_count().unwrap(), 0);
@@ -523,8 +543,13 @@ mod tests {
         let sent = o.due(now_ms()).unwrap().remove(0);
         // While the POST of b(1) is in flight, the job's Bundle is replaced.
         assert_eq!(o.enqueue("job", b(2)).unwrap(), Enqueued::Replaced);
-        let e = o.mark_delivered("job", sent.revision, 200, vec!["X/1".into()]).unwrap();
-        assert_ne!(e.revision, sent.revision, "the caller can tell it was superseded");
+        let e = o
+            .mark_delivered("job", sent.revision, 200, vec!["X/1".into()])
+            .unwrap();
+        assert_ne!(
+            e.revision, sent.revision,
+            "the caller can tell it was superseded"
+        );
         assert_eq!((e.state, e.attempts), (DeliveryState::Pending, 0));
         assert_eq!(e.bundle, b(2));
         assert!(e.locations.is_empty());
@@ -532,26 +557,55 @@ mod tests {
         assert!(e.last_error.as_deref().unwrap().starts_with("superseded:"));
         // A failure with a long backoff for the old Bundle does not delay the new one.
         let e = o
-            .mark_failed("job", sent.revision, Some(503), "HTTP 503".into(), None, Some(u64::MAX))
+            .mark_failed(
+                "job",
+                sent.revision,
+                Some(503),
+                "HTTP 503".into(),
+                None,
+                Some(u64::MAX),
+            )
             .unwrap();
         assert_eq!((e.state, e.attempts), (DeliveryState::Pending, 0));
         assert!(e.next_attempt_at <= now_ms());
         // Nor does a refusal of the old Bundle make the new one a dead letter.
         let e = o
-            .mark_failed("job", sent.revision, Some(422), "invalid".into(), None, None)
+            .mark_failed(
+                "job",
+                sent.revision,
+                Some(422),
+                "invalid".into(),
+                None,
+                None,
+            )
             .unwrap();
         assert_eq!(e.state, DeliveryState::Pending);
         let next = o.due(now_ms()).unwrap();
         assert_eq!(next.len(), 1);
-        assert_eq!((next[0].bundle.clone(), next[0].revision), (b(2), e.revision));
+        assert_eq!(
+            (next[0].bundle.clone(), next[0].revision),
+            (b(2), e.revision)
+        );
         assert_index_matches(&o);
         // The new revision's own answer counts; a late failure of it after success does not.
-        let e = o.mark_delivered("job", next[0].revision, 201, vec![]).unwrap();
+        let e = o
+            .mark_delivered("job", next[0].revision, 201, vec![])
+            .unwrap();
         assert_eq!((e.state, e.attempts), (DeliveryState::Delivered, 1));
         let e = o
-            .mark_failed("job", next[0].revision, None, "timeout".into(), None, Some(0))
+            .mark_failed(
+                "job",
+                next[0].revision,
+                None,
+                "timeout".into(),
+                None,
+                Some(0),
+            )
             .unwrap();
-        assert_eq!((e.state, e.last_status), (DeliveryState::Delivered, Some(201)));
+        assert_eq!(
+            (e.state, e.last_status),
+            (DeliveryState::Delivered, Some(201))
+        );
         assert_index_matches(&o);
     }
 
@@ -611,9 +665,14 @@ mod tests {
         want.sort();
         // An unreadable record that is not pending has no index key: `due` never decodes it
         // (a scan of every entry would fail on it).
-        o.entries.insert("job-corrupt", b"{not json".to_vec()).unwrap();
+        o.entries
+            .insert("job-corrupt", b"{not json".to_vec())
+            .unwrap();
         let due = o.due(now).unwrap();
-        let got: Vec<(u64, String)> = due.iter().map(|e| (e.next_attempt_at, e.id.clone())).collect();
+        let got: Vec<(u64, String)> = due
+            .iter()
+            .map(|e| (e.next_attempt_at, e.id.clone()))
+            .collect();
         assert_eq!(got, want, "exactly the due pending entries, earliest first");
         assert_eq!(o.pending_count().unwrap(), 300);
         assert_eq!(o.next_due().unwrap(), Some(want[0].0));
@@ -627,7 +686,11 @@ mod tests {
         {
             let db = crate::store::open_db(dir.path()).unwrap();
             let t = db.open_tree(TREE).unwrap();
-            for (id, state, at) in [("a", "PENDING", 5u64), ("b", "DELIVERED", 1), ("c", "PENDING", 3)] {
+            for (id, state, at) in [
+                ("a", "PENDING", 5u64),
+                ("b", "DELIVERED", 1),
+                ("c", "PENDING", 3),
+            ] {
                 // The old record had no revision.
                 let rec = json!({"id": id, "bundle": b(0), "state": state, "attempts": 0,
                                  "enqueued_at": 1, "next_attempt_at": at, "updated_at": 1});
@@ -637,7 +700,12 @@ mod tests {
             db.flush().unwrap();
         }
         let o = Outbox::open(dir.path()).unwrap();
-        let due: Vec<_> = o.due(10).unwrap().into_iter().map(|e| (e.id, e.revision)).collect();
+        let due: Vec<_> = o
+            .due(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.revision))
+            .collect();
         assert_eq!(due, [("c".to_string(), 0), ("a".to_string(), 0)]);
         assert_eq!(o.pending_count().unwrap(), 2);
         o.mark_delivered("c", 0, 200, vec![]).unwrap();
