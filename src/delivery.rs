@@ -4,13 +4,18 @@
 //! Invariants: an entry leaves `Pending` only after the server's answer is recorded; retries
 //! back off exponentially with jitter (capped), honour `Retry-After`, and stop after
 //! `max_attempts` (dead letter, visible to operators). Logs carry ids, statuses and counts only.
+//! Each result is recorded against the revision that was sent: a Bundle replaced while its
+//! POST was in flight stays pending and goes out next (see [`crate::store::outbox`]).
+//! The store's calls read and fsync the disk, so they run on tokio's blocking pool, never on the
+//! async threads that serve requests.
 
 use std::time::Duration;
 
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::fhir::client::{Attempt, FhirClient};
-use crate::store::{outbox::now_ms, DeliveryState, Outbox, StoreError};
+use crate::store::{outbox::now_ms, DeliveryState, Outbox, OutboxEntry, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -53,6 +58,110 @@ pub struct PassReport {
     pub delivered: usize,
     pub retrying: usize,
     pub dead: usize,
+    /// Attempts whose Bundle was replaced (or deleted) while in flight: their answer changed
+    /// nothing; a replacing Bundle is still pending.
+    pub superseded: usize,
+}
+
+/// Runs a store call on the blocking pool (sled reads and fsyncs the disk).
+async fn store<T, F>(outbox: &Outbox, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Outbox) -> Result<T, StoreError> + Send + 'static,
+{
+    let outbox = outbox.clone();
+    match tokio::task::spawn_blocking(move || f(&outbox)).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Interrupted),
+    }
+}
+
+/// Records one attempt's result; false when it no longer applied (replaced or deleted while
+/// in flight).
+async fn record<F>(outbox: &Outbox, sent: &OutboxEntry, f: F) -> Result<bool, StoreError>
+where
+    F: FnOnce(&Outbox, &str, u64) -> Result<OutboxEntry, StoreError> + Send + 'static,
+{
+    let (id, revision) = (sent.id.clone(), sent.revision);
+    match store(outbox, move |o| f(o, &id, revision)).await {
+        Ok(now) if now.revision == revision => Ok(true),
+        Ok(_) => {
+            tracing::info!("bundle was replaced while in flight; the new one is sent next");
+            Ok(false)
+        }
+        Err(StoreError::NotFound(_)) => {
+            tracing::info!("outbox entry was deleted while in flight");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+enum Outcome {
+    Delivered,
+    Retrying,
+    Dead,
+    Superseded,
+}
+
+/// Sends one entry and records the answer against the revision sent.
+async fn attempt(
+    outbox: &Outbox,
+    client: &FhirClient,
+    policy: &RetryPolicy,
+    entry: OutboxEntry,
+) -> Result<Outcome, StoreError> {
+    let (outcome, applied) = match client.post_transaction(&entry.bundle).await {
+        Attempt::Delivered { status, locations } => {
+            tracing::info!(status, resources = locations.len(), "bundle delivered");
+            let applied = record(outbox, &entry, move |o, id, rev| {
+                o.mark_delivered(id, rev, status, locations)
+            });
+            (Outcome::Delivered, applied.await?)
+        }
+        Attempt::Retry {
+            status,
+            reason,
+            after,
+        } => {
+            let attempts = entry.attempts + 1;
+            if attempts >= policy.max_attempts {
+                tracing::warn!(?status, attempts, "giving up: dead letter");
+                let error = format!("gave up after {attempts} attempts; last: {reason}");
+                let applied = record(outbox, &entry, move |o, id, rev| {
+                    o.mark_failed(id, rev, status, error, None, None)
+                });
+                (Outcome::Dead, applied.await?)
+            } else {
+                let wait = after
+                    .map(|a| a.min(policy.max_retry_after))
+                    .unwrap_or_else(|| policy.delay(entry.attempts));
+                tracing::info!(?status, wait_ms = wait.as_millis() as u64, "will retry");
+                let at = now_ms() + wait.as_millis() as u64;
+                let applied = record(outbox, &entry, move |o, id, rev| {
+                    o.mark_failed(id, rev, status, reason, None, Some(at))
+                });
+                (Outcome::Retrying, applied.await?)
+            }
+        }
+        Attempt::Dead {
+            status,
+            reason,
+            outcome,
+        } => {
+            tracing::warn!(?status, "delivery refused: dead letter");
+            let applied = record(outbox, &entry, move |o, id, rev| {
+                o.mark_failed(id, rev, status, reason, outcome, None)
+            });
+            (Outcome::Dead, applied.await?)
+        }
+    };
+    Ok(if applied {
+        outcome
+    } else {
+        Outcome::Superseded
+    })
 }
 
 /// Sends every entry that is due now, one at a time (a FHIR server applies transactions
@@ -63,55 +172,17 @@ pub async fn deliver_due(
     policy: &RetryPolicy,
 ) -> Result<PassReport, StoreError> {
     let mut report = PassReport::default();
-    for entry in outbox.due(now_ms())? {
+    let now = now_ms();
+    for entry in store(outbox, move |o| o.due(now)).await? {
         let span = tracing::info_span!("deliver", job = %entry.id, attempt = entry.attempts + 1);
-        let _g = span.enter();
-        match client.post_transaction(&entry.bundle).await {
-            Attempt::Delivered { status, locations } => {
-                tracing::info!(status, resources = locations.len(), "bundle delivered");
-                outbox.mark_delivered(&entry.id, status, locations)?;
-                report.delivered += 1;
-            }
-            Attempt::Retry {
-                status,
-                reason,
-                after,
-            } => {
-                let attempts = entry.attempts + 1;
-                if attempts >= policy.max_attempts {
-                    tracing::warn!(?status, attempts, "giving up: dead letter");
-                    outbox.mark_failed(
-                        &entry.id,
-                        status,
-                        format!("gave up after {attempts} attempts; last: {reason}"),
-                        None,
-                        None,
-                    )?;
-                    report.dead += 1;
-                } else {
-                    let wait = after
-                        .map(|a| a.min(policy.max_retry_after))
-                        .unwrap_or_else(|| policy.delay(entry.attempts));
-                    tracing::info!(?status, wait_ms = wait.as_millis() as u64, "will retry");
-                    outbox.mark_failed(
-                        &entry.id,
-                        status,
-                        reason,
-                        None,
-                        Some(now_ms() + wait.as_millis() as u64),
-                    )?;
-                    report.retrying += 1;
-                }
-            }
-            Attempt::Dead {
-                status,
-                reason,
-                outcome,
-            } => {
-                tracing::warn!(?status, "delivery refused: dead letter");
-                outbox.mark_failed(&entry.id, status, reason, outcome, None)?;
-                report.dead += 1;
-            }
+        match attempt(outbox, client, policy, entry)
+            .instrument(span)
+            .await?
+        {
+            Outcome::Delivered => report.delivered += 1,
+            Outcome::Retrying => report.retrying += 1,
+            Outcome::Dead => report.dead += 1,
+            Outcome::Superseded => report.superseded += 1,
         }
     }
     Ok(report)
@@ -130,15 +201,16 @@ pub async fn drain(
         let r = deliver_due(outbox, client, policy).await?;
         total.delivered += r.delivered;
         total.dead += r.dead;
+        total.superseded += r.superseded;
         total.retrying = r.retrying;
-        let Some(next) = outbox.next_due()? else {
+        let Some(next) = store(outbox, |o| o.next_due()).await? else {
             total.retrying = 0;
             return Ok(total);
         };
         let wait = Duration::from_millis(next.saturating_sub(now_ms()));
         if let Some(d) = deadline {
             if std::time::Instant::now() + wait > d {
-                total.retrying = outbox.pending_count()?;
+                total.retrying = store(outbox, |o| o.pending_count()).await?;
                 return Ok(total);
             }
         }
@@ -157,7 +229,7 @@ pub async fn run(
         if let Err(e) = deliver_due(&outbox, &client, &policy).await {
             tracing::error!(error = %e, "outbox pass failed");
         }
-        let wait = match outbox.next_due() {
+        let wait = match store(&outbox, |o| o.next_due()).await {
             Ok(Some(next)) => Duration::from_millis(next.saturating_sub(now_ms())),
             _ => Duration::from_secs(1),
         }

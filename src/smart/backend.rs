@@ -4,7 +4,7 @@
 //!
 //! Invariant: the private key and the tokens never appear in errors, logs or `Debug` output.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -121,6 +121,12 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
+/// Locks a cache without letting one panic poison it for every later request: each critical
+/// section is one read or one whole assignment, so a panicking holder leaves a valid value.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -154,7 +160,7 @@ impl BackendClient {
 
     /// A valid access token, from the cache or freshly requested.
     pub async fn token(&self) -> Result<String, SmartError> {
-        if let Some(t) = self.cached.lock().unwrap().as_ref() {
+        if let Some(t) = lock(&self.cached).as_ref() {
             if Instant::now() < t.renew_at {
                 return Ok(t.access_token.clone());
             }
@@ -205,7 +211,7 @@ impl BackendClient {
         let lifetime = Duration::from_secs(t.expires_in.unwrap_or(300));
         let renew_at = started + lifetime.saturating_sub(RENEW_BEFORE);
         tracing::debug!(lifetime_s = lifetime.as_secs(), "access token obtained");
-        *self.cached.lock().unwrap() = Some(CachedToken {
+        *lock(&self.cached) = Some(CachedToken {
             access_token: t.access_token.clone(),
             renew_at,
         });
@@ -214,11 +220,11 @@ impl BackendClient {
 
     /// Forgets the cached token (after a 401), so the next call asks for a new one.
     pub fn invalidate(&self) {
-        *self.cached.lock().unwrap() = None;
+        *lock(&self.cached) = None;
     }
 
     async fn token_endpoint(&self) -> Result<String, SmartError> {
-        if let Some(e) = self.token_endpoint.lock().unwrap().clone() {
+        if let Some(e) = lock(&self.token_endpoint).clone() {
             return Ok(e);
         }
         let url = format!("{}/.well-known/smart-configuration", self.fhir_base);
@@ -240,7 +246,7 @@ impl BackendClient {
             .json()
             .await
             .map_err(|e| fail(format!("not a SMART configuration: {}", without_url(&e))))?;
-        *self.token_endpoint.lock().unwrap() = Some(c.token_endpoint.clone());
+        *lock(&self.token_endpoint) = Some(c.token_endpoint.clone());
         Ok(c.token_endpoint)
     }
 
@@ -335,5 +341,20 @@ mod tests {
             token_endpoint: None,
         };
         assert!(!format!("{cfg:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_panic_while_holding_a_cache_does_not_poison_it() {
+        let m = std::sync::Arc::new(Mutex::new(Some("endpoint".to_string())));
+        let held = m.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = held.lock().unwrap();
+            panic!("boom");
+        })
+        .join();
+        assert!(m.is_poisoned());
+        assert_eq!(lock(&m).as_deref(), Some("endpoint"));
+        *lock(&m) = None;
+        assert!(lock(&m).is_none());
     }
 }

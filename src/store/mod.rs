@@ -2,7 +2,9 @@
 //! audit trail as the service grows. Callers see typed records and [`StoreError`], never sled,
 //! so a server-grade backend can replace it behind the same methods.
 //!
-//! Invariant: every state change is flushed before the call returns (accepted = durable).
+//! Invariants: every state change is flushed before the call returns (accepted = durable); a
+//! read-modify-write is one sled transaction, so concurrent callers never lose each other's
+//! writes (see [`outbox`]). Calls block on disk I/O: async callers run them on a blocking pool.
 
 pub mod outbox;
 
@@ -20,6 +22,9 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("store: no record {0}")]
     NotFound(String),
+    /// A store call on the blocking pool was dropped before it ran (the runtime is stopping).
+    #[error("store: interrupted")]
+    Interrupted,
 }
 
 /// Opens the database folder (created if missing).
