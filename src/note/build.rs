@@ -9,8 +9,8 @@ use crate::healthscribe::{
     TranscriptSegment,
 };
 
+use super::phrasing::{self, PronounSet, Speaker, Tok};
 use super::template::{Content, Template};
-use super::text::{self, PronounSet, Speaker, Tok};
 use super::NoteContext;
 use crate::clinical::traits::answer_polarity;
 use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
@@ -120,9 +120,9 @@ fn index<'a>(conv: &'a Conversation) -> Segs<'a> {
     let mut by_seg = Vec::with_capacity(segs.len());
     for (i, seg) in segs.iter().enumerate() {
         let first = sents.len();
-        for r in text::split_sentences(&seg.content)
+        for r in phrasing::split_sentences(&seg.content)
             .into_iter()
-            .flat_map(|r| text::split_long(&seg.content, r))
+            .flat_map(|r| phrasing::split_long(&seg.content, r))
         {
             let t = &seg.content[r.start..r.end];
             let insights = spans[i]
@@ -158,8 +158,8 @@ fn index<'a>(conv: &'a Conversation) -> Segs<'a> {
 
 /// An unpunctuated question: starts (after fillers) with an auxiliary or a wh-word.
 fn looks_like_question(t: &str) -> bool {
-    let toks = text::strip_fillers(text::tokenize(t));
-    let first = text::words(&toks).next();
+    let toks = phrasing::strip_fillers(phrasing::tokenize(t));
+    let first = phrasing::words(&toks).next();
     matches!(
         first,
         Some(
@@ -537,14 +537,14 @@ struct Line {
 /// Cleans and rewrites one sentence into clinical style; `None` when nothing is left worth
 /// writing (fewer than `min_words` words).
 fn rewrite(raw: &str, speaker: Speaker, p: PronounSet, min_words: usize) -> Option<String> {
-    let toks = text::strip_fillers(text::tokenize(raw));
-    let toks = text::to_third_person(toks, speaker, p);
-    let toks = text::normalise_terms(toks);
+    let toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+    let toks = phrasing::to_third_person(toks, speaker, p);
+    let toks = phrasing::normalise_terms(toks);
     let toks = trim_tags(toks);
-    if text::words(&toks).count() < min_words {
+    if phrasing::words(&toks).count() < min_words {
         return None;
     }
-    Some(text::render(&toks))
+    Some(phrasing::render(&toks))
 }
 
 /// Drops trailing question tags and fillers (", right", ", okay", ", correct").
@@ -587,7 +587,7 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
     for cue in CUES {
         if let Some(p) = lower.find(cue) {
             let rest = &lower[p + cue.len()..];
-            let toks = text::tokenize(rest);
+            let toks = phrasing::tokenize(rest);
             let mut words: Vec<String> = Vec::new();
             for t in toks {
                 match t {
@@ -626,7 +626,7 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
                 .collect();
             if (1..=8).contains(&words.len()) {
                 let toks: Vec<Tok> = words.into_iter().map(Tok::Word).collect();
-                return Some(text::render(&text::normalise_terms(toks)));
+                return Some(phrasing::render(&phrasing::normalise_terms(toks)));
             }
         }
     }
@@ -636,8 +636,8 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
 /// Text of an insight as the note writes it (its first span's content).
 fn insight_text(ins: &ClinicalInsight) -> Option<String> {
     let sp = ins.spans.first()?;
-    let toks = text::normalise_terms(text::tokenize(&sp.content));
-    let s: Vec<&str> = text::words(&toks).collect();
+    let toks = phrasing::normalise_terms(phrasing::tokenize(&sp.content));
+    let s: Vec<&str> = phrasing::words(&toks).collect();
     (!s.is_empty()).then(|| s.join(" "))
 }
 
@@ -870,7 +870,7 @@ pub(super) fn generate(
                     if let Some(t) = insight_text(ins) {
                         cc = Some(Line {
                             kind: Content::ChiefComplaint,
-                            text: text::render(&[Tok::Word(t)]),
+                            text: phrasing::render(&[Tok::Word(t)]),
                             evidence: vec![s.seg],
                             order: (s.seg, 0),
                         });
