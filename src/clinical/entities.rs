@@ -1,17 +1,109 @@
 //! Entity extraction for one turn: lexicon matches (conditions, medications, tests, procedures,
 //! treatments, anatomy, social history), pattern matches (medication attributes, test values,
 //! time expressions, spoken numbers), attribute linking and coding.
+//!
+//! [`extract`] runs these steps in order, each a function below: lexicon terms with their
+//! codes, medication attributes linked to the nearest drug, RxNorm clinical drugs from a linked
+//! strength, test values linked to their test, directions moved onto what they qualify, and last
+//! the time expressions nothing else took. The cue words the steps use are the tables at the top.
 
 use regex::Regex;
 
-use super::lexicon::{CondKind, Lexicons};
-use super::text::{byte_to_char_map, char_slice, number_value, tokenize};
+use super::lexicon::{CondKind, LexEntry, Lexicons, Scd};
+use super::text::{byte_to_char_map, char_slice, fold_token, number_value, tokenize, Token};
 use super::types::{Attribute, Category, Code, CodeSystem, Entity, EntityType, Trait};
+use crate::words;
 
-const NUMW: &str = r"(?:a half|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|half|point)";
+// ---- cue words ----
+
+/// Number words of the patterns: [`words::UNITS`], [`words::TENS`], scales and fractions.
+fn number_words() -> String {
+    format!(
+        "(?:a half|{}|{}|hundred|thousand|half|point)",
+        words::UNITS.join("|"),
+        words::TENS.join("|")
+    )
+}
+
+/// Words before a term that needs context ("*my* back", "the *left* knee"): such a lexicon
+/// term counts only right after one of them.
+const DETERMINERS: &[&str] = &[
+    "my", "your", "his", "her", "their", "the", "our", "lower", "upper", "left", "right", "mid",
+];
+
+/// Words allowed between a test name and its value ("your A1c *was* 7.2").
+const TEST_GAP_WORDS: &[&str] = &[
+    "is",
+    "was",
+    "were",
+    "are",
+    "of",
+    "at",
+    "around",
+    "about",
+    "came",
+    "back",
+    "reading",
+    "level",
+    "levels",
+    "been",
+    "has",
+    "had",
+    "showed",
+    "shows",
+    "to",
+    "up",
+    "down",
+    "went",
+    "its",
+    "it",
+    "s",
+    "today",
+    "now",
+    "still",
+    "only",
+    "just",
+    "over",
+    "under",
+    "like",
+    "approximately",
+    "than",
+    "higher",
+    "lower",
+    "the",
+    "result",
+    "results",
+    "number",
+    "numbers",
+    "reads",
+    "read",
+];
+
+/// Words that join a list or a clause: an attribute said before a drug never reaches across
+/// one (in "lisinopril ten milligrams once a day, and metformin", "once a day" is
+/// lisinopril's).
+const LIST_JOINERS: &[&str] = &[" and ", " then ", " plus ", " also "];
+
+/// Strength units as written or spoken, with their RxNorm unit; the first one found in the
+/// strength wins ("milligram" before "gram").
+const STRENGTH_UNITS: [(&str, &str); 12] = [
+    ("milligram", "MG"),
+    ("mg", "MG"),
+    ("microgram", "MCG"),
+    ("mcg", "MCG"),
+    ("gram", "G"),
+    ("milliliter", "ML"),
+    ("millilitre", "ML"),
+    ("ml", "ML"),
+    ("unit", "UNT"),
+    ("iu", "UNT"),
+    ("meq", "MEQ"),
+    ("%", "%"),
+];
 
 fn num() -> String {
-    format!(r"(?:\d+(?:[.,]\d+)?|{NUMW}(?:[\s-]+(?:and[\s-]+)?{NUMW})*)")
+    let w = number_words();
+    format!(r"(?:\d+(?:[.,]\d+)?|{w}(?:[\s-]+(?:and[\s-]+)?{w})*)")
 }
 
 /// Compiled patterns.
@@ -119,68 +211,37 @@ impl SortedSpans {
     }
 }
 
-const DETERMINERS: &[&str] = &[
-    "my", "your", "his", "her", "their", "the", "our", "lower", "upper", "left", "right", "mid",
-];
-
-/// Words allowed between a test name and its value ("your A1c *was* 7.2").
-const TEST_GAP_WORDS: &[&str] = &[
-    "is",
-    "was",
-    "were",
-    "are",
-    "of",
-    "at",
-    "around",
-    "about",
-    "came",
-    "back",
-    "reading",
-    "level",
-    "levels",
-    "been",
-    "has",
-    "had",
-    "showed",
-    "shows",
-    "to",
-    "up",
-    "down",
-    "went",
-    "its",
-    "it",
-    "s",
-    "today",
-    "now",
-    "still",
-    "only",
-    "just",
-    "over",
-    "under",
-    "like",
-    "approximately",
-    "than",
-    "higher",
-    "lower",
-    "the",
-    "result",
-    "results",
-    "number",
-    "numbers",
-    "reads",
-    "read",
-];
-
 /// Extracts entities from one turn's text (offsets in chars, end exclusive).
 pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
     let toks = tokenize(text);
     if toks.is_empty() {
         return Vec::new();
     }
+    let mut found = lexicon_terms(lex, text, &toks);
+    let turn = TurnText::new(pat, text, &toks, &found);
+    let attributes = turn.attribute_spans(pat);
+    let mut times = TimeSpans::new(turn.spans_of(&pat.time, EntityType::TIME_EXPRESSION));
+    let loose_durations = link_medication_attributes(&turn, &attributes, &mut found, &mut times);
+    for mi in medication_indices(&found) {
+        if let Some(code) = clinical_drug_code(lex, &found[mi].entity) {
+            found[mi].entity.codes.push(code);
+        }
+    }
+    link_test_values(pat, &turn, &mut found, &mut times);
+    let drop = link_directions(&mut found);
+    let mut out = drop_absorbed(found, drop);
+    add_time_expressions(text, &times, &loose_durations, &mut out);
+    out.sort_by_key(|f| (f.entity.begin_char, f.entity.end_char));
+    out
+}
+
+/// The tokens' matching keys, with one-edit speech-recognition slips corrected toward the
+/// lexicon; the flags say which tokens were corrected fuzzily (their terms are less sure).
+fn fold_tokens(lex: &Lexicons, toks: &[Token]) -> (Vec<String>, Vec<bool>) {
     let mut folded = Vec::with_capacity(toks.len());
     let mut fuzzy = vec![false; toks.len()];
     for (i, t) in toks.iter().enumerate() {
-        let f = super::text::fold_token(&t.lower);
+        let f = fold_token(&t.lower);
         match lex.correct(&f) {
             Some((r, fz)) => {
                 fuzzy[i] = fz;
@@ -189,7 +250,14 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             None => folded.push(f),
         }
     }
-    let b2c = byte_to_char_map(text);
+    (folded, fuzzy)
+}
+
+/// The lexicon terms of the turn, in text order, each with its code. A term that needs context
+/// counts only after one of the [`DETERMINERS`], and a short derived key ("cad", "hes") only
+/// when written in capitals; a fuzzily corrected term scores lower and is LOW_CONFIDENCE.
+fn lexicon_terms(lex: &Lexicons, text: &str, toks: &[Token]) -> Vec<Found> {
+    let (folded, fuzzy) = fold_tokens(lex, toks);
     let mut found: Vec<Found> = Vec::new();
     for (b, e, k) in lex.matcher.find(&folded) {
         let entry = &lex.entries[k];
@@ -213,34 +281,6 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             score *= 0.7;
             traits.push((Trait::LOW_CONFIDENCE, 0.7));
         }
-        let mut codes = Vec::new();
-        if let Some(c) = &entry.code {
-            match entry.category {
-                Category::MEDICAL_CONDITION => codes.push(Code {
-                    system: CodeSystem::ICD10CM,
-                    code: c.clone(),
-                    display: lex
-                        .icd_names
-                        .get(c)
-                        .or_else(|| lex.icd_names.get(c.split('.').next().unwrap_or("")))
-                        .cloned()
-                        .unwrap_or_default(),
-                    tty: None,
-                    score: score * 0.9,
-                }),
-                Category::MEDICATION => {
-                    let (tty, name) = lex.rx_names.get(c).cloned().unwrap_or_default();
-                    codes.push(Code {
-                        system: CodeSystem::RXNORM,
-                        code: c.clone(),
-                        display: name,
-                        tty: Some(if tty.is_empty() { "IN".into() } else { tty }),
-                        score: score * 0.95,
-                    })
-                }
-                _ => {}
-            }
-        }
         found.push(Found {
             entity: Entity {
                 category: entry.category,
@@ -251,133 +291,192 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                 score,
                 traits,
                 attributes: Vec::new(),
-                codes,
+                codes: term_codes(lex, entry, score),
             },
             kind: entry.kind,
         });
     }
-    let lex_spans = SortedSpans::new(
-        found
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.entity.category,
-                    Category::MEDICATION
-                        | Category::MEDICAL_CONDITION
-                        | Category::TEST_TREATMENT_PROCEDURE
-                )
-            })
-            .map(|f| (f.entity.begin_char, f.entity.end_char))
-            .collect(),
-    );
-    let spans_of = |re: &Regex, ty: EntityType| -> Vec<Span> {
-        re.find_iter(text)
-            .map(|m| Span {
-                ty,
-                b: b2c[m.start()],
-                e: b2c[m.end()],
-            })
-            .filter(|s| s.e > s.b && !lex_spans.overlaps_any(s.b, s.e))
-            .collect()
-    };
-    // sentence boundaries (char offsets, sorted)
-    let ends: Vec<usize> = pat
-        .sentence_end
-        .find_iter(text)
-        .map(|m| b2c[m.start()])
-        .collect();
-    let same_sentence = |a: usize, b: usize| {
-        let (lo, hi) = (a.min(b), a.max(b));
-        let i = ends.partition_point(|x| *x < lo);
-        ends.get(i).is_none_or(|x| *x >= hi)
-    };
-    // ---- medication attributes ----
-    let med_idx: Vec<usize> = (0..found.len())
-        .filter(|&i| found[i].entity.category == Category::MEDICATION)
-        .collect();
-    let mut attr_spans: Vec<Span> = Vec::new();
-    let mut attr_set = Intervals::default();
-    for (re, ty) in [
-        (&pat.strength, EntityType::STRENGTH),
-        (&pat.dosage, EntityType::DOSAGE),
-        (&pat.frequency, EntityType::FREQUENCY),
-        (&pat.duration, EntityType::DURATION),
-        (&pat.route, EntityType::ROUTE_OR_MODE),
-        (&pat.form, EntityType::FORM),
-    ] {
-        for s in spans_of(re, ty) {
-            if attr_set.insert(s.b, s.e) {
-                attr_spans.push(s);
+    found
+}
+
+/// The code a lexicon entry carries, named: ICD-10-CM for a condition (the code's name, else
+/// its category's), RxNorm for a medication (an ingredient unless the names file says
+/// otherwise). Other categories are not coded.
+fn term_codes(lex: &Lexicons, entry: &LexEntry, score: f32) -> Vec<Code> {
+    let mut codes = Vec::new();
+    if let Some(c) = &entry.code {
+        match entry.category {
+            Category::MEDICAL_CONDITION => codes.push(Code {
+                system: CodeSystem::ICD10CM,
+                code: c.clone(),
+                display: lex
+                    .icd_names
+                    .get(c)
+                    .or_else(|| lex.icd_names.get(c.split('.').next().unwrap_or("")))
+                    .cloned()
+                    .unwrap_or_default(),
+                tty: None,
+                score: score * 0.9,
+            }),
+            Category::MEDICATION => {
+                let (tty, name) = lex.rx_names.get(c).cloned().unwrap_or_default();
+                codes.push(Code {
+                    system: CodeSystem::RXNORM,
+                    code: c.clone(),
+                    display: name,
+                    tty: Some(if tty.is_empty() { "IN".into() } else { tty }),
+                    score: score * 0.95,
+                })
             }
+            _ => {}
         }
     }
-    let mut time_spans: Vec<Span> = Vec::new();
-    for s in spans_of(&pat.time, EntityType::TIME_EXPRESSION) {
-        time_spans.push(s);
+    codes
+}
+
+/// One turn's text with what the linking steps share: a pattern match never overlaps a
+/// medication, condition or test term, and attributes link only within a sentence.
+struct TurnText<'a> {
+    text: &'a str,
+    toks: &'a [Token],
+    /// Char offset of each byte offset.
+    b2c: Vec<usize>,
+    /// Spans of the medication, condition and test terms.
+    lex_spans: SortedSpans,
+    /// Char offsets of the sentence ends, sorted.
+    ends: Vec<usize>,
+}
+
+impl<'a> TurnText<'a> {
+    fn new(pat: &Patterns, text: &'a str, toks: &'a [Token], found: &[Found]) -> TurnText<'a> {
+        let b2c = byte_to_char_map(text);
+        let lex_spans = SortedSpans::new(
+            found
+                .iter()
+                .filter(|f| {
+                    matches!(
+                        f.entity.category,
+                        Category::MEDICATION
+                            | Category::MEDICAL_CONDITION
+                            | Category::TEST_TREATMENT_PROCEDURE
+                    )
+                })
+                .map(|f| (f.entity.begin_char, f.entity.end_char))
+                .collect(),
+        );
+        let ends = pat
+            .sentence_end
+            .find_iter(text)
+            .map(|m| b2c[m.start()])
+            .collect();
+        TurnText {
+            text,
+            toks,
+            b2c,
+            lex_spans,
+            ends,
+        }
     }
-    let mut used_time = vec![false; time_spans.len()];
-    let mut extra_time: Vec<Span> = Vec::new();
-    for a in &attr_spans {
-        // nearest medication in the same sentence: after it (≤ 80 chars) or before it (≤ 40);
-        // medications are sorted and disjoint, so only the neighbours on each side matter
-        let mut best: Option<(usize, usize)> = None;
-        let split = med_idx.partition_point(|&mi| found[mi].entity.end_char <= a.b);
-        let neighbours = [split.checked_sub(1), Some(split)];
-        for mi in neighbours
-            .into_iter()
-            .flatten()
-            .filter_map(|i| med_idx.get(i).copied())
-        {
-            let m = &found[mi].entity;
-            let d = if a.b >= m.end_char {
-                let d = a.b - m.end_char;
-                (d <= 80).then_some(d)
-            } else if a.e <= m.begin_char {
-                // An attribute before a drug ("twenty of the lisinopril") never reaches across
-                // a list or clause boundary: in "lisinopril ten milligrams once a day, and
-                // metformin", "once a day" is lisinopril's.
-                let gap = char_slice(text, a.e, m.begin_char).to_lowercase();
-                let crosses = gap.contains([',', ';'])
-                    || [" and ", " then ", " plus ", " also "]
-                        .iter()
-                        .any(|w| format!(" {gap} ").contains(w));
-                let d = m.begin_char - a.e;
-                (d <= 40 && !crosses).then_some(d * 2)
-            } else {
-                None
-            };
-            if let Some(d) = d {
-                let anchor = if a.b >= m.end_char {
-                    m.end_char
-                } else {
-                    m.begin_char
-                };
-                if same_sentence(anchor, a.b) && best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, mi));
+
+    /// The non-empty matches of `re` that overlap no term, typed `ty`.
+    fn spans_of(&self, re: &Regex, ty: EntityType) -> Vec<Span> {
+        re.find_iter(self.text)
+            .map(|m| Span {
+                ty,
+                b: self.b2c[m.start()],
+                e: self.b2c[m.end()],
+            })
+            .filter(|s| s.e > s.b && !self.lex_spans.overlaps_any(s.b, s.e))
+            .collect()
+    }
+
+    fn same_sentence(&self, a: usize, b: usize) -> bool {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let i = self.ends.partition_point(|x| *x < lo);
+        self.ends.get(i).is_none_or(|x| *x >= hi)
+    }
+
+    /// Candidate medication attributes, disjoint: where two patterns overlap, the one tried
+    /// first (strength, dosage, frequency, duration, route, form) keeps the words.
+    fn attribute_spans(&self, pat: &Patterns) -> Vec<Span> {
+        let mut attr_spans: Vec<Span> = Vec::new();
+        let mut attr_set = Intervals::default();
+        for (re, ty) in [
+            (&pat.strength, EntityType::STRENGTH),
+            (&pat.dosage, EntityType::DOSAGE),
+            (&pat.frequency, EntityType::FREQUENCY),
+            (&pat.duration, EntityType::DURATION),
+            (&pat.route, EntityType::ROUTE_OR_MODE),
+            (&pat.form, EntityType::FORM),
+        ] {
+            for s in self.spans_of(re, ty) {
+                if attr_set.insert(s.b, s.e) {
+                    attr_spans.push(s);
                 }
             }
         }
-        match best {
+        attr_spans
+    }
+}
+
+/// The time expressions the pattern found, and which of them an attribute or a test value
+/// already holds: those are not reported again.
+struct TimeSpans {
+    spans: Vec<Span>,
+    used: Vec<bool>,
+}
+
+impl TimeSpans {
+    fn new(spans: Vec<Span>) -> TimeSpans {
+        let used = vec![false; spans.len()];
+        TimeSpans { spans, used }
+    }
+
+    /// Marks the time expressions inside the attribute at `[b, e)` as used.
+    fn mark_used(&mut self, b: usize, e: usize) {
+        let i = self.spans.partition_point(|t| t.e <= b);
+        for (k, t) in self.spans.iter().enumerate().skip(i) {
+            if t.b >= e {
+                break;
+            }
+            self.used[k] = true;
+        }
+    }
+}
+
+fn medication_indices(found: &[Found]) -> Vec<usize> {
+    (0..found.len())
+        .filter(|&i| found[i].entity.category == Category::MEDICATION)
+        .collect()
+}
+
+/// Links each medication attribute to the nearest medication of its sentence (see
+/// [`nearest_medication`]). Returns the durations no medication took: they are still time
+/// expressions ("for two weeks").
+fn link_medication_attributes(
+    turn: &TurnText,
+    attributes: &[Span],
+    found: &mut [Found],
+    times: &mut TimeSpans,
+) -> Vec<Span> {
+    let med_idx = medication_indices(found);
+    let mut loose_durations: Vec<Span> = Vec::new();
+    for a in attributes {
+        match nearest_medication(turn, found, &med_idx, a) {
             Some((d, mi)) => {
                 let rel = (0.95 - d as f32 / 200.0).max(0.5);
                 found[mi].entity.attributes.push(Attribute {
                     entity_type: a.ty,
                     begin_char: a.b,
                     end_char: a.e,
-                    text: char_slice(text, a.b, a.e),
+                    text: char_slice(turn.text, a.b, a.e),
                     score: 0.9,
                     relationship_score: rel,
                 });
                 // a time expression inside a linked attribute is not reported again
-                let i = time_spans.partition_point(|t| t.e <= a.b);
-                for (k, t) in time_spans.iter().enumerate().skip(i) {
-                    if t.b >= a.e {
-                        break;
-                    }
-                    used_time[k] = true;
-                }
+                times.mark_used(a.b, a.e);
             }
-            None if a.ty == EntityType::DURATION => extra_time.push(Span {
+            None if a.ty == EntityType::DURATION => loose_durations.push(Span {
                 ty: EntityType::TIME_EXPRESSION,
                 b: a.b,
                 e: a.e,
@@ -385,70 +484,122 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             None => {}
         }
     }
-    // ---- SCD coding from strength ----
-    for &mi in &med_idx {
-        let ent = &found[mi].entity;
-        let Some(in_code) = ent.codes.first().map(|c| c.code.clone()) else {
-            continue;
+    loose_durations
+}
+
+/// The medication attribute `a` belongs to, as (distance, index into `found`): the nearest
+/// medication of the same sentence after which it comes (≤ 80 chars) or before which it comes
+/// (≤ 40, counted double, never across a list or clause: see [`LIST_JOINERS`]). Medications are
+/// sorted and disjoint, so only the neighbours on each side matter.
+fn nearest_medication(
+    turn: &TurnText,
+    found: &[Found],
+    med_idx: &[usize],
+    a: &Span,
+) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    let split = med_idx.partition_point(|&mi| found[mi].entity.end_char <= a.b);
+    let neighbours = [split.checked_sub(1), Some(split)];
+    for mi in neighbours
+        .into_iter()
+        .flatten()
+        .filter_map(|i| med_idx.get(i).copied())
+    {
+        let m = &found[mi].entity;
+        let d = if a.b >= m.end_char {
+            let d = a.b - m.end_char;
+            (d <= 80).then_some(d)
+        } else if a.e <= m.begin_char {
+            // An attribute before a drug ("twenty of the lisinopril") never reaches across
+            // a list or clause boundary: in "lisinopril ten milligrams once a day, and
+            // metformin", "once a day" is lisinopril's.
+            let gap = char_slice(turn.text, a.e, m.begin_char).to_lowercase();
+            let crosses = gap.contains([',', ';'])
+                || LIST_JOINERS.iter().any(|w| format!(" {gap} ").contains(w));
+            let d = m.begin_char - a.e;
+            (d <= 40 && !crosses).then_some(d * 2)
+        } else {
+            None
         };
-        let Some(scds) = lex.scd.get(&in_code) else {
-            continue;
-        };
-        let Some(st) = ent
-            .attributes
-            .iter()
-            .find(|a| a.entity_type == EntityType::STRENGTH)
-        else {
-            continue;
-        };
-        let Some((val, unit)) = parse_strength(&st.text) else {
-            continue;
-        };
-        let form_hint = ent
-            .attributes
-            .iter()
-            .find(|a| a.entity_type == EntityType::FORM)
-            .map(|a| a.text.to_lowercase());
-        let mut cands: Vec<&super::lexicon::Scd> = scds
-            .iter()
-            .filter(|s| (s.strength - val).abs() < 1e-6 && s.unit == unit)
-            .collect();
-        if cands.is_empty() {
-            continue;
+        if let Some(d) = d {
+            let anchor = if a.b >= m.end_char {
+                m.end_char
+            } else {
+                m.begin_char
+            };
+            if turn.same_sentence(anchor, a.b) && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, mi));
+            }
         }
-        let form_rank = |f: &str| -> usize {
-            let fl = f.to_lowercase();
-            if let Some(h) = &form_hint {
-                let stem: String = h.trim_end_matches('s').chars().take(5).collect();
-                if fl.contains(&stem) {
-                    return 0;
-                }
-            }
-            match fl.as_str() {
-                "oral tablet" => 1,
-                "oral capsule" => 2,
-                _ if fl.starts_with("oral") => 3,
-                _ => 4,
-            }
-        };
-        cands.sort_by_key(|s| (form_rank(&s.form), s.rxcui.len(), s.rxcui.clone()));
-        let c = cands[0];
-        let known_form = form_hint.is_some() && form_rank(&c.form) == 0;
-        let display = lex
-            .rx_names
-            .get(&c.rxcui)
-            .map(|x| x.1.clone())
-            .unwrap_or_default();
-        let score = if known_form { 0.85 } else { 0.6 };
-        found[mi].entity.codes.push(Code {
-            system: CodeSystem::RXNORM,
-            code: c.rxcui.clone(),
-            display,
-            tty: Some("SCD".into()),
-            score,
-        });
     }
-    // ---- test values ----
+    best
+}
+
+/// The RxNorm clinical drug (SCD) of a coded medication whose linked strength matches one of
+/// its ingredient's SCDs. A form said with it ("tablets") picks among them (score 0.85), else
+/// the likeliest form does (see [`form_rank`], score 0.6).
+fn clinical_drug_code(lex: &Lexicons, ent: &Entity) -> Option<Code> {
+    let in_code = ent.codes.first().map(|c| c.code.clone())?;
+    let scds = lex.scd.get(&in_code)?;
+    let st = ent
+        .attributes
+        .iter()
+        .find(|a| a.entity_type == EntityType::STRENGTH)?;
+    let (val, unit) = parse_strength(&st.text)?;
+    let form_hint = ent
+        .attributes
+        .iter()
+        .find(|a| a.entity_type == EntityType::FORM)
+        .map(|a| a.text.to_lowercase());
+    let mut cands: Vec<&Scd> = scds
+        .iter()
+        .filter(|s| (s.strength - val).abs() < 1e-6 && s.unit == unit)
+        .collect();
+    if cands.is_empty() {
+        return None;
+    }
+    let hint = form_hint.as_deref();
+    cands.sort_by_key(|s| (form_rank(&s.form, hint), s.rxcui.len(), s.rxcui.clone()));
+    let c = cands[0];
+    let known_form = form_hint.is_some() && form_rank(&c.form, hint) == 0;
+    let display = lex
+        .rx_names
+        .get(&c.rxcui)
+        .map(|x| x.1.clone())
+        .unwrap_or_default();
+    let score = if known_form { 0.85 } else { 0.6 };
+    Some(Code {
+        system: CodeSystem::RXNORM,
+        code: c.rxcui.clone(),
+        display,
+        tty: Some("SCD".into()),
+        score,
+    })
+}
+
+/// Rank of an SCD's dose form, lowest first: the form said in the turn (`hint`), then oral
+/// tablet, oral capsule, other oral forms, the rest.
+fn form_rank(form: &str, hint: Option<&str>) -> usize {
+    let fl = form.to_lowercase();
+    if let Some(h) = hint {
+        let stem: String = h.trim_end_matches('s').chars().take(5).collect();
+        if fl.contains(&stem) {
+            return 0;
+        }
+    }
+    match fl.as_str() {
+        "oral tablet" => 1,
+        "oral capsule" => 2,
+        _ if fl.starts_with("oral") => 3,
+        _ => 4,
+    }
+}
+
+/// Links the value after each test name ("your A1c was 7.2"): within 30 chars of it, in the
+/// same sentence, with only [`TEST_GAP_WORDS`] between, over no other term, and opening with a
+/// number.
+fn link_test_values(pat: &Patterns, turn: &TurnText, found: &mut [Found], times: &mut TimeSpans) {
+    let (text, toks) = (turn.text, turn.toks);
     let test_idx: Vec<usize> = (0..found.len())
         .filter(|&i| found[i].entity.entity_type == EntityType::TEST_NAME)
         .collect();
@@ -463,7 +614,7 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             continue;
         };
         if let Some(m) = pat.test_value.find_at(text, eb) {
-            let (vb, ve) = (b2c[m.start()], b2c[m.end()]);
+            let (vb, ve) = (turn.b2c[m.start()], turn.b2c[m.end()]);
             if vb < end || vb - end > 30 {
                 continue;
             }
@@ -474,8 +625,8 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             if vb >= end
                 && vb - end <= 30
                 && gap_ok
-                && same_sentence(end, vb)
-                && !lex_spans.overlaps_any(vb, ve)
+                && turn.same_sentence(end, vb)
+                && !turn.lex_spans.overlaps_any(vb, ve)
                 && number_value(m.as_str().split_whitespace().next().unwrap_or("")).is_some()
             {
                 found[ti].entity.attributes.push(Attribute {
@@ -486,17 +637,15 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
                     score: 0.85,
                     relationship_score: 0.8,
                 });
-                let i = time_spans.partition_point(|t| t.e <= vb);
-                for (k, t) in time_spans.iter().enumerate().skip(i) {
-                    if t.b >= ve {
-                        break;
-                    }
-                    used_time[k] = true;
-                }
+                times.mark_used(vb, ve);
             }
         }
     }
-    // ---- directions → anatomy / condition ----
+}
+
+/// Moves each direction ("left", "upper") onto the anatomy or condition right after it (within
+/// 12 chars) as a DIRECTION attribute. Returns the entities to drop: the directions themselves.
+fn link_directions(found: &mut [Found]) -> Vec<bool> {
     let dir_idx: Vec<usize> = (0..found.len())
         .filter(|&i| found[i].entity.entity_type == EntityType::DIRECTION)
         .collect();
@@ -524,6 +673,12 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
         }
         drop[di] = true;
     }
+    drop
+}
+
+/// Drops the entities flagged in `drop`, and the anatomy and social words that lie inside an
+/// attribute: they are part of it ("by mouth" is a route, not the mouth).
+fn drop_absorbed(found: Vec<Found>, mut drop: Vec<bool>) -> Vec<Found> {
     let attr_ranges = SortedSpans::new(
         found
             .iter()
@@ -544,13 +699,22 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             drop[i] = true;
         }
     }
-    let mut out: Vec<Found> = found
+    found
         .into_iter()
         .zip(drop)
         .filter(|(_, d)| !d)
         .map(|(f, _)| f)
-        .collect();
-    // ---- time expressions ----
+        .collect()
+}
+
+/// Reports as TIME_EXPRESSION entities the time expressions and loose durations that no
+/// entity or attribute holds; where two overlap, the first kept wins.
+fn add_time_expressions(
+    text: &str,
+    times: &TimeSpans,
+    loose_durations: &[Span],
+    out: &mut Vec<Found>,
+) {
     let taken = SortedSpans::new(
         out.iter()
             .flat_map(|f| {
@@ -564,12 +728,13 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             .collect(),
     );
     let mut kept_time = Intervals::default();
-    let candidates = time_spans
+    let candidates = times
+        .spans
         .iter()
         .enumerate()
-        .filter(|(k, _)| !used_time[*k])
+        .filter(|(k, _)| !times.used[*k])
         .map(|(_, t)| t)
-        .chain(extra_time.iter());
+        .chain(loose_durations.iter());
     for t in candidates {
         if taken.overlaps_any(t.b, t.e) || !kept_time.insert(t.b, t.e) {
             continue;
@@ -589,29 +754,13 @@ pub fn extract(lex: &Lexicons, pat: &Patterns, text: &str) -> Vec<Found> {
             kind: CondKind::NotACondition,
         });
     }
-    out.sort_by_key(|f| (f.entity.begin_char, f.entity.end_char));
-    out
 }
 
 /// Parses a strength like "ten milligrams", "500 mg", "2.5mg" into (value, RxNorm unit).
 pub fn parse_strength(s: &str) -> Option<(f64, String)> {
     let l = s.to_lowercase();
     // split into number words and unit word(s)
-    let units: [(&str, &str); 12] = [
-        ("milligram", "MG"),
-        ("mg", "MG"),
-        ("microgram", "MCG"),
-        ("mcg", "MCG"),
-        ("gram", "G"),
-        ("milliliter", "ML"),
-        ("millilitre", "ML"),
-        ("ml", "ML"),
-        ("unit", "UNT"),
-        ("iu", "UNT"),
-        ("meq", "MEQ"),
-        ("%", "%"),
-    ];
-    for (u, code) in units {
+    for (u, code) in STRENGTH_UNITS {
         if let Some(p) = l.find(u) {
             let numtxt = l[..p].trim();
             let v = number_value(numtxt)?;

@@ -1,4 +1,9 @@
-//! The evidence-built note: see the module docs of [`super`].
+//! The evidence-built note: see the module docs of [`super`]. [`generate`] runs the steps in
+//! order: index the sentences, mark answered statements as questions, write question–answer
+//! lines, the chief complaint and the statements, then [`assemble`] the sections. The cue words
+//! that route sentences are in [`cues`].
+
+mod cues;
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -9,11 +14,16 @@ use crate::healthscribe::{
     TranscriptSegment,
 };
 
+use super::phrasing::{self, PronounSet, Speaker, Tok};
 use super::template::{Content, Template};
-use super::text::{self, PronounSet, Speaker, Tok};
 use super::NoteContext;
 use crate::clinical::traits::answer_polarity;
 use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
+use cues::{
+    ALLERGY, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS, COUNSEL, EXAM,
+    EXAM_INTENT, GOALS, INTRO, PLAN, PROGRESS, QUESTION_OPENERS, RESULTS, RESULT_VERBS, SOCIAL,
+    TAG_QUESTIONS, TRAILING_TAGS, VITALS,
+};
 
 /// Words a note sentence may contain without their being in the linked segments: pronouns for
 /// the patient, the verbs of clinical style, and function words. The checker in
@@ -120,9 +130,9 @@ fn index<'a>(conv: &'a Conversation) -> Segs<'a> {
     let mut by_seg = Vec::with_capacity(segs.len());
     for (i, seg) in segs.iter().enumerate() {
         let first = sents.len();
-        for r in text::split_sentences(&seg.content)
+        for r in phrasing::split_sentences(&seg.content)
             .into_iter()
-            .flat_map(|r| text::split_long(&seg.content, r))
+            .flat_map(|r| phrasing::split_long(&seg.content, r))
         {
             let t = &seg.content[r.start..r.end];
             let insights = spans[i]
@@ -158,35 +168,9 @@ fn index<'a>(conv: &'a Conversation) -> Segs<'a> {
 
 /// An unpunctuated question: starts (after fillers) with an auxiliary or a wh-word.
 fn looks_like_question(t: &str) -> bool {
-    let toks = text::strip_fillers(text::tokenize(t));
-    let first = text::words(&toks).next();
-    matches!(
-        first,
-        Some(
-            "have"
-                | "has"
-                | "do"
-                | "does"
-                | "did"
-                | "are"
-                | "is"
-                | "were"
-                | "any"
-                | "how"
-                | "what"
-                | "when"
-                | "where"
-                | "why"
-                | "which"
-                | "can"
-                | "could"
-                | "would"
-                | "will"
-                | "anything"
-                | "tell"
-                | "describe"
-        )
-    )
+    let toks = phrasing::strip_fillers(phrasing::tokenize(t));
+    let first = phrasing::words(&toks).next();
+    first.is_some_and(|w| QUESTION_OPENERS.contains(&w))
 }
 
 fn has_trait(ins: &ClinicalInsight, t: TraitName) -> bool {
@@ -234,297 +218,6 @@ fn contains_phrase(hay: &str, needle: &str) -> bool {
     false
 }
 
-const SOCIAL: &[&str] = &[
-    "smoke",
-    "smoking",
-    "smoked",
-    "smoker",
-    "cigarettes",
-    "cigarette",
-    "tobacco",
-    "vape",
-    "alcohol",
-    "drink",
-    "drinks",
-    "drinking",
-    "beer",
-    "beers",
-    "wine",
-    "marijuana",
-    "drugs",
-    "cocaine",
-    "married",
-    "divorced",
-    "retired",
-    "lives with",
-    "live with",
-    "pack-years",
-    "pack years",
-    "packs a day",
-];
-const ALLERGY: &[&str] = &["allergic", "allergy", "allergies"];
-const PROGRESS: &[&str] = &[
-    "better",
-    "worse",
-    "improved",
-    "improving",
-    "improvement",
-    "helped",
-    "helping",
-    "helps",
-    "working",
-    "worsening",
-    "progress",
-    "getting worse",
-    "since last",
-];
-const GOALS: &[&str] = &[
-    "want to",
-    "wanna",
-    "would like to",
-    "goal",
-    "hoping to",
-    "hope to",
-    "trying to",
-    "plan to",
-];
-const COMMAND: &[&str] = &["dragon", "show me", "finalize the note", "hey computer"];
-const INTRO: &[&str] = &[
-    "year-old",
-    "year old",
-    "presents",
-    "presenting",
-    "here for",
-    "here today",
-    "coming in",
-    "following up",
-    "follow up on",
-    "referred",
-    "in today for",
-    "history of",
-];
-const RESULTS: &[&str] = &[
-    "x-ray",
-    "xray",
-    "x ray",
-    "mri",
-    "ct",
-    "cat scan",
-    "scan",
-    "ultrasound",
-    "results",
-    "result",
-    "labs",
-    "lab",
-    "a1c",
-    "ekg",
-    "ecg",
-    "echo",
-    "echocardiogram",
-    "blood work",
-    "bloodwork",
-    "urinalysis",
-    "urine",
-    "culture",
-    "biopsy",
-    "imaging",
-    "came back",
-    "showed",
-    "shows",
-    "revealed",
-    "level",
-    "levels",
-    "test",
-    "panel",
-    "spirometry",
-    "radiograph",
-    "cbc",
-    "cholesterol",
-    "hemoglobin",
-];
-const EXAM: &[&str] = &[
-    "exam",
-    "examination",
-    "vital",
-    "vitals",
-    "blood pressure",
-    "heart rate",
-    "temperature",
-    "pulse",
-    "oxygen",
-    "lungs",
-    "heart",
-    "abdomen",
-    "tender",
-    "tenderness",
-    "swelling",
-    "edema",
-    "range of motion",
-    "palpation",
-    "murmur",
-    "murmurs",
-    "clear",
-    "normal",
-    "strength",
-    "reflexes",
-    "sounds",
-    "effusion",
-    "rash",
-    "redness",
-    "warmth",
-    "bruising",
-    "crepitus",
-    "stable",
-    "soft",
-    "wheezing",
-    "wheezes",
-    "rhonchi",
-    "ronchi",
-    "rales",
-    "crackles",
-    "erythema",
-    "bilaterally",
-    "neck",
-    "nodes",
-    "pupils",
-    "gait",
-    "sensation",
-    "pain to",
-    "saturation",
-    "weight",
-    "bmi",
-    "appears",
-    "skin",
-    "inspection",
-    "ligaments",
-    "noticed",
-    "notice",
-    "see",
-    "feel",
-    "looks",
-    "look",
-];
-const VITALS: &[&str] = &[
-    "blood pressure",
-    "heart rate",
-    "pulse",
-    "temperature",
-    "oxygen saturation",
-    "respiratory rate",
-    "weight",
-    "vital signs",
-    "vitals",
-    "bmi",
-    "o2 sat",
-    "spo2",
-];
-const EXAM_INTENT: &[&str] = &[
-    "go ahead and",
-    "let me",
-    "going to",
-    "gonna",
-    "gon na",
-    "i'm just",
-    "i want to",
-    "i'd like to",
-    "take a look",
-    "let's",
-];
-const COUNSEL: &[&str] = &[
-    "discussed",
-    "talked about",
-    "we talked",
-    "educated",
-    "explained",
-    "counseled",
-    "counselled",
-    "reassured",
-    "encourage",
-    "encouraged",
-    "practiced",
-    "practice",
-    "we worked on",
-    "coping",
-    "techniques",
-    "technique",
-    "mindfulness",
-    "breathing exercises",
-    "reframing",
-    "journaling",
-    "homework",
-];
-const PLAN: &[&str] = &[
-    "prescribe",
-    "prescribed",
-    "prescription",
-    "order",
-    "ordered",
-    "refer",
-    "referral",
-    "follow up",
-    "follow-up",
-    "see you",
-    "come back",
-    "continue",
-    "start",
-    "increase",
-    "decrease",
-    "stop",
-    "schedule",
-    "send",
-    "we will",
-    "we'll",
-    "i will",
-    "i'll",
-    "gonna",
-    "gon na",
-    "going to",
-    "want to",
-    "want you to",
-    "let's",
-    "recommend",
-    "take",
-    "physical therapy",
-    "refill",
-    "repeat",
-    "check",
-    "get",
-    "give",
-    "put you on",
-    "switch",
-    "adjust",
-    "monitor",
-    "should",
-    "need to",
-    "advise",
-    "avoid",
-    "ice",
-    "rest",
-    "return",
-    "call",
-];
-const ASSESS: &[&str] = &[
-    "i believe",
-    "i think",
-    "consistent with",
-    "diagnosis",
-    "likely",
-    "problem",
-    "impression",
-    "you have",
-    "looks like",
-    "sounds like",
-    "suspect",
-    "concerned",
-    "due to",
-    "probably",
-    "is from",
-    "caused by",
-    "related to",
-    "suggests",
-    "i suspect",
-];
-
 /// A sentence for the note before routing.
 struct Line {
     kind: Content,
@@ -537,14 +230,14 @@ struct Line {
 /// Cleans and rewrites one sentence into clinical style; `None` when nothing is left worth
 /// writing (fewer than `min_words` words).
 fn rewrite(raw: &str, speaker: Speaker, p: PronounSet, min_words: usize) -> Option<String> {
-    let toks = text::strip_fillers(text::tokenize(raw));
-    let toks = text::to_third_person(toks, speaker, p);
-    let toks = text::normalise_terms(toks);
+    let toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+    let toks = phrasing::to_third_person(toks, speaker, p);
+    let toks = phrasing::normalise_terms(toks);
     let toks = trim_tags(toks);
-    if text::words(&toks).count() < min_words {
+    if phrasing::words(&toks).count() < min_words {
         return None;
     }
-    Some(text::render(&toks))
+    Some(phrasing::render(&toks))
 }
 
 /// Drops trailing question tags and fillers (", right", ", okay", ", correct").
@@ -554,9 +247,7 @@ fn trim_tags(mut toks: Vec<Tok>) -> Vec<Tok> {
             toks.pop();
         }
         match toks.last().and_then(Tok::word) {
-            Some("okay" | "ok" | "right" | "correct" | "alright" | "too" | "yeah")
-                if toks.len() > 3 =>
-            {
+            Some(w) if TRAILING_TAGS.contains(&w) && toks.len() > 3 => {
                 toks.pop();
             }
             _ => break,
@@ -567,36 +258,16 @@ fn trim_tags(mut toks: Vec<Tok>) -> Vec<Tok> {
 
 /// The chief complaint phrase after an introduction cue ("presents today with X").
 fn chief_complaint_phrase(lower: &str) -> Option<String> {
-    const CUES: &[&str] = &[
-        "presents today with",
-        "presents with",
-        "presenting with",
-        "here today for",
-        "here for",
-        "following up on",
-        "follow up on",
-        "for follow-up of",
-        "coming in for",
-        "in today for",
-        "complaining of",
-        "referred for",
-        "here to follow up on",
-        "here to discuss",
-        "in for",
-    ];
-    for cue in CUES {
+    for cue in COMPLAINT_CUES {
         if let Some(p) = lower.find(cue) {
             let rest = &lower[p + cue.len()..];
-            let toks = text::tokenize(rest);
+            let toks = phrasing::tokenize(rest);
             let mut words: Vec<String> = Vec::new();
             for t in toks {
                 match t {
                     Tok::Punct(_) => break,
                     Tok::Word(w) => {
-                        if matches!(
-                            w.as_str(),
-                            "who" | "that" | "which" | "so" | "today" | "because" | "since"
-                        ) {
+                        if COMPLAINT_ENDS.contains(&w.as_str()) {
                             break;
                         }
                         words.push(w);
@@ -608,25 +279,11 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
             }
             let words: Vec<String> = words
                 .into_iter()
-                .filter(|w| {
-                    !matches!(
-                        w.as_str(),
-                        "a" | "an"
-                            | "the"
-                            | "your"
-                            | "his"
-                            | "her"
-                            | "their"
-                            | "my"
-                            | "some"
-                            | "this"
-                            | "of"
-                    )
-                })
+                .filter(|w| !COMPLAINT_DROPPED.contains(&w.as_str()))
                 .collect();
             if (1..=8).contains(&words.len()) {
                 let toks: Vec<Tok> = words.into_iter().map(Tok::Word).collect();
-                return Some(text::render(&text::normalise_terms(toks)));
+                return Some(phrasing::render(&phrasing::normalise_terms(toks)));
             }
         }
     }
@@ -636,8 +293,8 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
 /// Text of an insight as the note writes it (its first span's content).
 fn insight_text(ins: &ClinicalInsight) -> Option<String> {
     let sp = ins.spans.first()?;
-    let toks = text::normalise_terms(text::tokenize(&sp.content));
-    let s: Vec<&str> = text::words(&toks).collect();
+    let toks = phrasing::normalise_terms(phrasing::tokenize(&sp.content));
+    let s: Vec<&str> = phrasing::words(&toks).collect();
     (!s.is_empty()).then(|| s.join(" "))
 }
 
@@ -674,7 +331,10 @@ fn mark_answered_statements_as_questions(ix: &mut Segs) {
         }
     }
 }
-
+/// Builds the note: sentences indexed per segment, then the lines of each step below (question
+/// and answer pairs, the chief complaint, statements), routed into the template's sections by
+/// [`assemble`]. The order of the steps matters: an answer the question–answer step wrote is
+/// not written again as a statement, and an elliptical answer inherits the question's kind.
 pub(super) fn generate(
     conv: &Conversation,
     template: &Template,
@@ -683,99 +343,145 @@ pub(super) fn generate(
     let p = PronounSet::for_pronouns(ctx.pronouns);
     let mut ix = index(conv);
     mark_answered_statements_as_questions(&mut ix);
-    let mut lines: Vec<Line> = Vec::new();
-    let mut used_answer: HashSet<usize> = HashSet::new();
-    // Kind inherited by a patient's elliptical answer from the question before it.
-    let mut context_kind: Vec<Option<Content>> = vec![None; ix.segs.len()];
+    let qa = question_answer_lines(&ix, p);
+    let mut lines = qa.lines;
+    lines.extend(chief_complaint(&ix));
+    lines.extend(statement_lines(&ix, p, &qa.used_answers, &qa.context_kind));
+    assemble(conv, template, lines)
+}
 
-    // Questions and answers.
+/// What the question–answer step writes and leaves for the statements.
+struct QaLines {
+    lines: Vec<Line>,
+    /// Sentences of short answers already written as a "Denies"/"Reports" line.
+    used_answers: HashSet<usize>,
+    /// Kind inherited by a patient's elliptical answer from the question before it (family or
+    /// social history), per segment.
+    context_kind: Vec<Option<Content>>,
+}
+
+/// The lines of each clinician question answered by the patient's next segment (see
+/// [`question_answer`]).
+fn question_answer_lines(ix: &Segs, p: PronounSet) -> QaLines {
+    let mut qa = QaLines {
+        lines: Vec::new(),
+        used_answers: HashSet::new(),
+        context_kind: vec![None; ix.segs.len()],
+    };
     for i in 0..ix.segs.len().saturating_sub(1) {
-        let (q, a) = (&ix.segs[i], &ix.segs[i + 1]);
-        if role(q) != Speaker::Clinician || role(a) != Speaker::Patient {
-            continue;
+        question_answer(ix, i, p, &mut qa);
+    }
+    qa
+}
+
+/// One question (segment `i`, clinician) and its answer (segment `i + 1`, patient). A confirmed
+/// tag question ("your father had a heart attack, right?" "Yes.") becomes a statement; a family
+/// or social question only passes its kind to the answer; otherwise a short answer becomes
+/// `Denies X, Y.` and/or `Reports X.` from the traits of the conditions asked about (see
+/// [`Verdicts`]). An elaborated "yes" (over 6 words) is written from the answer itself.
+fn question_answer(ix: &Segs, i: usize, p: PronounSet, qa: &mut QaLines) {
+    let (q, a) = (&ix.segs[i], &ix.segs[i + 1]);
+    if role(q) != Speaker::Clinician || role(a) != Speaker::Patient {
+        return;
+    }
+    let q_sents: Vec<&Sent> = ix.sents[ix.by_seg[i].clone()]
+        .iter()
+        .filter(|s| s.question)
+        .collect();
+    if q_sents.is_empty() {
+        return;
+    }
+    let last_q = q_sents[q_sents.len() - 1];
+    let q_insights: Vec<&ClinicalInsight> = q_sents
+        .iter()
+        .flat_map(|s| s.insights.iter().copied())
+        .collect();
+    let q_lower: String = q_sents
+        .iter()
+        .map(|s| s.lower.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let family = about_family(&q_insights, &q_lower);
+    let social = q_insights
+        .iter()
+        .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
+        || q_sents.iter().any(|s| has_any(&s.lower, SOCIAL));
+    if family {
+        qa.context_kind[i + 1] = Some(Content::FamilyHistory);
+    } else if social {
+        qa.context_kind[i + 1] = Some(Content::SocialHistory);
+    }
+    let Some(first_answer) = ix.by_seg[i + 1].clone().next() else {
+        return;
+    };
+    let answer = &ix.sents[first_answer];
+    // Whether the question was answered at all; what was denied comes from the traits.
+    let Some(positive) = answer_polarity(&answer.lower) else {
+        return;
+    };
+    let answer_words = answer.lower.split_whitespace().count();
+    let tag = has_any(&last_q.lower, TAG_QUESTIONS);
+    if positive && tag && (family || social || !last_q.insights.is_empty()) {
+        if let Some(line) = confirmed_statement(q, last_q, i, p, family, social) {
+            qa.lines.push(line);
+            return;
         }
-        let q_sents: Vec<&Sent> = ix.sents[ix.by_seg[i].clone()]
-            .iter()
-            .filter(|s| s.question)
-            .collect();
-        if q_sents.is_empty() {
-            continue;
-        }
-        let last_q = q_sents[q_sents.len() - 1];
-        let q_insights: Vec<&ClinicalInsight> = q_sents
-            .iter()
-            .flat_map(|s| s.insights.iter().copied())
-            .collect();
-        let q_lower: String = q_sents
-            .iter()
-            .map(|s| s.lower.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let family = about_family(&q_insights, &q_lower);
-        let social = q_insights
-            .iter()
-            .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
-            || q_sents.iter().any(|s| has_any(&s.lower, SOCIAL));
-        if family {
-            context_kind[i + 1] = Some(Content::FamilyHistory);
-        } else if social {
-            context_kind[i + 1] = Some(Content::SocialHistory);
-        }
-        let Some(first_answer) = ix.by_seg[i + 1].clone().next() else {
-            continue;
+    }
+    if family || social || (positive && answer_words > 6) {
+        return;
+    }
+    let wrote = Verdicts::of(&q_insights, answer, positive).write(i, &mut qa.lines);
+    if wrote && answer_words <= 3 {
+        qa.used_answers.insert(first_answer);
+    }
+}
+
+/// A tag question the patient confirmed, written as the clinician's statement (family
+/// history, social history or history of present illness).
+fn confirmed_statement(
+    q: &TranscriptSegment,
+    last_q: &Sent,
+    i: usize,
+    p: PronounSet,
+    family: bool,
+    social: bool,
+) -> Option<Line> {
+    let raw = &q.content[last_q.bytes.clone()];
+    let t = rewrite(raw, Speaker::Clinician, p, 3)?;
+    let kind = if family {
+        Content::FamilyHistory
+    } else if social {
+        Content::SocialHistory
+    } else {
+        Content::HistoryOfPresentIllness
+    };
+    Some(Line {
+        kind,
+        text: t,
+        evidence: vec![i, i + 1],
+        order: (i, 0),
+    })
+}
+
+/// The conditions a question asked about, with the clinical stage's verdict on each: denied
+/// when the question's mention or the answer's own mention of it carries NEGATION, reported
+/// only when the answer confirms and nothing negates it (past history apart). A "No" to a
+/// condition the traits leave un-negated (a presupposed one: "Does the pain go down your
+/// legs?") is neither; nor is a low-confidence, family or hypothetical one.
+struct Verdicts {
+    denied: Vec<String>,
+    reported: Vec<String>,
+    reported_past: Vec<String>,
+}
+
+impl Verdicts {
+    fn of(q_insights: &[&ClinicalInsight], answer: &Sent, positive: bool) -> Verdicts {
+        let mut v = Verdicts {
+            denied: Vec::new(),
+            reported: Vec::new(),
+            reported_past: Vec::new(),
         };
-        let answer = &ix.sents[first_answer];
-        // Whether the question was answered at all; what was denied comes from the traits.
-        let Some(positive) = answer_polarity(&answer.lower) else {
-            continue;
-        };
-        let answer_words = answer.lower.split_whitespace().count();
-        // Statement-with-tag questions ("your father had a heart attack, right?") confirmed by the
-        // patient become statements.
-        let tag = has_any(
-            &last_q.lower,
-            &[
-                "right?",
-                "right ?",
-                "correct?",
-                "correct ?",
-                "is that right",
-            ],
-        );
-        if positive && tag && (family || social || !last_q.insights.is_empty()) {
-            let raw = &q.content[last_q.bytes.clone()];
-            if let Some(t) = rewrite(raw, Speaker::Clinician, p, 3) {
-                let kind = if family {
-                    Content::FamilyHistory
-                } else if social {
-                    Content::SocialHistory
-                } else {
-                    Content::HistoryOfPresentIllness
-                };
-                lines.push(Line {
-                    kind,
-                    text: t,
-                    evidence: vec![i, i + 1],
-                    order: (i, 0),
-                });
-                continue;
-            }
-        }
-        if family || social {
-            continue;
-        }
-        if positive && answer_words > 6 {
-            // An elaborated "yes" is written from the answer itself.
-            continue;
-        }
-        // Conditions asked about, with the clinical stage's verdict on each: denied when the
-        // question's mention or the answer's own mention of it carries NEGATION, reported only
-        // when the answer confirms and nothing negates it. A "No" to a condition the traits
-        // leave un-negated (a presupposed one: "Does the pain go down your legs?") is neither.
-        let mut denied: Vec<String> = Vec::new();
-        let mut reported: Vec<String> = Vec::new();
-        let mut reported_past: Vec<String> = Vec::new();
-        for ins in &q_insights {
+        for ins in q_insights {
             if !is_condition(ins)
                 || has_trait(ins, TraitName::LowConfidence)
                 || has_trait(ins, TraitName::PertainsToFamily)
@@ -790,32 +496,39 @@ pub(super) fn generate(
                         && insight_text(x).as_deref() == Some(t.as_str())
                 });
             let list = if negated {
-                &mut denied
+                &mut v.denied
             } else if !positive || has_trait(ins, TraitName::Hypothetical) {
                 continue;
             } else if has_trait(ins, TraitName::PastHistory) {
-                &mut reported_past
+                &mut v.reported_past
             } else {
-                &mut reported
+                &mut v.reported
             };
             if !list.contains(&t) {
                 list.push(t);
             }
         }
         // An item both denied and reported (two mentions) is written as neither.
-        let both: Vec<String> = denied
+        let both: Vec<String> = v
+            .denied
             .iter()
-            .filter(|t| reported.contains(t) || reported_past.contains(t))
+            .filter(|t| v.reported.contains(t) || v.reported_past.contains(t))
             .cloned()
             .collect();
-        for l in [&mut denied, &mut reported, &mut reported_past] {
+        for l in [&mut v.denied, &mut v.reported, &mut v.reported_past] {
             l.retain(|t| !both.contains(t));
         }
+        v
+    }
+
+    /// Writes `Denies X, Y.` and `Reports X.` (review of systems; past history to past medical
+    /// history) linked to the question and its answer; whether any line was written.
+    fn write(&self, i: usize, lines: &mut Vec<Line>) -> bool {
         let mut wrote = false;
         for (verb, items, kind) in [
-            ("Denies", &denied, Content::ReviewOfSystems),
-            ("Reports", &reported, Content::ReviewOfSystems),
-            ("Reports", &reported_past, Content::PastMedicalHistory),
+            ("Denies", &self.denied, Content::ReviewOfSystems),
+            ("Reports", &self.reported, Content::ReviewOfSystems),
+            ("Reports", &self.reported_past, Content::PastMedicalHistory),
         ] {
             if items.is_empty() {
                 continue;
@@ -828,13 +541,19 @@ pub(super) fn generate(
             });
             wrote = true;
         }
-        if wrote && answer_words <= 3 {
-            used_answer.insert(first_answer);
-        }
+        wrote
     }
+}
 
-    // Chief complaint: the clinician's introduction, else the first symptom the patient reports.
-    let mut cc: Option<Line> = None;
+/// The chief complaint: the clinician's introduction ("presents today with X"), else the first
+/// symptom the patient reports.
+fn chief_complaint(ix: &Segs) -> Option<Line> {
+    introduced_complaint(ix).or_else(|| first_reported_symptom(ix))
+}
+
+/// The chief complaint phrase of the first clinician sentence that introduces one (outside the
+/// assessment and plan).
+fn introduced_complaint(ix: &Segs) -> Option<Line> {
     for (k, s) in ix.sents.iter().enumerate() {
         let seg = &ix.segs[s.seg];
         if role(seg) != Speaker::Clinician
@@ -843,223 +562,321 @@ pub(super) fn generate(
             continue;
         }
         if let Some(phrase) = chief_complaint_phrase(&s.lower) {
-            cc = Some(Line {
+            return Some(Line {
                 kind: Content::ChiefComplaint,
                 text: phrase,
                 evidence: vec![s.seg],
                 order: (s.seg, k),
             });
-            break;
         }
     }
-    if cc.is_none() {
-        'outer: for s in &ix.sents {
-            let seg = &ix.segs[s.seg];
-            if role(seg) != Speaker::Patient
-                || seg.section_details.section_name != TranscriptSectionName::Subjective
+    None
+}
+
+/// The first condition the patient reports in the subjective part as their own, present and
+/// real (not negated, hypothetical, a relative's or past history).
+fn first_reported_symptom(ix: &Segs) -> Option<Line> {
+    for s in &ix.sents {
+        let seg = &ix.segs[s.seg];
+        if role(seg) != Speaker::Patient
+            || seg.section_details.section_name != TranscriptSectionName::Subjective
+        {
+            continue;
+        }
+        for ins in &s.insights {
+            if is_condition(ins)
+                && !has_trait(ins, TraitName::Negation)
+                && !has_trait(ins, TraitName::Hypothetical)
+                && !has_trait(ins, TraitName::PertainsToFamily)
+                && !has_trait(ins, TraitName::PastHistory)
             {
-                continue;
-            }
-            for ins in &s.insights {
-                if is_condition(ins)
-                    && !has_trait(ins, TraitName::Negation)
-                    && !has_trait(ins, TraitName::Hypothetical)
-                    && !has_trait(ins, TraitName::PertainsToFamily)
-                    && !has_trait(ins, TraitName::PastHistory)
-                {
-                    if let Some(t) = insight_text(ins) {
-                        cc = Some(Line {
-                            kind: Content::ChiefComplaint,
-                            text: text::render(&[Tok::Word(t)]),
-                            evidence: vec![s.seg],
-                            order: (s.seg, 0),
-                        });
-                        break 'outer;
-                    }
+                if let Some(t) = insight_text(ins) {
+                    return Some(Line {
+                        kind: Content::ChiefComplaint,
+                        text: phrasing::render(&[Tok::Word(t)]),
+                        evidence: vec![s.seg],
+                        order: (s.seg, 0),
+                    });
                 }
             }
         }
     }
-    lines.extend(cc);
+    None
+}
 
-    // Statements.
+/// Every other sentence, routed to a kind ([`route`]) and written ([`statement_line`]).
+/// Questions, answers already written, dictation commands, and insight-free talk outside the
+/// visit's sections are left out.
+fn statement_lines(
+    ix: &Segs,
+    p: PronounSet,
+    used_answers: &HashSet<usize>,
+    context_kind: &[Option<Content>],
+) -> Vec<Line> {
+    let mut lines = Vec::new();
     for (k, s) in ix.sents.iter().enumerate() {
-        if s.question || used_answer.contains(&k) || has_any(&s.lower, COMMAND) {
+        if s.question || used_answers.contains(&k) || has_any(&s.lower, COMMAND) {
             continue;
         }
         let seg = &ix.segs[s.seg];
-        let speaker = role(seg);
         let section = seg.section_details.section_name;
         if section == TranscriptSectionName::Other && s.insights.is_empty() {
             continue;
         }
-        let conditions: Vec<&&ClinicalInsight> =
-            s.insights.iter().filter(|x| is_condition(x)).collect();
+        let facts = Facts::of(s);
+        let Some(kind) = route(role(seg), section, s, &facts, context_kind[s.seg]) else {
+            continue;
+        };
+        lines.extend(statement_line(ix, k, kind, &facts, p, context_kind));
+    }
+    lines
+}
+
+/// What routing knows about a sentence from its insights and words.
+struct Facts<'a> {
+    conditions: Vec<&'a ClinicalInsight>,
+    /// It names conditions and all of them are HYPOTHETICAL.
+    all_hypothetical: bool,
+    family: bool,
+    social: bool,
+    /// One of its conditions is PAST_HISTORY.
+    past: bool,
+    meds: bool,
+    /// It names a test that is not a vital sign.
+    tests: bool,
+    /// It names a vital sign (examination, not results).
+    vitals: bool,
+    /// It names a test, treatment, procedure or medication.
+    orders: bool,
+}
+
+impl<'a> Facts<'a> {
+    fn of(s: &Sent<'a>) -> Facts<'a> {
+        let conditions: Vec<&ClinicalInsight> = s
+            .insights
+            .iter()
+            .copied()
+            .filter(|x| is_condition(x))
+            .collect();
         let all_hypothetical = !conditions.is_empty()
             && conditions
                 .iter()
                 .all(|x| has_trait(x, TraitName::Hypothetical));
-        let family = about_family(&s.insights, &s.lower);
-        let social = s
-            .insights
-            .iter()
-            .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
-            || has_any(&s.lower, SOCIAL);
-        let past = conditions
-            .iter()
-            .any(|x| has_trait(x, TraitName::PastHistory));
-        let meds = s
-            .insights
-            .iter()
-            .any(|x| x.category == EntityType::Medication);
-        let is_test = |x: &&&ClinicalInsight| {
-            x.category == EntityType::TestTreatmentProcedure
-                && matches!(
-                    x.entity_type,
-                    EntitySubType::TestName | EntitySubType::TestValue
-                )
-        };
         let test_names: Vec<String> = s
             .insights
             .iter()
-            .filter(is_test)
+            .filter(|x| {
+                x.category == EntityType::TestTreatmentProcedure
+                    && matches!(
+                        x.entity_type,
+                        EntitySubType::TestName | EntitySubType::TestValue
+                    )
+            })
             .filter_map(|x| x.spans.first().map(|sp| sp.content.to_lowercase()))
             .collect();
-        // Vital signs are examination, other tests are results.
-        let tests = test_names.iter().any(|t| !VITALS.contains(&t.as_str()));
-        let vitals = test_names.iter().any(|t| VITALS.contains(&t.as_str()));
-        let orders = s.insights.iter().any(|x| {
-            x.category == EntityType::TestTreatmentProcedure || x.category == EntityType::Medication
-        });
-        let kind = match (speaker, section) {
-            (Speaker::Patient, _) => {
-                if family {
-                    Some(Content::FamilyHistory)
-                } else if social {
-                    Some(Content::SocialHistory)
-                } else if has_any(&s.lower, ALLERGY) {
-                    Some(Content::Allergies)
-                } else if let Some(kind) = context_kind[s.seg] {
-                    Some(kind)
-                } else if section == TranscriptSectionName::AssessmentAndPlan {
-                    Some(Content::PatientResponse)
-                } else if all_hypothetical {
-                    None
-                } else if has_any(&s.lower, PROGRESS) && !s.insights.is_empty() {
-                    Some(Content::Progress)
-                } else if has_any(&s.lower, GOALS) && !s.insights.is_empty() {
-                    Some(Content::Goals)
-                } else if past && !conditions.is_empty() {
-                    Some(Content::PastMedicalHistory)
-                } else if meds {
-                    Some(Content::Medications)
-                } else if !s.insights.is_empty() {
-                    Some(Content::HistoryOfPresentIllness)
-                } else {
-                    None
-                }
-            }
-            (
-                Speaker::Clinician,
-                TranscriptSectionName::Subjective | TranscriptSectionName::Other,
-            ) => {
-                if family {
-                    Some(Content::FamilyHistory)
-                } else if social && !has_any(&s.lower, INTRO) {
-                    Some(Content::SocialHistory)
-                } else if has_any(&s.lower, INTRO) {
-                    Some(Content::HistoryOfPresentIllness)
-                } else if meds {
-                    Some(Content::Medications)
-                } else if !conditions.is_empty() && !all_hypothetical {
-                    Some(Content::HistoryOfPresentIllness)
-                } else {
-                    None
-                }
-            }
-            (Speaker::Clinician, TranscriptSectionName::Objective) => {
-                if has_any(&s.lower, EXAM_INTENT)
-                    && !has_any(&s.lower, &["shows", "showed", "came back", "revealed"])
-                {
-                    None
-                } else if tests || (!vitals && has_any(&s.lower, RESULTS)) {
-                    Some(Content::DiagnosticResults)
-                } else if vitals || has_any(&s.lower, EXAM) || !s.insights.is_empty() {
-                    Some(Content::PhysicalExamination)
-                } else {
-                    None
-                }
-            }
-            (Speaker::Clinician, TranscriptSectionName::AssessmentAndPlan) => {
-                if has_any(&s.lower, COUNSEL) {
-                    Some(Content::Interventions)
-                } else if orders || has_any(&s.lower, PLAN) {
-                    Some(Content::Plan)
-                } else if !conditions.is_empty() || has_any(&s.lower, ASSESS) {
-                    Some(Content::Assessment)
-                } else {
-                    Some(Content::Plan)
-                }
-            }
-        };
-        let Some(kind) = kind else { continue };
-        let min_words = match kind {
-            Content::HistoryOfPresentIllness
-            | Content::PhysicalExamination
-            | Content::Plan
-            | Content::Assessment
-            | Content::DiagnosticResults => 4,
-            _ => 3,
-        };
-        let raw = &seg.content[s.bytes.clone()];
-        let Some(t) = rewrite(raw, speaker, p, min_words) else {
-            continue;
-        };
-        let mut evidence = vec![s.seg];
-        if context_kind[s.seg].is_some() && s.seg > 0 {
-            evidence.insert(0, s.seg - 1);
-        }
-        let lower_t = t.to_lowercase();
-        // Family members' conditions are written only with the relative named.
-        if kind == Content::FamilyHistory && !has_any(&lower_t, FAMILY_MEMBERS) {
-            continue;
-        }
-        // A finding keeps its status: negated only with its negation, a relative's only with
-        // the relative named, a hypothetical only hedged. Every mention of the same words in
-        // the evidence segments counts, as the checker sees them.
-        let mentions = |x: &ClinicalInsight| -> Vec<&ClinicalInsight> {
-            let text = x.spans.first().map(|sp| sp.content.to_lowercase());
-            evidence
+        Facts {
+            all_hypothetical,
+            family: about_family(&s.insights, &s.lower),
+            social: s
+                .insights
                 .iter()
-                .flat_map(|&e| &ix.seg_insights[e])
-                .copied()
-                .filter(|y| {
-                    is_condition(y) && y.spans.first().map(|sp| sp.content.to_lowercase()) == text
-                })
-                .collect()
-        };
-        let status_lost = conditions.iter().any(|x| {
-            let m = mentions(x);
-            let any = |t| has_trait(x, t) || m.iter().any(|y| has_trait(y, t));
-            let all = |t| has_trait(x, t) && m.iter().all(|y| has_trait(y, t));
-            (any(TraitName::Negation)
-                && !has_any(&lower_t, NEGATION_WORDS)
-                && !lower_t.contains("n't"))
-                || (all(TraitName::PertainsToFamily) && !has_any(&lower_t, FAMILY_MEMBERS))
-                || (all(TraitName::Hypothetical) && !has_any(&lower_t, HEDGE_WORDS))
-        });
-        if status_lost {
-            continue;
+                .any(|x| x.category == EntityType::BehavioralEnvironmentalSocial)
+                || has_any(&s.lower, SOCIAL),
+            past: conditions
+                .iter()
+                .any(|x| has_trait(x, TraitName::PastHistory)),
+            meds: s
+                .insights
+                .iter()
+                .any(|x| x.category == EntityType::Medication),
+            tests: test_names.iter().any(|t| !VITALS.contains(&t.as_str())),
+            vitals: test_names.iter().any(|t| VITALS.contains(&t.as_str())),
+            orders: s.insights.iter().any(|x| {
+                x.category == EntityType::TestTreatmentProcedure
+                    || x.category == EntityType::Medication
+            }),
+            conditions,
         }
-        lines.push(Line {
-            kind,
-            text: t,
-            evidence,
-            order: (s.seg, k + 1),
-        });
     }
+}
 
-    assemble(conv, template, lines)
+/// The kind of content a statement is, from who said it and the transcript section of its
+/// segment; `None` leaves it out of the note.
+fn route(
+    speaker: Speaker,
+    section: TranscriptSectionName,
+    s: &Sent,
+    f: &Facts,
+    context: Option<Content>,
+) -> Option<Content> {
+    match (speaker, section) {
+        (Speaker::Patient, _) => patient_kind(section, s, f, context),
+        (Speaker::Clinician, TranscriptSectionName::Subjective | TranscriptSectionName::Other) => {
+            clinician_history_kind(s, f)
+        }
+        (Speaker::Clinician, TranscriptSectionName::Objective) => examination_kind(s, f),
+        (Speaker::Clinician, TranscriptSectionName::AssessmentAndPlan) => {
+            Some(assessment_plan_kind(s, f))
+        }
+    }
+}
+
+/// What the patient says: family, social, allergies, the kind the question before passed on,
+/// a response to the plan, progress, goals, past history, medications, else present illness
+/// (only with an insight). A sentence whose conditions are all hypothetical is not asserted.
+fn patient_kind(
+    section: TranscriptSectionName,
+    s: &Sent,
+    f: &Facts,
+    context: Option<Content>,
+) -> Option<Content> {
+    if f.family {
+        Some(Content::FamilyHistory)
+    } else if f.social {
+        Some(Content::SocialHistory)
+    } else if has_any(&s.lower, ALLERGY) {
+        Some(Content::Allergies)
+    } else if let Some(kind) = context {
+        Some(kind)
+    } else if section == TranscriptSectionName::AssessmentAndPlan {
+        Some(Content::PatientResponse)
+    } else if f.all_hypothetical {
+        None
+    } else if has_any(&s.lower, PROGRESS) && !s.insights.is_empty() {
+        Some(Content::Progress)
+    } else if has_any(&s.lower, GOALS) && !s.insights.is_empty() {
+        Some(Content::Goals)
+    } else if f.past && !f.conditions.is_empty() {
+        Some(Content::PastMedicalHistory)
+    } else if f.meds {
+        Some(Content::Medications)
+    } else if !s.insights.is_empty() {
+        Some(Content::HistoryOfPresentIllness)
+    } else {
+        None
+    }
+}
+
+/// What the clinician says while taking the history: family, social (not in the visit's
+/// introduction), the introduction itself, medications, or the conditions of the present
+/// illness.
+fn clinician_history_kind(s: &Sent, f: &Facts) -> Option<Content> {
+    if f.family {
+        Some(Content::FamilyHistory)
+    } else if f.social && !has_any(&s.lower, INTRO) {
+        Some(Content::SocialHistory)
+    } else if has_any(&s.lower, INTRO) {
+        Some(Content::HistoryOfPresentIllness)
+    } else if f.meds {
+        Some(Content::Medications)
+    } else if !f.conditions.is_empty() && !f.all_hypothetical {
+        Some(Content::HistoryOfPresentIllness)
+    } else {
+        None
+    }
+}
+
+/// What the clinician says while examining: results of tests (vital signs are examination),
+/// examination findings; an announced examination ("let me take a look") is not a finding.
+fn examination_kind(s: &Sent, f: &Facts) -> Option<Content> {
+    if has_any(&s.lower, EXAM_INTENT) && !has_any(&s.lower, RESULT_VERBS) {
+        None
+    } else if f.tests || (!f.vitals && has_any(&s.lower, RESULTS)) {
+        Some(Content::DiagnosticResults)
+    } else if f.vitals || has_any(&s.lower, EXAM) || !s.insights.is_empty() {
+        Some(Content::PhysicalExamination)
+    } else {
+        None
+    }
+}
+
+/// What the clinician says in the assessment and plan: counselling, orders and instructions,
+/// the assessment, else plan.
+fn assessment_plan_kind(s: &Sent, f: &Facts) -> Content {
+    if has_any(&s.lower, COUNSEL) {
+        Content::Interventions
+    } else if f.orders || has_any(&s.lower, PLAN) {
+        Content::Plan
+    } else if !f.conditions.is_empty() || has_any(&s.lower, ASSESS) {
+        Content::Assessment
+    } else {
+        Content::Plan
+    }
+}
+
+/// Writes sentence `k` as a line of `kind`: rewritten in clinical style (at least 4 words for
+/// the main kinds, 3 for the others), linked to its segment and, for an answer that inherited
+/// its kind, to the question before it. Not written when it would lose what the traits say
+/// (see [`status_lost`]) or, for family history, name no relative.
+fn statement_line(
+    ix: &Segs,
+    k: usize,
+    kind: Content,
+    f: &Facts,
+    p: PronounSet,
+    context_kind: &[Option<Content>],
+) -> Option<Line> {
+    let s = &ix.sents[k];
+    let seg = &ix.segs[s.seg];
+    let min_words = match kind {
+        Content::HistoryOfPresentIllness
+        | Content::PhysicalExamination
+        | Content::Plan
+        | Content::Assessment
+        | Content::DiagnosticResults => 4,
+        _ => 3,
+    };
+    let raw = &seg.content[s.bytes.clone()];
+    let t = rewrite(raw, role(seg), p, min_words)?;
+    let mut evidence = vec![s.seg];
+    if context_kind[s.seg].is_some() && s.seg > 0 {
+        evidence.insert(0, s.seg - 1);
+    }
+    let lower_t = t.to_lowercase();
+    // Family members' conditions are written only with the relative named.
+    if kind == Content::FamilyHistory && !has_any(&lower_t, FAMILY_MEMBERS) {
+        return None;
+    }
+    if status_lost(ix, &evidence, &f.conditions, &lower_t) {
+        return None;
+    }
+    Some(Line {
+        kind,
+        text: t,
+        evidence,
+        order: (s.seg, k + 1),
+    })
+}
+
+/// Whether the written sentence `lower_t` loses the status of one of its conditions: a finding
+/// keeps its status, negated only with its negation, a relative's only with the relative named,
+/// a hypothetical only hedged. Every mention of the same words in the evidence segments counts,
+/// as the checker sees them.
+fn status_lost(
+    ix: &Segs,
+    evidence: &[usize],
+    conditions: &[&ClinicalInsight],
+    lower_t: &str,
+) -> bool {
+    let mentions = |x: &ClinicalInsight| {
+        let text = x.spans.first().map(|sp| sp.content.to_lowercase());
+        evidence
+            .iter()
+            .flat_map(|&e| &ix.seg_insights[e])
+            .copied()
+            .filter(|y| {
+                is_condition(y) && y.spans.first().map(|sp| sp.content.to_lowercase()) == text
+            })
+            .collect::<Vec<&ClinicalInsight>>()
+    };
+    conditions.iter().any(|x| {
+        let m = mentions(x);
+        let any = |t| has_trait(x, t) || m.iter().any(|y| has_trait(y, t));
+        let all = |t| has_trait(x, t) && m.iter().all(|y| has_trait(y, t));
+        (any(TraitName::Negation) && !has_any(lower_t, NEGATION_WORDS) && !lower_t.contains("n't"))
+            || (all(TraitName::PertainsToFamily) && !has_any(lower_t, FAMILY_MEMBERS))
+            || (all(TraitName::Hypothetical) && !has_any(lower_t, HEDGE_WORDS))
+    })
 }
 
 fn content_words(s: &str) -> HashSet<String> {

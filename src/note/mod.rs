@@ -5,7 +5,7 @@
 //! Sentences are built from what was said, never generated freely:
 //! 1. Each segment is split into sentences; each sentence is cleaned (fillers, false starts,
 //!    repetitions), rewritten into the third person for the patient (pronouns from
-//!    [`NoteContext`], else neutral `they`), and number words become digits ([`text`]).
+//!    [`NoteContext`], else neutral `they`), and number words become digits ([`phrasing`]).
 //! 2. Each sentence gets one [`Content`] kind from who said it, the transcript section of its
 //!    segment, the insights whose spans fall in it (category, type, traits) and cue words. A
 //!    sentence goes to family history when its conditions carry PERTAINS_TO_FAMILY (a family
@@ -39,9 +39,9 @@
 
 pub mod eval;
 pub mod llm;
+pub mod phrasing;
 pub mod support;
 pub mod template;
-pub mod text;
 
 mod build;
 

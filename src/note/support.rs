@@ -1,7 +1,7 @@
 //! The independent evidence checker, run on every note sentence before it is written
 //! ([`super::generate`]) and on every sentence a language model rewrites ([`super::llm`]).
 //!
-//! It shares no code with the generator (`build`, [`super::text`]): its own tokenisation and
+//! It shares no code with the generator (`build`, [`super::phrasing`]): its own tokenisation and
 //! normalisation, its own list of connectives; only word lists come from [`crate::words`]. A
 //! sentence is supported when it has at least one evidence link to an existing segment and every
 //! word of it is, after the checker's normalisation (contractions, number words, a few unit

@@ -1,6 +1,11 @@
-//! Rule-based text handling for note sentences: sentence splitting with offsets, word tokens,
-//! filler and disfluency removal, first/second → third person, number words → digits, and
-//! rendering back to a clinical-style sentence.
+//! How a note phrases what was said: rule-based handling of note sentences — sentence splitting
+//! with offsets, word tokens, filler and disfluency removal, first/second → third person,
+//! number words → digits, and rendering back to a clinical-style sentence.
+//!
+//! Its tokens are words and punctuation marks as a sentence is written back (contractions kept
+//! and re-attached, "gonna" → "going to"); the clinical stage's [`crate::clinical::text`]
+//! tokenizer gives offset-carrying matching keys (apostrophes dropped) instead, so the two do
+//! not share code.
 //!
 //! Every transformation here only deletes words, maps pronouns/auxiliaries to their third-person
 //! forms, or maps a word to a fixed equivalent (number words, `milligrams` → `mg`); it never
