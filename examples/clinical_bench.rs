@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use fhirscribe::clinical::{eval, Analyzer, Turn};
+use fhirscribe::clinical::{Analyzer, Turn};
+use fhirscribe::lab::clinical as eval;
 
 fn main() {
     let t0 = Instant::now();

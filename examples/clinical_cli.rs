@@ -19,7 +19,7 @@ fn main() {
     let res: Result<String, String> = match cmd {
         "build" => {
             let repo = PathBuf::from(arg(&args, "--repo").unwrap_or_else(|| ".".into()));
-            fhirscribe::clinical::build::build_all(&data.expect("--data"), &repo)
+            fhirscribe::lab::train::clinical::build_all(&data.expect("--data"), &repo)
                 .map(|r| r.to_string())
         }
         "eval-sections" => match arg(&args, "--model") {
@@ -29,23 +29,23 @@ fn main() {
                 .and_then(|t| fhirscribe::clinical::sections::SectionModel::from_tsv(&t))
                 .and_then(|model| {
                     let d = data.expect("--data");
-                    let recs = fhirscribe::clinical::data::read_mts(
+                    let recs = fhirscribe::lab::data::read_mts(
                         &std::fs::read_to_string(&d).map_err(|e| e.to_string())?,
                     )?;
-                    Ok(fhirscribe::clinical::eval::eval_sections_records(
+                    Ok(fhirscribe::lab::clinical::eval_sections_records(
                         &model,
                         &recs,
                         &d.display().to_string(),
                     )
                     .to_string())
                 }),
-            None => fhirscribe::clinical::eval::eval_sections(&data.expect("--data"))
+            None => fhirscribe::lab::clinical::eval_sections(&data.expect("--data"))
                 .map(|r| r.to_string()),
         },
         "eval-sections-aci" => {
             let split = arg(&args, "--split").unwrap_or_else(|| "valid".into());
-            fhirscribe::clinical::eval::eval_sections_aci(&data.expect("--data"), &split).map(|(c, n)| {
-                let mut no_other = fhirscribe::clinical::metrics::Confusion::default();
+            fhirscribe::lab::clinical::eval_sections_aci(&data.expect("--data"), &split).map(|(c, n)| {
+                let mut no_other = fhirscribe::lab::metrics::Confusion::default();
                 for ((g, p), n) in &c.counts {
                     if p != "OTHER" {
                         for _ in 0..*n {
@@ -66,9 +66,9 @@ fn main() {
             })
         }
         "eval-entities" => {
-            fhirscribe::clinical::eval::eval_entities(&data.expect("--data")).map(|r| r.to_string())
+            fhirscribe::lab::clinical::eval_entities(&data.expect("--data")).map(|r| r.to_string())
         }
-        "eval-conversational" => fhirscribe::clinical::eval::eval_conversational(data.as_deref())
+        "eval-conversational" => fhirscribe::lab::clinical::eval_conversational(data.as_deref())
             .map(|r| {
                 r.iter()
                     .map(|(name, e)| format!("== {name}\n{e}"))
@@ -80,7 +80,7 @@ fn main() {
             let mut input = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).expect("stdin");
             let turns: Vec<fhirscribe::clinical::Turn> =
-                fhirscribe::clinical::data::parse_dialogue(&input)
+                fhirscribe::lab::data::parse_dialogue(&input)
                     .into_iter()
                     .enumerate()
                     .map(|(i, (r, t))| fhirscribe::clinical::Turn::new(i.to_string(), r, t))

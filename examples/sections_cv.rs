@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use fhirscribe::clinical::section_cv::{
+use fhirscribe::clinical::sections::TrainConfig;
+use fhirscribe::lab::train::section_cv::{
     choose_rule, nested_rule_eval, oof_predictions, rule_eval, CvSetup, Rule,
 };
-use fhirscribe::clinical::sections::TrainConfig;
 
 fn arg(args: &[String], name: &str) -> Vec<String> {
     args.windows(2)
@@ -39,7 +39,7 @@ fn main() {
                 .split('|')
                 .map(|p| oof_predictions(&setup, &parse_cfg(p)))
                 .collect();
-            let oof = fhirscribe::clinical::section_cv::ensemble(&parts);
+            let oof = fhirscribe::lab::train::section_cv::ensemble(&parts);
             report(
                 &format!("{v} shuffle {sh}"),
                 &oof,
@@ -54,7 +54,12 @@ fn parse_cfg(v: &str) -> TrainConfig {
     TrainConfig::parse(v).expect("training options")
 }
 
-fn report(v: &str, oof: &[fhirscribe::clinical::section_cv::OofSnippet], folds: usize, secs: f32) {
+fn report(
+    v: &str,
+    oof: &[fhirscribe::lab::train::section_cv::OofSnippet],
+    folds: usize,
+    secs: f32,
+) {
     let oof = oof.to_vec();
     let setup_folds = folds;
     {

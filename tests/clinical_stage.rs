@@ -2,9 +2,10 @@
 //! team-written conversational set. Uses only committed files.
 
 use fhirscribe::clinical::{
-    analyze, analyzer, eval, text::char_slice, Category, CodeSystem, EntityType, Role, Section,
-    Trait, Turn,
+    analyze, analyzer, text::char_slice, Category, CodeSystem, EntityType, Role, Section, Trait,
+    Turn,
 };
+use fhirscribe::lab::clinical as eval;
 
 fn t(id: usize, role: Role, text: &str) -> Turn {
     Turn::new(id.to_string(), role, text)

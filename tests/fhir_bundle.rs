@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
-use fhirscribe::eval::fhir::{reference_outputs, OutputBytes};
 use fhirscribe::fhir::{self, EncounterContext, Mapping, ScribeDevice, Validator};
 use fhirscribe::healthscribe::NoteTemplate;
+use fhirscribe::lab::fhir_bench::{reference_outputs, OutputBytes};
 use fhirscribe::note::Templates;
 use serde_json::Value;
 

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use common::peers::{fhir, medplum_validate, Authz, Hfs, HfsOptions, Peers};
 use fhirscribe::delivery::{self, RetryPolicy};
-use fhirscribe::eval::fhir::{reference_outputs, OutputBytes};
 use fhirscribe::fhir::client::{Attempt, FhirClient};
 use fhirscribe::fhir::{self, EncounterContext, Mapping, ScribeDevice, Validator};
 use fhirscribe::healthscribe::NoteTemplate;
+use fhirscribe::lab::fhir_bench::{reference_outputs, OutputBytes};
 use fhirscribe::note::Templates;
 use fhirscribe::smart::{BackendClient, BackendConfig, SigningAlg};
 use fhirscribe::store::{DeliveryState, Enqueued, Outbox};

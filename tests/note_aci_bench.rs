@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use fhirscribe::healthscribe::NoteTemplate;
-use fhirscribe::note::eval::{evaluate_aci_bench, FallbackAnalyzer, Lexicon};
+use fhirscribe::lab::{facts::Lexicon, fallback::FallbackAnalyzer, notes::evaluate_aci_bench};
 use fhirscribe::note::Templates;
 
 fn shared(sub: &str, env: &str) -> PathBuf {

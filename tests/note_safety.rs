@@ -1,13 +1,14 @@
 //! Safety properties of the note on transcripts as speech recognition really produces them.
 
 use fhirscribe::healthscribe::{NoteTemplate, TraitName};
-use fhirscribe::note::{self, eval, NoteContext, Templates};
+use fhirscribe::lab::aci::dialogue_to_conversation;
+use fhirscribe::note::{self, NoteContext, Templates};
 
 /// A question whose question mark was lost ("…swelling in your ankles.") answered "No" must not
 /// become an assertion of those symptoms; it is a denial.
 #[test]
 fn an_unpunctuated_question_answered_no_is_not_asserted() {
-    let mut conv = eval::dialogue_to_conversation(
+    let mut conv = dialogue_to_conversation(
         "t1",
         "[doctor] okay. that's pretty common. shortness of breath, or swelling in your ankles.\n\
          [patient] no, none of that.\n\
@@ -38,7 +39,7 @@ fn an_unpunctuated_question_answered_no_is_not_asserted() {
 }
 
 fn note_lines(dialogue: &str) -> (fhirscribe::healthscribe::Conversation, Vec<String>) {
-    let mut conv = eval::dialogue_to_conversation("t", dialogue);
+    let mut conv = dialogue_to_conversation("t", dialogue);
     fhirscribe::annotate::annotate(&mut conv);
     let templates = Templates::builtin().unwrap();
     let doc = note::generate(
@@ -124,7 +125,7 @@ fn a_bare_yes_to_a_negative_question_asserts_nothing() {
 /// produces nothing the runtime evidence check has to drop here.
 #[test]
 fn yes_and_no_answers_follow_the_traits() {
-    let mut conv = eval::dialogue_to_conversation(
+    let mut conv = dialogue_to_conversation(
         "t",
         "[doctor] any fever?\n[patient] yes.\n[doctor] any cough?\n[patient] no.",
     );
@@ -159,7 +160,7 @@ fn the_runtime_check_drops_unsupported_sentences_and_counts_them() {
         SummarizedSegment,
     };
     let mut conv =
-        eval::dialogue_to_conversation("t", "[doctor] no chest pain at all?\n[patient] correct.");
+        dialogue_to_conversation("t", "[doctor] no chest pain at all?\n[patient] correct.");
     fhirscribe::annotate::annotate(&mut conv);
     let link = |i: usize| EvidenceLink {
         segment_id: conv.transcript_segments[i].segment_id.clone(),

@@ -9,7 +9,7 @@ use fhirscribe::healthscribe::{
     ClinicalDocumentationFile, MedicalScribeContext, MedicalScribePatientContext, NoteTemplate,
     Pronouns,
 };
-use fhirscribe::note::eval::check_support;
+use fhirscribe::note::support::check_support;
 use fhirscribe::note::template::template_name;
 use fhirscribe::note::{generate, render_text, NoteContext, Templates, ALL_TEMPLATES};
 

@@ -6,8 +6,8 @@ mod common;
 
 use fhirscribe::audio::{self, AudioLimits};
 use fhirscribe::diarize::SpeakerMode;
-use fhirscribe::eval;
 use fhirscribe::healthscribe::{EntityType, ItemType, TranscriptFile};
+use fhirscribe::lab;
 use fhirscribe::note;
 use fhirscribe::pipeline::ScribeSettings;
 use std::collections::HashSet;
@@ -24,7 +24,7 @@ fn assert_wer_below(t: &TranscriptFile, limit: f64, what: &str) {
         .iter()
         .map(|s| s.content.as_str())
         .collect();
-    let wer = eval::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
+    let wer = lab::wer::counts(&read("samples/encounter.ref.txt"), &hyp.join("\n")).wer();
     eprintln!("tiny.en WER on the sample ({what}): {:.1}%", 100.0 * wer);
     assert!(wer < limit, "WER {wer} ({what})");
 }
@@ -93,7 +93,7 @@ fn sample_encounter_two_channels() {
     assert_wer_below(t, 0.20, "two channels");
 
     // Every segment begins and ends inside one reference turn of the same speaker.
-    let r = eval::segments::check(&read("samples/encounter.ref.tsv"), t, 0.25).unwrap();
+    let r = lab::segments::check(&read("samples/encounter.ref.tsv"), t, 0.25).unwrap();
     eprintln!("{r}");
     assert_eq!(r.inside_one_turn, r.segments, "{r}");
     let roles: HashSet<String> = t
@@ -153,7 +153,7 @@ fn sample_encounter_two_channels() {
             .iter()
             .all(|l| ids.contains(l.segment_id.as_str())));
     }
-    let support = note::eval::check_support(doc, c);
+    let support = note::support::check_support(doc, c);
     assert_eq!(
         support.supported, support.sentences,
         "{:?}",
@@ -199,7 +199,7 @@ fn sample_encounter_mixed_to_one_channel() {
     let asr = out.transcript.conversation.extensions.as_ref().unwrap();
     assert_eq!(asr.asr_model.as_deref(), Some("whisper ggml-tiny.en.bin"));
     let templates = note::Templates::builtin().unwrap();
-    let bytes = eval::fhir::OutputBytes::new(out, Default::default(), &templates);
+    let bytes = lab::fhir_bench::OutputBytes::new(out, Default::default(), &templates);
     let m = fhirscribe::fhir::prepare(
         &fhirscribe::fhir::Mapping::bundled().unwrap(),
         &fhirscribe::fhir::Validator::bundled().unwrap(),
@@ -250,12 +250,12 @@ fn sample_encounter_with_its_custom_vocabulary() {
     check_structure(&with.transcript);
     let (p, w) = (text(&plain.transcript), text(&with.transcript));
     let (tp, tw) = (
-        eval::wer::term_counts(&reference, &p, &terms),
-        eval::wer::term_counts(&reference, &w, &terms),
+        lab::wer::term_counts(&reference, &p, &terms),
+        lab::wer::term_counts(&reference, &w, &terms),
     );
     let (wp, ww) = (
-        eval::wer::counts(&reference, &p).wer(),
-        eval::wer::counts(&reference, &w).wer(),
+        lab::wer::counts(&reference, &p).wer(),
+        lab::wer::counts(&reference, &w).wer(),
     );
     eprintln!(
         "tiny.en, sample: terms found {} -> {} of {} (extra {}), WER {:.2}% -> {:.2}%",

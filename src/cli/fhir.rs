@@ -379,7 +379,7 @@ fn deliver(a: DeliverArgs, config: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// `fhirscribe eval fhir`: see [`crate::eval::fhir`].
+/// `fhirscribe eval fhir`: see [`crate::lab::fhir_bench`].
 pub fn eval_throughput(
     reference: &Path,
     n: usize,
@@ -387,7 +387,7 @@ pub fn eval_throughput(
     fhir_base: Option<&str>,
     smart: &SmartArgs,
 ) -> Result<()> {
-    use crate::eval::fhir as ef;
+    use crate::lab::fhir_bench as ef;
     if n == 0 {
         bail!("--bundles must be at least 1");
     }

@@ -5,8 +5,7 @@ use crate::asr;
 use crate::config::Config;
 use crate::diarize::SpeakerMode;
 use crate::engine::{self, Engine};
-use crate::eval;
-use crate::healthscribe::{MedicalScribeContext, MedicalScribePatientContext, TranscriptFile};
+use crate::healthscribe::{MedicalScribeContext, MedicalScribePatientContext};
 use crate::jobs::{self, JobName, JobSpec};
 use crate::models;
 use crate::pipeline::Progress;
@@ -36,6 +35,7 @@ macro_rules! outln {
 }
 
 mod fhir;
+mod lab;
 mod llm;
 
 #[derive(Parser)]
@@ -64,7 +64,7 @@ enum Command {
     /// Clinical stage data.
     Clinical {
         #[command(subcommand)]
-        command: ClinicalCommand,
+        command: lab::ClinicalCommand,
     },
     /// FHIR write-back: build Bundles, deliver them through the durable outbox, inspect it.
     Fhir {
@@ -74,7 +74,7 @@ enum Command {
     /// Evaluation commands that print metrics.
     Eval {
         #[command(subcommand)]
-        command: EvalCommand,
+        command: lab::EvalCommand,
     },
 }
 
@@ -141,114 +141,6 @@ enum ModelsCommand {
     Path,
 }
 
-#[derive(Subcommand)]
-enum ClinicalCommand {
-    /// Rebuild the clinical stage's derived data (section model, lexicons) from the shared data.
-    Build {
-        /// The shared data folder (mts-dialog, aci-bench, ner, vocab).
-        #[arg(long)]
-        data: PathBuf,
-        /// Repository root to write models/clinical and mappings/clinical into.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum EvalCommand {
-    /// Section classifier on MTS-Dialog (CSV): SOAP-group accuracy, macro-F1, confusion.
-    Sections {
-        #[arg(long)]
-        data: PathBuf,
-    },
-    /// Entity spans on CoNLL/IOB data (NCBI disease, BC5CDR): strict and lenient P/R/F1.
-    Entities {
-        #[arg(long)]
-        data: PathBuf,
-    },
-    /// The team's hand-labelled conversational set(s): entities, traits, codes.
-    Conversational {
-        /// A set file; default: the committed sets (development, held-out, held-out 2).
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
-    /// Notes on ACI-BENCH: ROUGE (full note and divisions), evidence support, fact recall.
-    Notes {
-        /// The aci-bench folder.
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value = "clinicalnlp_taskB_test1")]
-        split: String,
-        #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
-        template: String,
-        /// Vocabulary folder for fact recall (default: DATA/../vocab).
-        #[arg(long)]
-        vocab: Option<PathBuf>,
-        /// Use the note module's simple cue-word analyzer instead of the clinical stage (baseline).
-        #[arg(long)]
-        fallback_analyzer: bool,
-        /// Print each generated sentence the evidence check rejected (dropped from the note),
-        /// with its reason.
-        #[arg(long)]
-        show_failures: bool,
-    },
-    /// What the chart gets per ACI-BENCH encounter: Conditions before/after the mapping's chart
-    /// policy (and codes charted twice before), MedicationStatements.
-    Chart {
-        /// The aci-bench folder.
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value = "train")]
-        split: String,
-        /// Mapping rules (default: the bundled mappings/fhir/mapping.json).
-        #[arg(long, env = "FHIRSCRIBE_FHIR_MAPPING")]
-        fhir_mapping: Option<PathBuf>,
-        /// Also list each charted Condition (code, spoken text, category).
-        #[arg(long)]
-        show_codes: bool,
-    },
-    /// FHIR write-back throughput: Bundles mapped + validated per second, and with --fhir-base
-    /// delivered per second through the outbox vs direct POSTs.
-    Fhir {
-        /// Reference turns TSV (samples/encounter.ref.tsv): the outputs come from its text.
-        #[arg(long)]
-        reference: PathBuf,
-        #[arg(long, default_value_t = 200)]
-        bundles: usize,
-        #[command(flatten)]
-        target: fhir::FhirTarget,
-        /// A FHIR server to deliver to (also measures delivery).
-        #[arg(long)]
-        fhir_base: Option<String>,
-        #[command(flatten)]
-        smart: fhir::SmartArgs,
-    },
-    /// Word error rate of transcript(s) against reference text (normalised).
-    Wer {
-        /// Reference text file(s) (one turn per line).
-        #[arg(long = "reference", required = true)]
-        references: Vec<PathBuf>,
-        /// transcript.json (HealthScribe format) or plain text, same order as --reference.
-        #[arg(long = "hypothesis", required = true)]
-        hypotheses: Vec<PathBuf>,
-        /// Also count a custom vocabulary's terms (one per line, `#` comments): found in the
-        /// hypothesis of those in the reference, and extra ones the reference does not have.
-        #[arg(long)]
-        terms: Option<PathBuf>,
-    },
-    /// Checks that each segment's begin/end lie inside one reference turn of the same speaker.
-    Segments {
-        /// Reference turns TSV: turn, speaker, channel, begin_s, end_s, text.
-        #[arg(long)]
-        reference: PathBuf,
-        #[arg(long)]
-        transcript: PathBuf,
-        /// Allowed slack at each edge, seconds.
-        #[arg(long, default_value_t = 0.25)]
-        tolerance: f64,
-    },
-}
-
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
@@ -275,216 +167,14 @@ pub fn run() -> Result<()> {
             outln!("{}", Config::load(config)?.models_dir().display());
             Ok(())
         }
-        Command::Eval {
-            command:
-                EvalCommand::Wer {
-                    references,
-                    hypotheses,
-                    terms,
-                },
-        } => eval_wer(&references, &hypotheses, terms.as_deref()),
-        Command::Eval {
-            command:
-                EvalCommand::Segments {
-                    reference,
-                    transcript,
-                    tolerance,
-                },
-        } => {
-            let r = eval::segments::check(
-                &std::fs::read_to_string(&reference)?,
-                &read_transcript(&transcript)?,
-                tolerance,
-            )
-            .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
-            outln!("{r}");
-            Ok(())
-        }
-        Command::Eval {
-            command:
-                EvalCommand::Fhir {
-                    reference,
-                    bundles,
-                    target,
-                    fhir_base,
-                    smart,
-                },
-        } => fhir::eval_throughput(&reference, bundles, &target, fhir_base.as_deref(), &smart),
-        Command::Eval {
-            command:
-                EvalCommand::Chart {
-                    data,
-                    split,
-                    fhir_mapping,
-                    show_codes,
-                },
-        } => {
-            let mapping = match &fhir_mapping {
-                Some(p) => crate::fhir::Mapping::load(p)?,
-                None => crate::fhir::Mapping::bundled()?,
-            };
-            outln!(
-                "{}",
-                crate::eval::chart::evaluate(&data, &split, &mapping, show_codes)?
-            );
-            Ok(())
-        }
-        Command::Eval { command } => eval_clinical(command),
-        Command::Clinical {
-            command: ClinicalCommand::Build { data, repo },
-        } => {
-            let r = crate::clinical::build::build_all(&data, &repo).map_err(anyhow::Error::msg)?;
-            outln!("{r:?}");
-            Ok(())
-        }
+        Command::Eval { command } => lab::eval(command),
+        Command::Clinical { command } => lab::clinical(command),
     }
-}
-
-fn eval_clinical(command: EvalCommand) -> Result<()> {
-    use crate::clinical::eval as ce;
-    match command {
-        EvalCommand::Sections { data } => {
-            outln!("{}", ce::eval_sections(&data).map_err(anyhow::Error::msg)?)
-        }
-        EvalCommand::Entities { data } => {
-            outln!("{}", ce::eval_entities(&data).map_err(anyhow::Error::msg)?)
-        }
-        EvalCommand::Conversational { data } => {
-            for (name, r) in ce::eval_conversational(data.as_deref()).map_err(anyhow::Error::msg)? {
-                outln!("== {name}\n{r}");
-            }
-        }
-        EvalCommand::Notes {
-            data,
-            split,
-            template,
-            vocab,
-            fallback_analyzer,
-            show_failures,
-        } => {
-            use crate::note::eval as ne;
-            let templates = crate::note::Templates::builtin()?;
-            let tpl = templates
-                .by_name(&template)
-                .with_context(|| format!("unknown template {template}"))?;
-            let vocab = vocab.unwrap_or_else(|| data.join("../vocab"));
-            let lex = ne::Lexicon::load(&vocab).ok();
-            if lex.is_none() {
-                eprintln!(
-                    "note: no vocabulary at {}; fact recall not computed",
-                    vocab.display()
-                );
-            }
-            let (report, label) = if fallback_analyzer {
-                let fa = ne::FallbackAnalyzer::new();
-                (
-                    ne::evaluate_aci_bench(&data, &split, tpl, &|c| fa.analyze(c), lex.as_ref())?,
-                    "fallback cue-word analyzer",
-                )
-            } else {
-                (
-                    ne::evaluate_aci_bench(
-                        &data,
-                        &split,
-                        tpl,
-                        &crate::annotate::annotate,
-                        lex.as_ref(),
-                    )?,
-                    "clinical stage",
-                )
-            };
-            if show_failures {
-                out!("{}", report.failures_text());
-            }
-            out!("{}", report.to_text(label));
-        }
-        EvalCommand::Wer { .. }
-        | EvalCommand::Segments { .. }
-        | EvalCommand::Fhir { .. }
-        | EvalCommand::Chart { .. } => {
-            unreachable!("handled by run()")
-        }
-    }
-    Ok(())
 }
 
 fn parse_wire<T: serde::de::DeserializeOwned>(what: &str, value: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(value.to_string()))
         .map_err(|e| anyhow::anyhow!("invalid {what} {value:?}: {e}"))
-}
-
-fn read_transcript(path: &Path) -> Result<TranscriptFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
-}
-
-fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf], terms: Option<&std::path::Path>) -> Result<()> {
-    let terms_text = match terms {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None => String::new(),
-    };
-    let terms = asr::vocabulary::terms(&terms_text);
-    let mut total_terms = eval::wer::TermCounts::default();
-    if refs.len() != hyps.len() {
-        bail!(
-            "give as many --hypothesis as --reference files ({} vs {})",
-            hyps.len(),
-            refs.len()
-        );
-    }
-    let mut total = eval::wer::WerCounts::default();
-    for (r, h) in refs.iter().zip(hyps) {
-        let reference =
-            std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
-        let hyp = if h.extension().is_some_and(|e| e == "json") {
-            read_transcript(h)?
-                .conversation
-                .transcript_segments
-                .iter()
-                .map(|s| s.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        } else {
-            std::fs::read_to_string(h)?
-        };
-        let c = eval::wer::counts(&reference, &hyp);
-        let t = eval::wer::term_counts(&reference, &hyp, &terms);
-        outln!(
-            "{}\tWER {:.2}%\t(S {} D {} I {} / N {}){}",
-            h.display(),
-            100.0 * c.wer(),
-            c.substitutions,
-            c.deletions,
-            c.insertions,
-            c.reference_words,
-            terms_column(&terms, t)
-        );
-        total.add(c);
-        total_terms.add(t);
-    }
-    if refs.len() > 1 {
-        outln!(
-            "TOTAL\tWER {:.2}%\t(N {}){}",
-            100.0 * total.wer(),
-            total.reference_words,
-            terms_column(&terms, total_terms)
-        );
-    }
-    Ok(())
-}
-
-fn terms_column(terms: &[&str], t: eval::wer::TermCounts) -> String {
-    if terms.is_empty() {
-        return String::new();
-    }
-    format!(
-        "\tterms found {} / {}, extra {}",
-        t.found, t.in_reference, t.extra
-    )
 }
 
 fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {

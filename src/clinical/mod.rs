@@ -4,7 +4,8 @@
 //! Architecture invariant: typed input → typed output; no HTTP, storage, FHIR or HealthScribe
 //! serde knowledge here. All data the stage needs at run time is committed under
 //! `models/clinical/` and `mappings/clinical/` and compiled into the binary (`include_str!`); the
-//! shared datasets are read only by [`build`] and [`eval`].
+//! shared datasets are read only by the lab (`lab::train::clinical` builds that data,
+//! `lab::clinical` evaluates the stage).
 //!
 //! ```
 //! use fhirscribe::clinical::{analyze, Role, Turn};
@@ -15,15 +16,9 @@
 //! assert!(out[0].entities[0].has_trait(fhirscribe::clinical::Trait::NEGATION));
 //! ```
 
-pub mod build;
-pub mod data;
 pub mod entities;
-pub mod eval;
-pub mod lexbuild;
 pub mod lexicon;
 pub mod matcher;
-pub mod metrics;
-pub mod section_cv;
 pub mod sections;
 pub mod text;
 pub mod traits;

@@ -37,7 +37,6 @@
 //! Pure function of its inputs: no I/O, no clock, no network. The optional rewrite by a language
 //! model lives in [`llm`] and is applied by the pipeline after [`generate`] when configured.
 
-pub mod eval;
 pub mod llm;
 pub mod phrasing;
 pub mod support;

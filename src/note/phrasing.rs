@@ -9,7 +9,7 @@
 //!
 //! Every transformation here only deletes words, maps pronouns/auxiliaries to their third-person
 //! forms, or maps a word to a fixed equivalent (number words, `milligrams` → `mg`); it never
-//! introduces a content word. The independent checker in [`super::eval`] enforces that.
+//! introduces a content word. The independent checker in [`super::support`] enforces that.
 
 use crate::healthscribe::Pronouns;
 

@@ -1,6 +1,7 @@
-//! Readers for the evaluation/training formats: CSV (MTS-Dialog), dialogue text, CoNLL/IOB.
+//! Readers for the evaluation/training formats: CSV (MTS-Dialog, ACI-BENCH), dialogue text,
+//! CoNLL/IOB.
 
-use super::types::Role;
+use crate::clinical::Role;
 
 /// Parses RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes).
 pub fn parse_csv(s: &str) -> Vec<Vec<String>> {
@@ -187,6 +188,8 @@ mod tests {
     fn csv_quotes() {
         let r = parse_csv("a,b\n1,\"x, \"\"y\"\"\nz\"\n");
         assert_eq!(r[1][1], "x, \"y\"\nz");
+        let rows = parse_csv("a,b,c\n1,\"x, \"\"y\"\"\",3\n");
+        assert_eq!(rows[1], ["1", "x, \"y\"", "3"]);
     }
 
     #[test]

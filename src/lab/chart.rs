@@ -130,7 +130,7 @@ pub fn evaluate(
     mapping: &Mapping,
     show_codes: bool,
 ) -> anyhow::Result<ChartReport> {
-    let encounters = crate::note::eval::read_aci_bench(data, split)?;
+    let encounters = super::aci::read_aci_bench(data, split)?;
     let templates = Templates::builtin()?;
     let template = NoteTemplate::HistoryAndPhysical;
     let ctx = EncounterContext::new("Patient/eval", "Encounter/eval")?;
@@ -143,7 +143,7 @@ pub fn evaluate(
     };
     let mut rows = Vec::new();
     for e in &encounters {
-        let mut conv = crate::note::eval::dialogue_to_conversation(&e.id, &e.dialogue);
+        let mut conv = super::aci::dialogue_to_conversation(&e.id, &e.dialogue);
         crate::annotate::annotate(&mut conv);
         let doc = crate::note::generate(&conv, templates.get(template), &NoteContext::default());
         let job = format!("chart-{}", e.id);

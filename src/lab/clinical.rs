@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::data::{read_mts, MtsRecord};
 use super::metrics::Confusion;
-use super::sections::{group_section, header_group, SectionModel};
-use super::types::Role;
+use crate::clinical::sections::{group_section, header_group, SectionModel};
+use crate::clinical::Role;
 
 /// Section metrics on an MTS-Dialog file.
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ pub fn eval_sections_records(model: &SectionModel, recs: &[MtsRecord], data: &st
 pub fn eval_sections(data: &Path) -> Result<SectionEval, String> {
     let text = std::fs::read_to_string(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let recs = read_mts(&text)?;
-    let model = super::section_model();
+    let model = crate::clinical::section_model();
     Ok(eval_sections_records(
         model,
         &recs,
@@ -215,20 +215,20 @@ pub fn eval_entities(data: &Path) -> Result<EntityEval, String> {
     let text = std::fs::read_to_string(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let sents = super::data::read_iob(&text);
     Ok(eval_entities_sentences(
-        super::analyzer(),
+        crate::clinical::analyzer(),
         &sents,
         &data.display().to_string(),
     ))
 }
 
 pub fn eval_entities_sentences(
-    a: &super::Analyzer,
+    a: &crate::clinical::Analyzer,
     sents: &[super::data::IobSentence],
     name: &str,
 ) -> EntityEval {
     use super::data::iob_spans;
     use super::metrics::match_spans;
-    use super::types::Category;
+    use crate::clinical::Category;
     let has_chem = sents
         .iter()
         .any(|s| s.tags.iter().any(|t| t.ends_with("Chemical")));
@@ -322,9 +322,9 @@ pub struct GoldEntity {
     pub begin_char: usize,
     pub end_char: usize,
     pub text: String,
-    pub category: super::types::Category,
-    pub entity_type: super::types::EntityType,
-    pub traits: Vec<super::types::Trait>,
+    pub category: crate::clinical::Category,
+    pub entity_type: crate::clinical::EntityType,
+    pub traits: Vec<crate::clinical::Trait>,
     pub code: Option<String>,
 }
 
@@ -332,14 +332,14 @@ pub struct GoldEntity {
 #[derive(Debug, Clone)]
 pub struct GoldConversation {
     pub id: String,
-    pub turns: Vec<super::types::Turn>,
+    pub turns: Vec<crate::clinical::Turn>,
     pub gold: Vec<Vec<GoldEntity>>,
 }
 
 /// Parses the conversational fixture format (see the header of
 /// `tests/fixtures/clinical/conversational.txt`).
 pub fn parse_conversational(src: &str) -> Result<Vec<GoldConversation>, String> {
-    use super::types::{Category, EntityType, Role, Trait, Turn};
+    use crate::clinical::{Category, EntityType, Role, Trait, Turn};
     let mut out: Vec<GoldConversation> = Vec::new();
     for (ln, line) in src.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
@@ -463,11 +463,11 @@ impl fmt::Display for ConversationalEval {
 
 /// Evaluates the analyzer on parsed conversations.
 pub fn eval_conversational_set(
-    a: &super::Analyzer,
+    a: &crate::clinical::Analyzer,
     convs: &[GoldConversation],
 ) -> ConversationalEval {
     use super::metrics::{match_spans, SpanCounts};
-    use super::types::{Category, CodeSystem, Trait};
+    use crate::clinical::{Category, CodeSystem, Trait};
     let cats = [Category::MEDICAL_CONDITION, Category::MEDICATION];
     let trait_list = [
         Trait::NEGATION,
@@ -487,7 +487,7 @@ pub fn eval_conversational_set(
         for (ti, (seg, gold)) in out.iter().zip(&conv.gold).enumerate() {
             for (ci, cat) in cats.iter().enumerate() {
                 let g: Vec<&GoldEntity> = gold.iter().filter(|x| x.category == *cat).collect();
-                let p: Vec<&super::types::Entity> =
+                let p: Vec<&crate::clinical::Entity> =
                     seg.entities.iter().filter(|x| x.category == *cat).collect();
                 let gs: Vec<(usize, usize)> =
                     g.iter().map(|x| (x.begin_char, x.end_char)).collect();
@@ -650,7 +650,10 @@ pub fn eval_conversational(
     let mut out = Vec::new();
     for (name, src) in sets {
         let convs = parse_conversational(&src)?;
-        out.push((name, eval_conversational_set(super::analyzer(), &convs)));
+        out.push((
+            name,
+            eval_conversational_set(crate::clinical::analyzer(), &convs),
+        ));
     }
     Ok(out)
 }
@@ -669,19 +672,19 @@ pub static CONVERSATIONAL_HELDOUT2: &str =
     include_str!("../../tests/fixtures/clinical/conversational_heldout2.txt");
 
 /// Turn-level section metrics on whole ACI-BENCH encounters of a split (default `valid`), against
-/// *silver* per-turn labels (the note-division alignment of `build::aci_silver_split`; never the
-/// split the model was trained on). Turns the analyzer calls OTHER are counted as such.
+/// *silver* per-turn labels (the note-division alignment of `train::clinical::aci_silver_split`;
+/// never the split the model was trained on). Turns the analyzer calls OTHER are counted as such.
 pub fn eval_sections_aci(data: &Path, split: &str) -> Result<(Confusion, usize), String> {
-    eval_sections_aci_with(super::analyzer(), data, split)
+    eval_sections_aci_with(crate::clinical::analyzer(), data, split)
 }
 
 pub fn eval_sections_aci_with(
-    a: &super::Analyzer,
+    a: &crate::clinical::Analyzer,
     data: &Path,
     split: &str,
 ) -> Result<(Confusion, usize), String> {
-    use super::types::{Section, Turn};
-    let encs = super::build::aci_silver_split(data, split)?;
+    use crate::clinical::{Section, Turn};
+    let encs = super::train::clinical::aci_silver_split(data, split)?;
     let mut c = Confusion::default();
     for e in &encs {
         let turns: Vec<Turn> = e

@@ -3,9 +3,9 @@
 # own API on the whole mixed file (bench/whisper_ref.cpp, built from the whisper.cpp sources
 # vendored by whisper-rs-sys), same model, same threads, same greedy decoding.
 # Prints WER (normalised) against the reference text, wall time, RTF, the time ratio and peak RSS.
-# Usage: scripts/bench-asr.sh [THREADS] [MODELS...]   e.g. scripts/bench-asr.sh 2 tiny.en base
+# Usage: lab/bench-asr.sh [THREADS] [MODELS...]   e.g. lab/bench-asr.sh 2 tiny.en base
 # ASR_SAMPLES="PREFIX..." adds rendered dialogues (PREFIX.flac + PREFIX.ref.txt, e.g. made by
-# scripts/aci_to_dialogue.py + scripts/render_dialogue.py); a POOLED row per model sums the errors.
+# lab/aci_to_dialogue.py + scripts/render_dialogue.py); a POOLED row per model sums the errors.
 # Run it on an otherwise idle machine: whisper's threads spin-wait and collapse under load.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,7 +3,7 @@
 # prints WER (normalised) and how many of the vocabulary's terms the transcript renders right
 # ("found" of those in the reference; "extra": terms written where the reference has none),
 # plus wall time, and a POOLED row per mode.
-# Usage: scripts/eval-vocabulary.sh [MODEL] [THREADS]   (default: base 2)
+# Usage: lab/eval-vocabulary.sh [MODEL] [THREADS]   (default: base 2)
 # VOCABULARY=FILE picks the vocabulary (default samples/clinic.vocabulary.txt, whose header says
 # how it was made); ASR_SAMPLES="PREFIX..." adds rendered dialogues (PREFIX.flac + PREFIX.ref.txt,
 # see README "Measured"); ONLY_ASR_SAMPLES=1 leaves out the two bundled samples;

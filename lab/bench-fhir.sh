@@ -5,7 +5,7 @@
 #   2. with a local Helios FHIR Server (validation enforced, auth off, fresh SQLite database):
 #      Bundles delivered per second through the durable outbox, direct POSTs of fresh Bundles,
 #      and replays of delivered ones (every conditional create matches).
-# Usage: scripts/bench-fhir.sh [BUNDLES]   (default 200). Run on an idle machine.
+# Usage: lab/bench-fhir.sh [BUNDLES]   (default 200). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

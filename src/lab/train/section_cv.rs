@@ -1,14 +1,16 @@
 //! k-fold cross-validation of the section model over MTS-Dialog train + validation snippets, and
 //! the snippet-level decision rule chosen on its out-of-fold predictions. Used by
-//! `clinical::build` (model selection) and `examples/sections_cv.rs` (experiments). MTS-Dialog
+//! `lab::train::clinical` (model selection) and `examples/sections_cv.rs` (experiments). MTS-Dialog
 //! test-1 is never read here.
 
 use std::path::Path;
 
-use super::data::{read_mts, MtsRecord};
-use super::metrics::Confusion;
-use super::sections::{group_section, header_group, train, TrainConfig, TrainingDialogue};
-use super::types::{Role, Section};
+use crate::clinical::sections::{
+    group_section, header_group, train, TrainConfig, TrainingDialogue,
+};
+use crate::clinical::{Role, Section};
+use crate::lab::data::{read_mts, MtsRecord};
+use crate::lab::metrics::Confusion;
 
 /// The pooled development data and its folds.
 pub struct CvSetup {
@@ -44,7 +46,7 @@ impl CvSetup {
         Ok(CvSetup {
             fold,
             folds,
-            aci: super::build::aci_silver(data)?,
+            aci: super::clinical::aci_silver(data)?,
             records,
         })
     }

@@ -47,7 +47,7 @@ def main() -> int:
         if not turns:
             continue
         with open(out / f"{eid}.dialogue.tsv", "w", encoding="utf-8") as f:
-            f.write(f"# derived from ACI-BENCH {eid} by scripts/aci_to_dialogue.py (evaluation only)\n")
+            f.write(f"# derived from ACI-BENCH {eid} by lab/aci_to_dialogue.py (evaluation only)\n")
             f.write("turn\tspeaker\ttext\n")
             for i, (s, t) in enumerate(turns, 1):
                 f.write(f"{i}\t{s}\t{t}\n")

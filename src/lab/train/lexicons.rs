@@ -18,10 +18,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::build::BuildReport;
-use super::data::{iob_spans, read_iob};
-use super::matcher::TokenMatcher;
-use super::text::{fold_token, normalize_phrase, tokenize};
+use super::clinical::BuildReport;
+use crate::clinical::matcher::TokenMatcher;
+use crate::clinical::text::{fold_token, normalize_phrase, tokenize};
+use crate::lab::data::{iob_spans, read_iob};
 
 fn read(p: &Path) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
@@ -379,7 +379,8 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
     }
     scd_out.sort();
     // ---------- conversational vocabulary (never fuzzily "corrected") ----------
-    let mts = super::data::read_mts(&read(&data.join("mts-dialog/MTS-Dialog-TrainingSet.csv"))?)?;
+    let mts =
+        crate::lab::data::read_mts(&read(&data.join("mts-dialog/MTS-Dialog-TrainingSet.csv"))?)?;
     let mut wc: HashMap<String, usize> = HashMap::new();
     for r in &mts {
         for (_, t) in &r.turns {
@@ -458,7 +459,7 @@ pub fn build_lexicons(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
 /// Drops keys that the labelled train splits show to be mostly not mentions; returns the dropped.
 fn precision_filter(
     map: &mut HashMap<String, Cand>,
-    corpora: &[(&Vec<super::data::IobSentence>, &str)],
+    corpora: &[(&Vec<crate::lab::data::IobSentence>, &str)],
 ) -> Vec<String> {
     let mut keys: Vec<String> = map.keys().cloned().collect();
     keys.sort();

@@ -1,11 +1,11 @@
-//! `fhirscribe clinical build --data DIR --out DIR`: derives the committed compact data from the
+//! `fhirscribe clinical build --data DIR [--repo DIR]`: derives the committed compact data from the
 //! shared open datasets. Deterministic: the same inputs give byte-identical outputs.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::sections::{train, TrainConfig, TrainingDialogue};
-use super::types::Role;
+use crate::clinical::sections::{train, TrainConfig, TrainingDialogue};
+use crate::clinical::Role;
 
 /// What a build wrote and measured.
 #[derive(Debug, Clone, Default)]
@@ -38,8 +38,8 @@ fn write(p: &Path, s: &str) -> Result<(), String> {
 pub fn build_all(data: &Path, repo: &Path) -> Result<BuildReport, String> {
     let mut rep = BuildReport::default();
     build_sections(data, &repo.join("models/clinical/sections.tsv"), &mut rep)?;
-    super::lexbuild::build_lexicons(data, &repo.join("mappings/clinical"), &mut rep)?;
-    super::lexbuild::build_triggers(data, &repo.join("mappings/clinical"), &mut rep)?;
+    super::lexicons::build_lexicons(data, &repo.join("mappings/clinical"), &mut rep)?;
+    super::lexicons::build_triggers(data, &repo.join("mappings/clinical"), &mut rep)?;
     Ok(rep)
 }
 
@@ -140,13 +140,13 @@ pub fn build_sections(data: &Path, out: &Path, rep: &mut BuildReport) -> Result<
     let mut best_sw = (0f32, f64::MIN);
     for sw in [0f32, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0] {
         model.switch_penalty = sw;
-        let mut c = super::metrics::Confusion::default();
+        let mut c = crate::lab::metrics::Confusion::default();
         for e in &aci_valid {
             let turns: Vec<(Role, &str)> = e.turns.iter().map(|(r, t)| (*r, t.as_str())).collect();
             for ((g, _), gold) in model.decode(&turns).into_iter().zip(&e.turn_labels) {
                 c.add(
-                    super::sections::header_group(gold).as_str(),
-                    super::sections::group_section(g).as_str(),
+                    crate::clinical::sections::header_group(gold).as_str(),
+                    crate::clinical::sections::group_section(g).as_str(),
                 );
             }
         }
@@ -200,7 +200,7 @@ pub fn aci_silver(data: &Path) -> Result<Vec<TrainingDialogue>, String> {
 /// [`aci_silver`] for a named ACI-BENCH split (`train`, `valid`, `clinicalnlp_taskB_test1`).
 #[allow(clippy::needless_range_loop)] // index loops read clearer in Viterbi
 pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue>, String> {
-    use super::text::{fold_token, tokenize};
+    use crate::clinical::text::{fold_token, tokenize};
     use std::collections::{BTreeSet, HashMap};
     let aci = data.join("aci-bench");
     let load = |name: &str| -> Result<HashMap<String, String>, String> {
@@ -237,7 +237,7 @@ pub fn aci_silver_split(data: &Path, split: &str) -> Result<Vec<TrainingDialogue
             .next()
             .unwrap_or("")
             .to_string();
-        let turns = super::data::parse_dialogue(e["src"].as_str().unwrap_or(""));
+        let turns = crate::lab::data::parse_dialogue(e["src"].as_str().unwrap_or(""));
         if !turns.is_empty() {
             encounters.push((id, turns));
         }

@@ -1,0 +1,329 @@
+//! `fhirscribe eval …` and `fhirscribe clinical build`: the lab's commands (`crate::lab`), kept
+//! apart from the product's so that only this file wires evaluation and training into the CLI.
+
+use super::fhir::{self, FhirTarget, SmartArgs};
+use crate::asr;
+use crate::healthscribe::TranscriptFile;
+use crate::lab;
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum ClinicalCommand {
+    /// Rebuild the clinical stage's derived data (section model, lexicons) from the shared data.
+    Build {
+        /// The shared data folder (mts-dialog, aci-bench, ner, vocab).
+        #[arg(long)]
+        data: PathBuf,
+        /// Repository root to write models/clinical and mappings/clinical into.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Section classifier on MTS-Dialog (CSV): SOAP-group accuracy, macro-F1, confusion.
+    Sections {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Entity spans on CoNLL/IOB data (NCBI disease, BC5CDR): strict and lenient P/R/F1.
+    Entities {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// The team's hand-labelled conversational set(s): entities, traits, codes.
+    Conversational {
+        /// A set file; default: the committed sets (development, held-out, held-out 2).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Notes on ACI-BENCH: ROUGE (full note and divisions), evidence support, fact recall.
+    Notes {
+        /// The aci-bench folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "clinicalnlp_taskB_test1")]
+        split: String,
+        #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
+        template: String,
+        /// Vocabulary folder for fact recall (default: DATA/../vocab).
+        #[arg(long)]
+        vocab: Option<PathBuf>,
+        /// Use the note module's simple cue-word analyzer instead of the clinical stage (baseline).
+        #[arg(long)]
+        fallback_analyzer: bool,
+        /// Print each generated sentence the evidence check rejected (dropped from the note),
+        /// with its reason.
+        #[arg(long)]
+        show_failures: bool,
+    },
+    /// What the chart gets per ACI-BENCH encounter: Conditions before/after the mapping's chart
+    /// policy (and codes charted twice before), MedicationStatements.
+    Chart {
+        /// The aci-bench folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Mapping rules (default: the bundled mappings/fhir/mapping.json).
+        #[arg(long, env = "FHIRSCRIBE_FHIR_MAPPING")]
+        fhir_mapping: Option<PathBuf>,
+        /// Also list each charted Condition (code, spoken text, category).
+        #[arg(long)]
+        show_codes: bool,
+    },
+    /// FHIR write-back throughput: Bundles mapped + validated per second, and with --fhir-base
+    /// delivered per second through the outbox vs direct POSTs.
+    Fhir {
+        /// Reference turns TSV (samples/encounter.ref.tsv): the outputs come from its text.
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        bundles: usize,
+        #[command(flatten)]
+        target: FhirTarget,
+        /// A FHIR server to deliver to (also measures delivery).
+        #[arg(long)]
+        fhir_base: Option<String>,
+        #[command(flatten)]
+        smart: SmartArgs,
+    },
+    /// Word error rate of transcript(s) against reference text (normalised).
+    Wer {
+        /// Reference text file(s) (one turn per line).
+        #[arg(long = "reference", required = true)]
+        references: Vec<PathBuf>,
+        /// transcript.json (HealthScribe format) or plain text, same order as --reference.
+        #[arg(long = "hypothesis", required = true)]
+        hypotheses: Vec<PathBuf>,
+        /// Also count a custom vocabulary's terms (one per line, `#` comments): found in the
+        /// hypothesis of those in the reference, and extra ones the reference does not have.
+        #[arg(long)]
+        terms: Option<PathBuf>,
+    },
+    /// Checks that each segment's begin/end lie inside one reference turn of the same speaker.
+    Segments {
+        /// Reference turns TSV: turn, speaker, channel, begin_s, end_s, text.
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long)]
+        transcript: PathBuf,
+        /// Allowed slack at each edge, seconds.
+        #[arg(long, default_value_t = 0.25)]
+        tolerance: f64,
+    },
+}
+
+/// `fhirscribe clinical …`.
+pub fn clinical(command: ClinicalCommand) -> Result<()> {
+    match command {
+        ClinicalCommand::Build { data, repo } => {
+            let r = lab::train::clinical::build_all(&data, &repo).map_err(anyhow::Error::msg)?;
+            outln!("{r:?}");
+        }
+    }
+    Ok(())
+}
+
+/// `fhirscribe eval …`.
+pub fn eval(command: EvalCommand) -> Result<()> {
+    match command {
+        EvalCommand::Wer {
+            references,
+            hypotheses,
+            terms,
+        } => eval_wer(&references, &hypotheses, terms.as_deref())?,
+        EvalCommand::Segments {
+            reference,
+            transcript,
+            tolerance,
+        } => {
+            let r = lab::segments::check(
+                &std::fs::read_to_string(&reference)?,
+                &read_transcript(&transcript)?,
+                tolerance,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
+            outln!("{r}");
+        }
+        EvalCommand::Fhir {
+            reference,
+            bundles,
+            target,
+            fhir_base,
+            smart,
+        } => fhir::eval_throughput(&reference, bundles, &target, fhir_base.as_deref(), &smart)?,
+        EvalCommand::Chart {
+            data,
+            split,
+            fhir_mapping,
+            show_codes,
+        } => {
+            let mapping = match &fhir_mapping {
+                Some(p) => crate::fhir::Mapping::load(p)?,
+                None => crate::fhir::Mapping::bundled()?,
+            };
+            outln!(
+                "{}",
+                lab::chart::evaluate(&data, &split, &mapping, show_codes)?
+            );
+        }
+        EvalCommand::Sections { data } => {
+            outln!(
+                "{}",
+                lab::clinical::eval_sections(&data).map_err(anyhow::Error::msg)?
+            )
+        }
+        EvalCommand::Entities { data } => {
+            outln!(
+                "{}",
+                lab::clinical::eval_entities(&data).map_err(anyhow::Error::msg)?
+            )
+        }
+        EvalCommand::Conversational { data } => {
+            for (name, r) in
+                lab::clinical::eval_conversational(data.as_deref()).map_err(anyhow::Error::msg)?
+            {
+                outln!("== {name}\n{r}");
+            }
+        }
+        EvalCommand::Notes {
+            data,
+            split,
+            template,
+            vocab,
+            fallback_analyzer,
+            show_failures,
+        } => eval_notes(
+            &data,
+            &split,
+            &template,
+            vocab,
+            fallback_analyzer,
+            show_failures,
+        )?,
+    }
+    Ok(())
+}
+
+fn eval_notes(
+    data: &Path,
+    split: &str,
+    template: &str,
+    vocab: Option<PathBuf>,
+    fallback_analyzer: bool,
+    show_failures: bool,
+) -> Result<()> {
+    let templates = crate::note::Templates::builtin()?;
+    let tpl = templates
+        .by_name(template)
+        .with_context(|| format!("unknown template {template}"))?;
+    let vocab = vocab.unwrap_or_else(|| data.join("../vocab"));
+    let lex = lab::facts::Lexicon::load(&vocab).ok();
+    if lex.is_none() {
+        eprintln!(
+            "note: no vocabulary at {}; fact recall not computed",
+            vocab.display()
+        );
+    }
+    let (report, label) = if fallback_analyzer {
+        let fa = lab::fallback::FallbackAnalyzer::new();
+        (
+            lab::notes::evaluate_aci_bench(data, split, tpl, &|c| fa.analyze(c), lex.as_ref())?,
+            "fallback cue-word analyzer",
+        )
+    } else {
+        (
+            lab::notes::evaluate_aci_bench(
+                data,
+                split,
+                tpl,
+                &crate::annotate::annotate,
+                lex.as_ref(),
+            )?,
+            "clinical stage",
+        )
+    };
+    if show_failures {
+        out!("{}", report.failures_text());
+    }
+    out!("{}", report.to_text(label));
+    Ok(())
+}
+
+fn read_transcript(path: &Path) -> Result<TranscriptFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a HealthScribe transcript file", path.display()))
+}
+
+fn eval_wer(refs: &[PathBuf], hyps: &[PathBuf], terms: Option<&Path>) -> Result<()> {
+    let terms_text = match terms {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let terms = asr::vocabulary::terms(&terms_text);
+    let mut total_terms = lab::wer::TermCounts::default();
+    if refs.len() != hyps.len() {
+        bail!(
+            "give as many --hypothesis as --reference files ({} vs {})",
+            hyps.len(),
+            refs.len()
+        );
+    }
+    let mut total = lab::wer::WerCounts::default();
+    for (r, h) in refs.iter().zip(hyps) {
+        let reference =
+            std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+        let hyp = if h.extension().is_some_and(|e| e == "json") {
+            read_transcript(h)?
+                .conversation
+                .transcript_segments
+                .iter()
+                .map(|s| s.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            std::fs::read_to_string(h)?
+        };
+        let c = lab::wer::counts(&reference, &hyp);
+        let t = lab::wer::term_counts(&reference, &hyp, &terms);
+        outln!(
+            "{}\tWER {:.2}%\t(S {} D {} I {} / N {}){}",
+            h.display(),
+            100.0 * c.wer(),
+            c.substitutions,
+            c.deletions,
+            c.insertions,
+            c.reference_words,
+            terms_column(&terms, t)
+        );
+        total.add(c);
+        total_terms.add(t);
+    }
+    if refs.len() > 1 {
+        outln!(
+            "TOTAL\tWER {:.2}%\t(N {}){}",
+            100.0 * total.wer(),
+            total.reference_words,
+            terms_column(&terms, total_terms)
+        );
+    }
+    Ok(())
+}
+
+fn terms_column(terms: &[&str], t: lab::wer::TermCounts) -> String {
+    if terms.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\tterms found {} / {}, extra {}",
+        t.found, t.in_reference, t.extra
+    )
+}
