@@ -311,6 +311,14 @@ impl Config {
         })
     }
 
+    /// The audio limits: the configured longest recording, the other limits at their defaults.
+    pub fn audio_limits(&self) -> crate::audio::AudioLimits {
+        crate::audio::AudioLimits {
+            max_duration_secs: self.audio.max_duration_secs,
+            ..Default::default()
+        }
+    }
+
     pub fn workers(&self) -> usize {
         self.models.workers.unwrap_or(1)
     }

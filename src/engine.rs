@@ -128,10 +128,7 @@ impl Engine {
             shared,
             fhir,
             llm: cfg.llm()?,
-            limits: AudioLimits {
-                max_duration_secs: cfg.audio.max_duration_secs,
-                ..AudioLimits::default()
-            },
+            limits: cfg.audio_limits(),
             jobs: cfg.jobs.clone(),
             asr_model,
         })

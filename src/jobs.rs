@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::asr::Vocabulary;
-use crate::audio::{self, AudioError};
+use crate::audio::{self, AudioError, Pcm};
 use crate::diarize::{DiarizeError, SpeakerMode};
 use crate::engine::{Engine, FhirRules};
 use crate::fhir::{self, EncounterContext, FhirError, MappedBundle, ScribeDevice};
@@ -252,15 +252,31 @@ pub fn run(
     progress: impl FnMut(Progress),
 ) -> Result<JobOutput, JobError> {
     let _span = tracing::info_span!("job", job = %spec.name).entered();
+    let pcm = decode(spec, engine.limits())?;
+    run_decoded(spec, &pcm, engine, progress)
+}
+
+/// Reads and decodes the spec's audio and checks it fits the speaker mode. The CLI calls this
+/// before loading models, so bad audio is reported at once.
+pub fn decode(spec: &JobSpec, limits: &crate::audio::AudioLimits) -> Result<Pcm, JobError> {
     let bytes = std::fs::read(&spec.media).map_err(JobError::Read)?;
     let ext = spec
         .media
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let pcm = audio::decode(&bytes, ext.as_deref(), engine.limits())?;
-    drop(bytes);
+    let pcm = audio::decode(&bytes, ext.as_deref(), limits)?;
     spec.speakers.validate(pcm.channels.len())?;
+    Ok(pcm)
+}
+
+/// [`run`] on audio already decoded by [`decode`].
+pub fn run_decoded(
+    spec: &JobSpec,
+    pcm: &Pcm,
+    engine: &Engine,
+    progress: impl FnMut(Progress),
+) -> Result<JobOutput, JobError> {
     let settings = ScribeSettings {
         job_name: spec.name.to_string(),
         speakers: spec.speakers,
@@ -269,7 +285,7 @@ pub fn run(
         context: spec.context.clone(),
         llm: engine.llm().cloned(),
     };
-    let out = engine.scribe(&pcm, &settings, progress)?;
+    let out = engine.scribe(pcm, &settings, progress)?;
     let transcript_json = serde_json::to_vec_pretty(&out.transcript)?;
     let documentation_json = serde_json::to_vec_pretty(&out.documentation)?;
     let bundle = match &spec.chart {

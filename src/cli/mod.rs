@@ -237,12 +237,14 @@ fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
     cfg.models.workers = Some(1);
     cfg.check()?;
     let templates = engine::load_templates(&cfg)?;
+    // Bad audio is reported before any model is loaded.
+    let pcm = jobs::decode(&spec, &cfg.audio_limits()).with_context(|| a.audio.display().to_string())?;
 
     let load = Instant::now();
     let engine = Engine::load_with_templates(&cfg, templates)?;
     let load_secs = load.elapsed().as_secs_f64();
     let t = Instant::now();
-    let out = jobs::run(&spec, &engine, |p| {
+    let out = jobs::run_decoded(&spec, &pcm, &engine, |p| {
         if let Progress::Asr { window, windows } = p {
             eprint!("\rtranscribing: window {window}/{windows}   ");
             let _ = std::io::stderr().flush();
