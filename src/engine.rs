@@ -82,11 +82,16 @@ impl Engine {
     /// Loads everything the configuration names: `cfg.workers()` recognizers of the configured
     /// whisper model, each with its VAD; the analyzer; templates; FHIR rules.
     pub fn load(cfg: &Config) -> Result<Engine, EngineError> {
-        Self::load_with_templates(cfg, load_templates(cfg)?)
+        Self::load_prepared(cfg, load_templates(cfg)?, FhirRules::load(cfg)?)
     }
 
-    /// [`Engine::load`] with templates the caller already loaded (and checked a job against).
-    pub fn load_with_templates(cfg: &Config, templates: Templates) -> Result<Engine, EngineError> {
+    /// [`Engine::load`] with the cheap parts (templates, FHIR rules) already loaded by the
+    /// caller, which checks them before it decodes audio or loads a model.
+    pub fn load_prepared(
+        cfg: &Config,
+        templates: Templates,
+        fhir: FhirRules,
+    ) -> Result<Engine, EngineError> {
         let model = cfg.whisper_model();
         if !model.is_file() {
             return Err(crate::models::ModelError::NotFound { path: model }.into());
@@ -108,7 +113,7 @@ impl Engine {
             analyzer: crate::clinical::Analyzer::load(),
             templates,
         };
-        Self::from_parts(cfg, workers, shared, FhirRules::load(cfg)?)
+        Self::from_parts(cfg, workers, shared, fhir)
     }
 
     /// An engine over models the caller built (tests use a stand-in recognizer this way).

@@ -237,11 +237,12 @@ fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
     cfg.models.workers = Some(1);
     cfg.check()?;
     let templates = engine::load_templates(&cfg)?;
+    let fhir_rules = engine::FhirRules::load(&cfg)?;
     // Bad audio is reported before any model is loaded.
     let pcm = jobs::decode(&spec, &cfg.audio_limits()).with_context(|| a.audio.display().to_string())?;
 
     let load = Instant::now();
-    let engine = Engine::load_with_templates(&cfg, templates)?;
+    let engine = Engine::load_prepared(&cfg, templates, fhir_rules)?;
     let load_secs = load.elapsed().as_secs_f64();
     let t = Instant::now();
     let out = jobs::run_decoded(&spec, &pcm, &engine, |p| {
