@@ -57,7 +57,13 @@ fn a_bad_job_fails_before_a_ten_minute_file_is_decoded() {
             "a FHIR bundle needs --patient and --encounter",
         ),
         (
-            &["--fhir-bundle", "--patient", "Patient/p1", "--encounter", "Observation/x"],
+            &[
+                "--fhir-bundle",
+                "--patient",
+                "Patient/p1",
+                "--encounter",
+                "Observation/x",
+            ],
             "Encounter",
         ),
     ];

@@ -239,7 +239,8 @@ fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
     let templates = engine::load_templates(&cfg)?;
     let fhir_rules = engine::FhirRules::load(&cfg)?;
     // Bad audio is reported before any model is loaded.
-    let pcm = jobs::decode(&spec, &cfg.audio_limits()).with_context(|| a.audio.display().to_string())?;
+    let pcm =
+        jobs::decode(&spec, &cfg.audio_limits()).with_context(|| a.audio.display().to_string())?;
 
     let load = Instant::now();
     let engine = Engine::load_prepared(&cfg, templates, fhir_rules)?;
