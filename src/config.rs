@@ -3,7 +3,7 @@
 //! (`FHIRSCRIBE_*`) < command-line flags (applied by the CLI on top of [`Config::load`]).
 //!
 //! Architecture invariant: this is the only library module that reads the process environment
-//! (besides `telemetry`'s log filter); every other module takes its settings as values, so a
+//! (besides `telemetry`'s log filter and the `PYTHON` that `models fetch` runs pip with); every other module takes its settings as values, so a
 //! test or the service can build them without touching the environment. `fhirscribe.example.toml`
 //! at the repository root documents every key; a test keeps it parseable and complete.
 
