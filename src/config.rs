@@ -43,6 +43,12 @@ pub struct Config {
     pub note: NoteConfig,
     pub fhir: FhirConfig,
     pub jobs: JobsConfig,
+    /// `fhirscribe serve`: listening, limits, the store.
+    pub server: ServerConfig,
+    /// `fhirscribe serve`: who may call it (bearer JWTs from these issuers).
+    pub auth: AuthConfig,
+    /// The EHRs jobs may write back to, chosen by name in a job request (never a URL from it).
+    pub ehr: Vec<EhrConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -132,6 +138,149 @@ pub struct JobsConfig {
     pub media_dir: Option<PathBuf>,
     /// `Settings.VocabularyName` NAME is read from DIR/NAME.txt (unset: refused).
     pub vocabularies_dir: Option<PathBuf>,
+    /// `http(s)://` media is fetched only when the URI starts with one of these prefixes
+    /// (empty: refused); the server never requests any other URL a client names.
+    pub media_url_prefixes: Vec<String>,
+}
+
+/// The service's own settings (`fhirscribe serve`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. FHIRSCRIBE_LISTEN
+    pub listen: String,
+    /// This service's URL as clients reach it: the audience tokens must carry and the base of
+    /// the output URIs (default: `http://` + listen). FHIRSCRIBE_PUBLIC_URL
+    pub public_url: Option<String>,
+    /// The sled store folder (default: HOME/store). FHIRSCRIBE_STORE_DIR
+    pub store_dir: Option<PathBuf>,
+    /// Largest accepted upload or request body, bytes.
+    pub max_upload_bytes: usize,
+    /// Seconds a client may take to send a request (headers and body).
+    pub request_timeout_secs: u64,
+    /// Jobs waiting for a worker before new ones are refused (LimitExceededException).
+    pub queue_capacity: usize,
+    /// Jobs kept in the store (any status) before new ones are refused.
+    pub max_jobs: usize,
+    /// Keep a job's audio after it completes (default: deleted). FHIRSCRIBE_RETAIN_AUDIO
+    pub retain_audio: bool,
+    /// Requests per minute one client (token `sub`/`client_id`) may make.
+    pub rate_limit_per_minute: u32,
+    /// On SIGTERM: seconds to let running jobs finish before they are left for the next start.
+    pub shutdown_grace_secs: u64,
+    /// HTTP threads (default: 2).
+    pub http_workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            store_dir: None,
+            max_upload_bytes: 256 << 20,
+            request_timeout_secs: 60,
+            queue_capacity: 64,
+            max_jobs: 10_000,
+            retain_audio: false,
+            rate_limit_per_minute: 600,
+            shutdown_grace_secs: 30,
+            http_workers: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Trusted token issuers; a token from any other issuer is refused.
+    pub issuers: Vec<IssuerConfig>,
+    /// Clock leeway for `exp`/`nbf`, seconds.
+    pub leeway_secs: u64,
+    /// Least seconds between two JWKS downloads of one issuer (an unknown `kid` triggers one).
+    pub jwks_min_refresh_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+            leeway_secs: 30,
+            jwks_min_refresh_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Accepted signing algorithms: RS256, RS384, ES256, ES384 (default RS256).
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Its JWKS (default: from its discovery document).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+
+/// When a completed job's Bundle goes to the EHR.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteBack {
+    /// As soon as the job completes.
+    #[default]
+    OnCompletion,
+    /// Only after a clinician signs the note on the review page.
+    AfterReview,
+}
+
+/// One EHR's FHIR server.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EhrConfig {
+    /// What job requests name it by (`Extensions.Fhir.Ehr`).
+    pub name: String,
+    /// FHIR base URL.
+    pub fhir_base: String,
+    #[serde(default)]
+    pub write_back: WriteBack,
+    /// HTTP timeout per request, seconds.
+    #[serde(default = "default_ehr_timeout")]
+    pub timeout_secs: u64,
+    /// SMART Backend Services registration (unset: no Authorization header).
+    #[serde(default)]
+    pub smart: Option<EhrSmartConfig>,
+}
+
+fn default_ehr_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EhrSmartConfig {
+    pub client_id: String,
+    /// PEM file of the client's private key (the key itself never sits in this file).
+    pub private_key_file: PathBuf,
+    pub key_id: String,
+    /// RS384 or ES384.
+    #[serde(default = "default_smart_alg")]
+    pub alg: String,
+    /// Space-separated scopes (default: create and search on the types fhirscribe writes).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Skips discovery when set.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+}
+
+fn default_smart_alg() -> String {
+    "RS384".into()
 }
 
 /// The environment variables [`Config::load`] reads, with the key each sets.
@@ -153,6 +302,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("FHIRSCRIBE_FHIR_PROFILES", "fhir.profiles"),
     ("FHIRSCRIBE_MEDIA_DIR", "jobs.media_dir"),
     ("FHIRSCRIBE_VOCABULARIES_DIR", "jobs.vocabularies_dir"),
+    ("FHIRSCRIBE_LISTEN", "server.listen"),
+    ("FHIRSCRIBE_PUBLIC_URL", "server.public_url"),
+    ("FHIRSCRIBE_STORE_DIR", "server.store_dir"),
+    ("FHIRSCRIBE_RETAIN_AUDIO", "server.retain_audio"),
 ];
 
 impl Config {
@@ -227,6 +380,23 @@ impl Config {
             &mut self.jobs.vocabularies_dir,
             path("FHIRSCRIBE_VOCABULARIES_DIR"),
         );
+        if let Some(l) = env("FHIRSCRIBE_LISTEN") {
+            self.server.listen = l;
+        }
+        set(&mut self.server.public_url, env("FHIRSCRIBE_PUBLIC_URL"));
+        set(&mut self.server.store_dir, path("FHIRSCRIBE_STORE_DIR"));
+        if let Some(v) = env("FHIRSCRIBE_RETAIN_AUDIO") {
+            self.server.retain_audio = match v.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "FHIRSCRIBE_RETAIN_AUDIO",
+                        message: format!("not true/false: {v:?}"),
+                    })
+                }
+            };
+        }
         if let Some(url) = env("FHIRSCRIBE_LLM_BASE_URL") {
             let llm = self.note.llm.get_or_insert_with(|| LlmSection {
                 base_url: String::new(),
@@ -265,7 +435,97 @@ impl Config {
             return Err(invalid("audio.max_duration_secs", "must be above 0"));
         }
         self.llm()?;
+        self.check_service()?;
         Ok(())
+    }
+
+    /// The service's keys: well-formed URLs, unique EHR names, usable limits.
+    fn check_service(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        let is_url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        let srv = &self.server;
+        if srv.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!("not an ADDRESS:PORT: {:?}", srv.listen),
+            ));
+        }
+        if let Some(u) = &srv.public_url {
+            if !is_url(u) {
+                return Err(invalid("server.public_url", "must start with http:// or https://".into()));
+            }
+        }
+        for (key, v) in [
+            ("server.max_upload_bytes", srv.max_upload_bytes as u64),
+            ("server.request_timeout_secs", srv.request_timeout_secs),
+            ("server.queue_capacity", srv.queue_capacity as u64),
+            ("server.max_jobs", srv.max_jobs as u64),
+            ("server.rate_limit_per_minute", srv.rate_limit_per_minute as u64),
+            ("server.http_workers", srv.http_workers as u64),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        for p in &self.jobs.media_url_prefixes {
+            // A bare scheme or host would let a client name any path on it: a prefix must end
+            // with the path separator.
+            if !is_url(p) || !p.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
+                return Err(invalid(
+                    "jobs.media_url_prefixes",
+                    format!("{p:?} must be an http(s) URL ending in a path, e.g. https://host/audio/"),
+                ));
+            }
+        }
+        for i in &self.auth.issuers {
+            if !is_url(&i.issuer) {
+                return Err(invalid("auth.issuers.issuer", format!("{:?} is not an http(s) URL", i.issuer)));
+            }
+            for a in &i.algorithms {
+                if !matches!(a.as_str(), "RS256" | "RS384" | "ES256" | "ES384") {
+                    return Err(invalid(
+                        "auth.issuers.algorithms",
+                        format!("{a} is not accepted (RS256, RS384, ES256 or ES384)"),
+                    ));
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for e in &self.ehr {
+            if crate::healthscribe::validate_job_name(&e.name).is_err() {
+                return Err(invalid("ehr.name", format!("{:?} must be 1-200 of 0-9a-zA-Z._-", e.name)));
+            }
+            if !names.insert(e.name.as_str()) {
+                return Err(invalid("ehr.name", format!("{} is configured twice", e.name)));
+            }
+            if !is_url(&e.fhir_base) {
+                return Err(invalid("ehr.fhir_base", format!("{}: must start with http:// or https://", e.name)));
+            }
+            if let Some(s) = &e.smart {
+                if !matches!(s.alg.as_str(), "RS384" | "ES384") {
+                    return Err(invalid("ehr.smart.alg", format!("{}: RS384 or ES384", e.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This service's URL (token audience, output URIs), without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The sled store folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.server
+            .store_dir
+            .clone()
+            .unwrap_or_else(|| self.home_dir().join("store"))
     }
 
     /// The cache root (see [`Config::home`]).

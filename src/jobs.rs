@@ -7,6 +7,8 @@
 //! decoding a long file; `run` knows no HTTP and no store: it returns the output bytes and the
 //! caller decides where they go (files, the store).
 
+pub mod service;
+
 use std::path::{Path, PathBuf};
 
 use crate::asr::Vocabulary;
@@ -85,8 +87,8 @@ pub enum JobSpecError {
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     pub name: JobName,
-    /// The audio file (a local path: the caller resolved any URI or upload to it).
-    pub media: PathBuf,
+    /// Where the audio is: checked against the configuration, not yet read.
+    pub media: MediaSource,
     pub speakers: SpeakerMode,
     pub template: NoteTemplate,
     pub vocabulary: Option<Vocabulary>,
@@ -100,7 +102,7 @@ impl JobSpec {
     pub fn new(name: JobName, media: impl Into<PathBuf>) -> JobSpec {
         JobSpec {
             name,
-            media: media.into(),
+            media: MediaSource::File { path: media.into() },
             speakers: SpeakerMode::Single,
             template: NoteTemplate::default(),
             vocabulary: None,
@@ -119,7 +121,7 @@ impl JobSpec {
         req.validate()?;
         let name = JobName::parse(&req.medical_scribe_job_name)?;
         let uri = req.media.media_file_uri.as_deref().unwrap_or_default();
-        let media = resolve_file_uri(uri, cfg.media_dir.as_deref())?;
+        let media = resolve_media(uri, cfg)?;
         let s = &req.settings;
         if s.vocabulary_filter_name.is_some() {
             return Err(JobSpecError::VocabularyFilter);
@@ -174,12 +176,55 @@ impl JobSpec {
     }
 }
 
+/// Where a job's audio is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MediaSource {
+    /// Uploaded to the service (`media://ID`); the caller holds the bytes.
+    Upload { id: String },
+    /// A file under the configured media folder (checked).
+    File { path: PathBuf },
+    /// An `http(s)://` URL under a configured prefix (checked).
+    Url { url: String },
+}
+
+/// The id of `media://ID` (the service's upload ids: 1–64 of `0-9a-zA-Z-`).
+pub fn media_id(uri: &str) -> Option<&str> {
+    let id = uri.strip_prefix("media://")?;
+    let ok = (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    ok.then_some(id)
+}
+
+/// `media://ID`, `file://` under the media folder, or `http(s)://` under a configured prefix;
+/// anything else is refused with the rule it broke. No file is read and no URL requested here.
+fn resolve_media(uri: &str, cfg: &crate::config::JobsConfig) -> Result<MediaSource, JobSpecError> {
+    if uri.starts_with("media://") {
+        return media_id(uri)
+            .map(|id| MediaSource::Upload { id: id.to_owned() })
+            .ok_or_else(|| JobSpecError::Media(format!("{uri} is not a media id this service issued")));
+    }
+    if uri.starts_with("file://") {
+        return resolve_file_uri(uri, cfg.media_dir.as_deref()).map(|path| MediaSource::File { path });
+    }
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        // Compared on the raw text: a URL with `..`, `@`, `\\` or an encoded separator could
+        // point elsewhere than its prefix suggests, so those are refused outright.
+        let tricky = uri.contains("..") || uri.contains('@') || uri.contains('\\') || uri.to_ascii_lowercase().contains("%2f") || uri.contains("%2e") || uri.contains("%2E");
+        if !tricky && cfg.media_url_prefixes.iter().any(|p| uri.starts_with(p.as_str())) {
+            return Ok(MediaSource::Url { url: uri.to_owned() });
+        }
+        return Err(JobSpecError::Media(
+            "this server fetches http(s) media only from its configured URL prefixes (jobs.media_url_prefixes); upload the audio to /v1/media instead".into(),
+        ));
+    }
+    Err(JobSpecError::Media(
+        "s3:// media is not available on this server: upload the audio to /v1/media (media://ID), or use file:// under the configured media folder".into(),
+    ))
+}
+
 /// `file://PATH` inside `media_dir` (after resolving `..` and links), or a clear refusal.
 fn resolve_file_uri(uri: &str, media_dir: Option<&Path>) -> Result<PathBuf, JobSpecError> {
     let Some(path) = uri.strip_prefix("file://") else {
-        return Err(JobSpecError::Media(
-            "only file:// URIs under the configured media folder are accepted here".into(),
-        ));
+        return Err(JobSpecError::Media("not a file:// URI".into()));
     };
     let Some(dir) = media_dir else {
         return Err(JobSpecError::Media(
@@ -218,6 +263,8 @@ fn load_vocabulary(name: &str, dir: Option<&Path>) -> Result<Option<Vocabulary>,
 pub enum JobError {
     #[error("cannot read the media file: {0}")]
     Read(std::io::Error),
+    #[error("the job's media is not a local file")]
+    NotAFile,
     #[error(transparent)]
     Audio(#[from] AudioError),
     #[error(transparent)]
@@ -256,18 +303,58 @@ pub fn run(
     run_decoded(spec, &pcm, engine, progress)
 }
 
-/// Reads and decodes the spec's audio and checks it fits the speaker mode. The CLI calls this
-/// before loading models, so bad audio is reported at once.
+/// Reads and decodes the spec's audio file and checks it fits the speaker mode. The CLI calls
+/// this before loading models, so bad audio is reported at once. Uploaded or remote media is
+/// read by the caller and given to [`decode_bytes`].
 pub fn decode(spec: &JobSpec, limits: &crate::audio::AudioLimits) -> Result<Pcm, JobError> {
-    let bytes = std::fs::read(&spec.media).map_err(JobError::Read)?;
-    let ext = spec
-        .media
+    let MediaSource::File { path } = &spec.media else {
+        return Err(JobError::NotAFile);
+    };
+    let bytes = std::fs::read(path).map_err(JobError::Read)?;
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let pcm = audio::decode(&bytes, ext.as_deref(), limits)?;
+    decode_bytes(spec, &bytes, ext.as_deref(), limits)
+}
+
+/// Decodes audio bytes (`ext`: a format hint such as `wav`) and checks they fit the speaker
+/// mode.
+pub fn decode_bytes(
+    spec: &JobSpec,
+    bytes: &[u8],
+    ext: Option<&str>,
+    limits: &crate::audio::AudioLimits,
+) -> Result<Pcm, JobError> {
+    let pcm = audio::decode(bytes, ext, limits)?;
     spec.speakers.validate(pcm.channels.len())?;
     Ok(pcm)
+}
+
+/// The audio format of a file by its signature (`wav`, `flac`, `mp3`, `ogg`, `m4a`, `webm`),
+/// or None when it is none the decoder reads: uploads are checked with this before they are
+/// stored, without decoding.
+pub fn sniff_audio(bytes: &[u8]) -> Option<&'static str> {
+    let b = |i: usize, n: usize| bytes.get(i..i + n);
+    if b(0, 4) == Some(b"RIFF") && b(8, 4) == Some(b"WAVE") {
+        return Some("wav");
+    }
+    if b(0, 4) == Some(b"fLaC") {
+        return Some("flac");
+    }
+    if b(0, 4) == Some(b"OggS") {
+        return Some("ogg");
+    }
+    if b(0, 3) == Some(b"ID3") || (bytes.len() > 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
+        return Some("mp3");
+    }
+    if b(4, 4) == Some(b"ftyp") {
+        return Some("m4a");
+    }
+    if b(0, 4) == Some(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        return Some("webm");
+    }
+    None
 }
 
 /// [`run`] on audio already decoded by [`decode`].
@@ -412,11 +499,11 @@ mod tests {
         std::fs::write(dir.path().join("secret.wav"), b"x").unwrap();
         let cfg = crate::config::JobsConfig {
             media_dir: Some(media.clone()),
-            vocabularies_dir: None,
+            ..Default::default()
         };
         let ok = format!("file://{}", media.join("a.wav").display());
         let spec = JobSpec::from_request(&request("j", &ok), &cfg).unwrap();
-        assert!(spec.media.ends_with("a.wav"));
+        assert!(matches!(&spec.media, MediaSource::File { path } if path.ends_with("a.wav")));
         assert_eq!(spec.speakers, SpeakerMode::Single);
         let escape = format!("file://{}/../secret.wav", media.display());
         let e = JobSpec::from_request(&request("j", &escape), &cfg).unwrap_err();
@@ -433,6 +520,47 @@ mod tests {
     }
 
     #[test]
+    fn uploads_and_urls_follow_the_configured_rules() {
+        let cfg = crate::config::JobsConfig {
+            media_url_prefixes: vec!["https://pacs.example.org/audio/".into()],
+            ..Default::default()
+        };
+        let spec = |uri: &str| JobSpec::from_request(&request("j", uri), &cfg);
+        assert_eq!(
+            spec("media://3f1c-22").unwrap().media,
+            MediaSource::Upload { id: "3f1c-22".into() }
+        );
+        assert!(spec("media://../x").is_err());
+        assert_eq!(
+            spec("https://pacs.example.org/audio/v1.wav").unwrap().media,
+            MediaSource::Url { url: "https://pacs.example.org/audio/v1.wav".into() }
+        );
+        for refused in [
+            "https://pacs.example.org/other/v1.wav",
+            "https://pacs.example.org/audio/../secret",
+            "https://pacs.example.org/audio/%2e%2e/secret",
+            "https://pacs.example.org.evil.test/audio/x.wav",
+            "http://169.254.169.254/latest/meta-data/",
+        ] {
+            let e = spec(refused).unwrap_err().to_string();
+            assert!(e.contains("jobs.media_url_prefixes"), "{refused}: {e}");
+        }
+        let e = spec("s3://bucket/key.wav").unwrap_err().to_string();
+        assert!(e.contains("/v1/media"), "{e}");
+    }
+
+    #[test]
+    fn uploads_are_recognised_by_their_signature() {
+        assert_eq!(sniff_audio(b"RIFF\0\0\0\0WAVEfmt "), Some("wav"));
+        assert_eq!(sniff_audio(b"fLaC\0\0"), Some("flac"));
+        assert_eq!(sniff_audio(b"OggS\0\0"), Some("ogg"));
+        assert_eq!(sniff_audio(b"ID3\x04\0"), Some("mp3"));
+        assert_eq!(sniff_audio(b"\0\0\0\x20ftypM4A "), Some("m4a"));
+        assert_eq!(sniff_audio(b"{\"Media\": 1}"), None);
+        assert_eq!(sniff_audio(b""), None);
+    }
+
+    #[test]
     fn channel_roles_and_vocabularies_come_from_the_request() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.wav"), b"x").unwrap();
@@ -440,6 +568,7 @@ mod tests {
         let cfg = crate::config::JobsConfig {
             media_dir: Some(dir.path().into()),
             vocabularies_dir: Some(dir.path().into()),
+            ..Default::default()
         };
         let uri = format!("file://{}", dir.path().join("a.wav").display());
         let mut req = request("j", &uri);

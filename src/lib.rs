@@ -1,6 +1,7 @@
 //! fhirscribe: ambient clinical scribe. See README.md ("Architecture") for the map.
 
 pub mod annotate;
+pub mod api;
 pub mod asr;
 pub mod audio;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod fhir;
 pub mod healthscribe;
 pub mod jobs;
 pub mod lab;
+pub mod metrics;
 pub mod models;
 pub mod note;
 pub mod pipeline;

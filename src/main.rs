@@ -1,5 +1,4 @@
 fn main() -> std::process::ExitCode {
-    fhirscribe::telemetry::init();
     match fhirscribe::cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

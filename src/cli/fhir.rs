@@ -191,10 +191,7 @@ pub struct SmartArgs {
     pub token_endpoint: Option<String>,
 }
 
-/// Create and search (conditional create searches) on exactly the types we write.
-pub const DEFAULT_SCOPE: &str = "system/DocumentReference.c system/DocumentReference.s \
-system/Condition.c system/Condition.s system/MedicationStatement.c system/MedicationStatement.s \
-system/Provenance.c system/Provenance.s system/Device.c system/Device.s";
+use crate::smart::backend::DEFAULT_SCOPE;
 
 impl SmartArgs {
     pub fn config(&self) -> Result<Option<BackendConfig>> {

@@ -54,6 +54,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the job service: HealthScribe's job API over HTTP, durable jobs, FHIR write-back.
+    Serve(ServeArgs),
     /// Transcribe an encounter recording into DIR/transcript.json and DIR/clinical-documentation.json.
     Transcribe(TranscribeArgs),
     /// Manage model files.
@@ -76,6 +78,42 @@ enum Command {
         #[command(subcommand)]
         command: lab::EvalCommand,
     },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (default: server.listen, 127.0.0.1:8080). Also FHIRSCRIBE_LISTEN.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Serve without authentication: development only, logged as a warning at start.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Check the configuration (file, environment, keys) and exit without serving.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn serve(a: ServeArgs, config: Option<&Path>) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let opts = crate::api::ServeOptions {
+        listen: a.listen,
+        insecure_no_auth: a.insecure_no_auth,
+    };
+    if a.check_config {
+        crate::api::startup::check(&cfg, &opts)?;
+        outln!(
+            "configuration ok: listen {}, public URL {}, store {}, {} issuer(s), {} EHR(s), model {}",
+            opts.listen.as_deref().unwrap_or(&cfg.server.listen),
+            cfg.public_url(),
+            cfg.store_dir().display(),
+            cfg.auth.issuers.len(),
+            cfg.ehr.len(),
+            cfg.whisper_model().display()
+        );
+        return Ok(());
+    }
+    crate::api::run(cfg, opts)?;
+    Ok(())
 }
 
 #[derive(Args)]
@@ -144,7 +182,14 @@ enum ModelsCommand {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
+    // The service logs JSON lines for log shippers; commands log text for people.
+    if matches!(cli.command, Command::Serve(_)) {
+        crate::telemetry::init_json();
+    } else {
+        crate::telemetry::init();
+    }
     match cli.command {
+        Command::Serve(a) => serve(a, config),
         Command::Transcribe(a) => transcribe(a, config),
         Command::Fhir { command } => fhir::run(command, config),
         Command::Models {

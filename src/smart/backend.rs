@@ -33,6 +33,11 @@ impl std::str::FromStr for SigningAlg {
     }
 }
 
+/// Create and search (conditional create searches) on exactly the types we write.
+pub const DEFAULT_SCOPE: &str = "system/DocumentReference.c system/DocumentReference.s \
+system/Condition.c system/Condition.s system/MedicationStatement.c system/MedicationStatement.s \
+system/Provenance.c system/Provenance.s system/Device.c system/Device.s";
+
 /// Client registration at the EHR's authorization server.
 #[derive(Clone)]
 pub struct BackendConfig {

@@ -1,13 +1,17 @@
-//! Durable state in an embedded sled database: the FHIR outbox today; jobs, artifacts and the
-//! audit trail as the service grows. Callers see typed records and [`StoreError`], never sled,
+//! Durable state in an embedded sled database: the service's jobs, uploaded audio, outputs and
+//! audit trail ([`jobs`]) and the FHIR outbox ([`outbox`]). Callers see typed records and [`StoreError`], never sled,
 //! so a server-grade backend can replace it behind the same methods.
 //!
 //! Invariants: every state change is flushed before the call returns (accepted = durable); a
 //! read-modify-write is one sled transaction, so concurrent callers never lose each other's
 //! writes (see [`outbox`]). Calls block on disk I/O: async callers run them on a blocking pool.
 
+pub mod jobs;
 pub mod outbox;
 
+pub use jobs::{
+    AuditEvent, ChartTarget, JobRecord, JobStore, MediaRecord, MediaSource, Owner, SledJobStore,
+};
 pub use outbox::{DeliveryState, Enqueued, Outbox, OutboxEntry};
 
 use std::path::Path;
@@ -25,6 +29,12 @@ pub enum StoreError {
     /// A store call on the blocking pool was dropped before it ran (the runtime is stopping).
     #[error("store: interrupted")]
     Interrupted,
+    /// A job of this name exists.
+    #[error("a job named {0} already exists")]
+    Exists(String),
+    /// The store holds its configured maximum of jobs.
+    #[error("the store holds its maximum of {limit} jobs; delete finished jobs first")]
+    Full { limit: usize },
 }
 
 /// Opens the database folder (created if missing).

@@ -145,12 +145,25 @@ impl Outbox {
     }
 
     pub fn in_db(db: &sled::Db) -> Result<Self, StoreError> {
+        Self::in_db_named(db, "")
+    }
+
+    /// The outbox of one destination (the service keeps one per configured EHR, so each
+    /// EHR's delivery worker sees only its own Bundles); `""` is the CLI's single outbox.
+    pub fn in_db_named(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        let tree = |base: &str| {
+            if name.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}@{name}")
+            }
+        };
         let o = Self {
             db: db.clone(),
-            entries: db.open_tree(TREE)?,
-            due: db.open_tree(DUE_TREE)?,
+            entries: db.open_tree(tree(TREE))?,
+            due: db.open_tree(tree(DUE_TREE))?,
         };
-        let meta = db.open_tree(META_TREE)?;
+        let meta = db.open_tree(tree(META_TREE))?;
         if meta.get(INDEXED)?.is_none() {
             // Re-writing each entry in its own transaction indexes it; concurrent writers keep
             // the invariant for what they touch, so this is safe while the outbox is in use.

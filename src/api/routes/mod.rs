@@ -1,0 +1,149 @@
+//! The routes, one file per resource. [`ROUTES`] is the single table the router
+//! ([`configure`]) and the OpenAPI document are built from, so they cannot disagree.
+
+pub mod jobs;
+pub mod media;
+pub mod ops;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+
+use super::auth::Auth;
+use crate::jobs::service::JobService;
+
+/// What every handler shares.
+pub struct AppState {
+    pub service: Arc<JobService>,
+    pub auth: Auth,
+    /// How long a client may take to send a body.
+    pub body_timeout: Duration,
+    pub max_upload_bytes: usize,
+    /// Readiness: false until recovery ran and workers started.
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+pub type State = web::Data<AppState>;
+
+/// One route: what the OpenAPI document says about it and how it is registered.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The scope it needs (None: open, for probes and scrapers).
+    pub scope: Option<&'static str>,
+    /// Request body: a schema name, or `audio` for raw audio.
+    pub body: Option<&'static str>,
+    /// Success status and response schema name.
+    pub ok: (u16, &'static str),
+    pub register: fn(&mut web::ServiceConfig),
+}
+
+macro_rules! route {
+    ($method:ident, $path:literal, $handler:path) => {
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route($path, web::$method().to($handler));
+        }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "post",
+        path: "/v1/media",
+        summary: "Upload encounter audio (raw body: WAV, FLAC, MP3, OGG, M4A, WebM); answers its media:// URI",
+        scope: Some("system/scribe.c"),
+        body: Some("audio"),
+        ok: (201, "MediaUploaded"),
+        register: route!(post, "/v1/media", media::upload),
+    },
+    Route {
+        method: "post",
+        path: "/v1/medical-scribe-jobs",
+        summary: "StartMedicalScribeJob (+ Extensions.Fhir: EHR by name, patient, encounter)",
+        scope: Some("system/scribe.c"),
+        body: Some("StartMedicalScribeJobRequest"),
+        ok: (200, "StartMedicalScribeJobResponse"),
+        register: route!(post, "/v1/medical-scribe-jobs", jobs::start),
+    },
+    Route {
+        method: "get",
+        path: "/v1/medical-scribe-jobs",
+        summary: "ListMedicalScribeJobs (?Status=&JobNameContains=&MaxResults=&NextToken=)",
+        scope: Some("system/scribe.s"),
+        body: None,
+        ok: (200, "ListMedicalScribeJobsResponse"),
+        register: route!(get, "/v1/medical-scribe-jobs", jobs::list),
+    },
+    Route {
+        method: "get",
+        path: "/v1/medical-scribe-jobs/{name}",
+        summary: "GetMedicalScribeJob, with Extensions.FhirDelivery",
+        scope: Some("system/scribe.r"),
+        body: None,
+        ok: (200, "GetMedicalScribeJobResponse"),
+        register: route!(get, "/v1/medical-scribe-jobs/{name}", jobs::get),
+    },
+    Route {
+        method: "delete",
+        path: "/v1/medical-scribe-jobs/{name}",
+        summary: "DeleteMedicalScribeJob: record, audio, outputs and an undelivered Bundle",
+        scope: Some("system/scribe.d"),
+        body: None,
+        ok: (200, "Empty"),
+        register: route!(delete, "/v1/medical-scribe-jobs/{name}", jobs::delete),
+    },
+    Route {
+        method: "get",
+        path: "/v1/medical-scribe-jobs/{name}/{file}",
+        summary: "Download transcript.json, clinical-documentation.json or fhir-bundle.json",
+        scope: Some("system/scribe.r"),
+        body: None,
+        ok: (200, "OutputFile"),
+        register: route!(get, "/v1/medical-scribe-jobs/{name}/{file}", jobs::download),
+    },
+    Route {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness",
+        scope: None,
+        body: None,
+        ok: (200, "Health"),
+        register: route!(get, "/healthz", ops::healthz),
+    },
+    Route {
+        method: "get",
+        path: "/readyz",
+        summary: "Readiness: models loaded, store writable, delivery worker alive",
+        scope: None,
+        body: None,
+        ok: (200, "Health"),
+        register: route!(get, "/readyz", ops::readyz),
+    },
+    Route {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics",
+        scope: None,
+        body: None,
+        ok: (200, "PrometheusText"),
+        register: route!(get, "/metrics", ops::metrics),
+    },
+    Route {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        scope: None,
+        body: None,
+        ok: (200, "OpenApi"),
+        register: route!(get, "/openapi.json", ops::openapi),
+    },
+];
+
+/// Registers every route of [`ROUTES`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for r in ROUTES {
+        (r.register)(cfg);
+    }
+}

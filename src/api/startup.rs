@@ -1,0 +1,352 @@
+//! Start-up and shutdown of `fhirscribe serve`: config → store, engine, outboxes, job service
+//! (recovered from the store), worker threads, delivery loop, HTTP server; SIGTERM/SIGINT →
+//! stop accepting, let running jobs finish within the grace period, flush, exit.
+//!
+//! A job still running when the grace period ends stays IN_PROGRESS in the store and runs
+//! again at the next start (its first run wrote nothing: outputs are written in the same
+//! transaction that completes a job).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpRequest, HttpServer};
+use tracing::Instrument;
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::routes::{self, AppState};
+use crate::config::{Config, EhrConfig};
+use crate::delivery::RetryPolicy;
+use crate::engine::Engine;
+use crate::fhir::client::FhirClient;
+use crate::jobs::service::{EhrOutbox, JobService, ServiceSettings};
+use crate::metrics::Metrics;
+use crate::smart::inbound::{IssuerSettings, Verifier};
+use crate::smart::{BackendClient, BackendConfig};
+use crate::store::{Outbox, SledJobStore, StoreError};
+
+/// Flags of `fhirscribe serve` that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Overrides `server.listen`.
+    pub listen: Option<String>,
+    /// Serve without authentication (development only; logged as a warning).
+    pub insecure_no_auth: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("loading models: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks what `serve` would check before loading models (`--check-config`).
+pub fn check(cfg: &Config, opts: &ServeOptions) -> Result<(), ServeError> {
+    verifier(cfg, opts)?;
+    for e in &cfg.ehr {
+        backend_config(e)?;
+    }
+    Ok(())
+}
+
+fn verifier(cfg: &Config, opts: &ServeOptions) -> Result<Option<Verifier>, ServeError> {
+    if cfg.auth.issuers.is_empty() {
+        if opts.insecure_no_auth {
+            return Ok(None);
+        }
+        return Err(ServeError::Config(
+            "no token issuer is configured ([[auth.issuers]]): every route needs a bearer token; \
+             configure an issuer, or pass --insecure-no-auth for a development server"
+                .into(),
+        ));
+    }
+    if opts.insecure_no_auth {
+        return Err(ServeError::Config(
+            "--insecure-no-auth with [[auth.issuers]] configured: choose one".into(),
+        ));
+    }
+    let issuers = cfg
+        .auth
+        .issuers
+        .iter()
+        .map(|i| {
+            let algorithms = i
+                .algorithms
+                .iter()
+                .map(|a| a.parse().map_err(|_| ServeError::Config(format!("auth.issuers.algorithms: {a}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(IssuerSettings {
+                issuer: i.issuer.clone(),
+                algorithms,
+                jwks_uri: i.jwks_uri.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, ServeError>>()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ServeError::Config(format!("HTTP client: {e}")))?;
+    let v = Verifier::new(issuers, cfg.public_url(), cfg.auth.leeway_secs, http)
+        .map_err(|e| ServeError::Config(format!("auth: {e}")))?
+        .with_min_refresh(Duration::from_secs(cfg.auth.jwks_min_refresh_secs));
+    Ok(Some(v))
+}
+
+fn backend_config(e: &EhrConfig) -> Result<Option<BackendConfig>, ServeError> {
+    let Some(s) = &e.smart else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&s.private_key_file).map_err(|err| {
+        ServeError::Config(format!(
+            "ehr {}: cannot read smart.private_key_file {}: {err}",
+            e.name,
+            s.private_key_file.display()
+        ))
+    })?;
+    Ok(Some(BackendConfig {
+        client_id: s.client_id.clone(),
+        key_id: s.key_id.clone(),
+        alg: s
+            .alg
+            .parse()
+            .map_err(|m: String| ServeError::Config(format!("ehr {}: {m}", e.name)))?,
+        private_key_pem: pem,
+        scope: s
+            .scope
+            .clone()
+            .unwrap_or_else(|| crate::smart::backend::DEFAULT_SCOPE.to_string()),
+        token_endpoint: s.token_endpoint.clone(),
+    }))
+}
+
+/// Gives every request an id (also sent back as `x-request-id`) and a span carrying it, so
+/// every log line of the request names it; logs the outcome without any body or query.
+async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let t = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = t.elapsed().as_millis() as u64,
+            "request done"
+        )
+    });
+    Ok(res)
+}
+
+async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// The delivery loop: one pass over every EHR's due Bundles at a time, until `stop`.
+fn spawn_delivery(
+    service: Arc<JobService>,
+    ehrs: Vec<(EhrConfig, Option<BackendConfig>, Outbox)>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("fhir-delivery".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the delivery runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let mut clients = Vec::new();
+                for (e, smart, outbox) in ehrs {
+                    let http = reqwest::Client::builder()
+                        .timeout(Duration::from_secs(e.timeout_secs))
+                        .build()
+                        .expect("HTTP client");
+                    let auth = match smart.map(|c| BackendClient::new(c, &e.fhir_base, http.clone())) {
+                        Some(Ok(a)) => Some(a),
+                        Some(Err(err)) => {
+                            tracing::error!(ehr = %e.name, error = %err, "EHR SMART client unusable; its Bundles stay queued");
+                            continue;
+                        }
+                        None => None,
+                    };
+                    clients.push((e.name.clone(), outbox, FhirClient::new(&e.fhir_base, http, auth)));
+                }
+                let policy = RetryPolicy::default();
+                let metrics = service.metrics().clone();
+                while !stop.load(Ordering::SeqCst) {
+                    service.delivery_heartbeat();
+                    for (name, outbox, client) in &clients {
+                        let span = tracing::info_span!("delivery", ehr = %name);
+                        match crate::delivery::deliver_due(outbox, client, &policy).instrument(span).await {
+                            Ok(r) => {
+                                for (label, n) in [
+                                    ("delivered", r.delivered),
+                                    ("retrying", r.retrying),
+                                    ("dead_letter", r.dead),
+                                    ("superseded", r.superseded),
+                                ] {
+                                    for _ in 0..n {
+                                        metrics.inc("fhirscribe_deliveries_total", format!("outcome=\"{label}\""));
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::error!(ehr = %name, error = %e, "delivery pass failed"),
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            });
+        })
+        .expect("spawn delivery thread")
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
+    let listen = opts
+        .listen
+        .clone()
+        .unwrap_or_else(|| cfg.server.listen.clone());
+    let mut cfg = cfg;
+    if cfg.server.public_url.is_none() {
+        cfg.server.listen = listen.clone();
+    }
+    let verifier = verifier(&cfg, &opts)?;
+    if verifier.is_none() {
+        tracing::warn!("authentication is OFF (--insecure-no-auth): anyone who can reach this port can read every job");
+    }
+    let mut ehrs = Vec::new();
+    for e in &cfg.ehr {
+        ehrs.push((e.clone(), backend_config(e)?));
+    }
+    let store_dir = cfg.store_dir();
+    std::fs::create_dir_all(&store_dir)?;
+    let db = crate::store::open_db(&store_dir)?;
+    let store = Arc::new(SledJobStore::in_db(&db)?);
+    let mut outboxes = BTreeMap::new();
+    let mut delivery = Vec::new();
+    for (e, smart) in ehrs {
+        let outbox = Outbox::in_db_named(&db, &e.name)?;
+        outboxes.insert(
+            e.name.clone(),
+            EhrOutbox {
+                outbox: outbox.clone(),
+                write_back: e.write_back,
+            },
+        );
+        delivery.push((e, smart, outbox));
+    }
+    let t = Instant::now();
+    let engine = Arc::new(Engine::load(&cfg)?);
+    tracing::info!(secs = t.elapsed().as_secs_f64(), workers = engine.workers(), "models loaded");
+    let metrics = Arc::new(Metrics::default());
+    let settings = ServiceSettings {
+        public_url: cfg.public_url(),
+        queue_capacity: cfg.server.queue_capacity,
+        max_jobs: cfg.server.max_jobs,
+        retain_audio: cfg.server.retain_audio,
+        max_upload_bytes: cfg.server.max_upload_bytes,
+        ehrs: cfg.ehr.clone(),
+    };
+    let service = JobService::new(engine, store, outboxes, settings, metrics.clone());
+    let recovered = service.recover()?;
+    tracing::info!(queued = recovered, "jobs recovered from the store");
+    let workers = service.spawn_workers();
+    let stop_delivery = Arc::new(AtomicBool::new(false));
+    let delivery_thread = spawn_delivery(service.clone(), delivery, stop_delivery.clone());
+
+    let state = web::Data::new(AppState {
+        service: service.clone(),
+        auth: Auth::new(verifier, cfg.server.rate_limit_per_minute, metrics),
+        body_timeout: Duration::from_secs(cfg.server.request_timeout_secs),
+        max_upload_bytes: cfg.server.max_upload_bytes,
+        ready: AtomicBool::new(true),
+    });
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let http_workers = cfg.server.http_workers;
+    let request_timeout = Duration::from_secs(cfg.server.request_timeout_secs);
+
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(request_span))
+                .configure(routes::configure)
+                .default_service(web::to(no_route))
+        })
+        .workers(http_workers)
+        .client_request_timeout(request_timeout)
+        .shutdown_timeout(grace.as_secs().max(1))
+        .disable_signals()
+        .bind(&listen)
+        .map_err(|source| ServeError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+        let addrs = server.addrs();
+        let server = server.run();
+        let handle = server.handle();
+        for a in &addrs {
+            // The one line on stdout: scripts and tests wait for it.
+            println!("fhirscribe listening http://{a}");
+        }
+        tracing::info!(addrs = ?addrs, "listening");
+        let signals = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let server_task = actix_web::rt::spawn(server);
+        signals.await?;
+        service.stop();
+        handle.stop(true).await;
+        let _ = server_task.await;
+        let deadline = Instant::now() + grace;
+        while !workers.iter().all(|w| w.is_finished()) && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let unfinished = workers.iter().filter(|w| !w.is_finished()).count();
+        if unfinished > 0 {
+            tracing::warn!(unfinished, "grace period over: running jobs will run again at the next start");
+        }
+        stop_delivery.store(true, Ordering::SeqCst);
+        let _ = actix_web::rt::task::spawn_blocking(move || delivery_thread.join()).await;
+        db.flush_async().await.map_err(StoreError::from)?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

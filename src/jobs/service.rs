@@ -1,0 +1,963 @@
+//! The job service behind `fhirscribe serve`: HealthScribe's operations (start, get, list,
+//! delete, download) over a [`JobStore`], a bounded queue, worker threads that run
+//! [`super::run_decoded`] with the shared [`Engine`], and the per-EHR FHIR outboxes.
+//!
+//! It knows no HTTP: the `api` module calls these blocking methods from its blocking pool and
+//! maps [`ServiceError`] to status codes once.
+//!
+//! Invariants (and why):
+//! - **A job is durable before it is answered**: `start` returns only after the record is
+//!   flushed; the in-memory queue is rebuilt from the store at start-up ([`JobService::recover`]),
+//!   where an IN_PROGRESS job (the process died under it) runs again.
+//! - **Outputs are written once, whole**: the COMPLETED record and its files are one store
+//!   transaction; a run that lost its job (deleted, or re-run after a restart) writes nothing.
+//! - **A Bundle is queued once per job**: the outbox is keyed by the job's unique id, and
+//!   `delivery_queued` is set only after the outbox accepted it; recovery re-queues completed
+//!   jobs whose flag is unset (the outbox answers `Unchanged` if it already had it).
+//! - **CPU work only on the worker threads**, each job on one pooled recognizer.
+//! - **No PHI in logs**: spans carry the job name, statuses, durations and sizes only.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{JobName, JobSpec, JobSpecError, MediaSource};
+use crate::config::{EhrConfig, WriteBack};
+use crate::engine::Engine;
+use crate::healthscribe::{
+    DateTime, MedicalScribeJob, MedicalScribeJobStatus, MedicalScribeJobSummary,
+    MedicalScribeLanguageCode, MedicalScribeOutput, StartMedicalScribeJobRequest,
+    ListMedicalScribeJobsRequest,
+};
+use crate::metrics::Metrics;
+use crate::store::{
+    ChartTarget, DeliveryState, Enqueued, JobRecord, JobStore, MediaRecord, Outbox, Owner,
+    StoreError,
+};
+
+/// The output files a job can have, as the download routes name them.
+pub const TRANSCRIPT: &str = "transcript.json";
+pub const DOCUMENTATION: &str = "clinical-documentation.json";
+pub const BUNDLE: &str = "fhir-bundle.json";
+pub const OUTPUT_FILES: [&str; 3] = [TRANSCRIPT, DOCUMENTATION, BUNDLE];
+
+/// Why a call was refused, in HealthScribe's error vocabulary. Messages are precise and safe
+/// to return: they name fields, rules and the caller's own identifiers, never audio or text.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The caller's token does not reach this patient's data.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The service is stopping or a store call failed; details are logged, not returned.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<JobSpecError> for ServiceError {
+    fn from(e: JobSpecError) -> Self {
+        ServiceError::BadRequest(e.to_string())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Exists(_) => ServiceError::Conflict(
+                "The requested job name already exists. Use a different job name.".into(),
+            ),
+            StoreError::Full { .. } => ServiceError::LimitExceeded(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "store call failed");
+                ServiceError::Internal("the job store failed; try again".into())
+            }
+        }
+    }
+}
+
+/// What a caller may see: everything (system scopes), one patient's jobs (patient context), or
+/// the jobs it created (user scopes without a patient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Patient(String),
+    Subject(String),
+}
+
+/// The authenticated caller, as the API layer established it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: String,
+    pub visibility: Visibility,
+}
+
+impl Caller {
+    fn owner(&self) -> Owner {
+        Owner {
+            subject: self.subject.clone(),
+            patient: match &self.visibility {
+                Visibility::Patient(p) => Some(p.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    fn sees(&self, owner: &Owner) -> bool {
+        match &self.visibility {
+            Visibility::All => true,
+            Visibility::Patient(p) => owner.patient.as_deref() == Some(p.as_str()),
+            Visibility::Subject(s) => &owner.subject == s,
+        }
+    }
+}
+
+/// The service's settings, from [`crate::config::Config`].
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub public_url: String,
+    pub queue_capacity: usize,
+    pub max_jobs: usize,
+    pub retain_audio: bool,
+    pub max_upload_bytes: usize,
+    pub ehrs: Vec<EhrConfig>,
+}
+
+/// Our extension of `StartMedicalScribeJob`: where the Bundle goes (never a URL: an EHR is
+/// named from the configuration).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct StartExtensions {
+    #[serde(default)]
+    fhir: Option<FhirTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct FhirTarget {
+    /// A configured EHR's name; may be left out when exactly one is configured.
+    #[serde(default)]
+    ehr: Option<String>,
+    patient: String,
+    encounter: String,
+}
+
+/// The fields AWS's `StartMedicalScribeJob` takes, plus `Extensions`: anything else is a typo
+/// that must not be silently ignored.
+const START_FIELDS: &[&str] = &[
+    "MedicalScribeJobName",
+    "Media",
+    "OutputBucketName",
+    "OutputEncryptionKMSKeyId",
+    "KMSEncryptionContext",
+    "DataAccessRoleArn",
+    "Settings",
+    "ChannelDefinitions",
+    "Tags",
+    "MedicalScribeContext",
+    "Extensions",
+];
+
+/// One EHR's outbox and when its Bundles are released.
+#[derive(Clone)]
+pub struct EhrOutbox {
+    pub outbox: Outbox,
+    pub write_back: WriteBack,
+}
+
+/// A job's FHIR delivery as `Get` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryStatus {
+    pub ehr: String,
+    /// PENDING, DELIVERED, DEAD_LETTER, or AWAITING_REVIEW (write_back = after_review).
+    pub state: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// The server's OperationOutcome of a refused Bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_outcome: Option<Value>,
+}
+
+#[derive(Default)]
+struct Queue {
+    names: VecDeque<String>,
+    stopping: bool,
+}
+
+/// The job service; share it in an `Arc`.
+pub struct JobService {
+    engine: Arc<Engine>,
+    store: Arc<dyn JobStore>,
+    outboxes: BTreeMap<String, EhrOutbox>,
+    settings: ServiceSettings,
+    metrics: Arc<Metrics>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    busy: AtomicUsize,
+    running: AtomicUsize,
+    /// Last heartbeat of the delivery loop (unix ms), for readiness.
+    delivery_beat: AtomicU64,
+    stopped: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn status_label(s: MedicalScribeJobStatus) -> String {
+    let name = match s {
+        MedicalScribeJobStatus::Queued => "QUEUED",
+        MedicalScribeJobStatus::InProgress => "IN_PROGRESS",
+        MedicalScribeJobStatus::Failed => "FAILED",
+        MedicalScribeJobStatus::Completed => "COMPLETED",
+    };
+    format!("status=\"{name}\"")
+}
+
+impl JobService {
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<dyn JobStore>,
+        outboxes: BTreeMap<String, EhrOutbox>,
+        settings: ServiceSettings,
+        metrics: Arc<Metrics>,
+    ) -> Arc<JobService> {
+        Arc::new(JobService {
+            engine,
+            store,
+            outboxes,
+            settings,
+            metrics,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            busy: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            delivery_beat: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
+    pub fn outboxes(&self) -> &BTreeMap<String, EhrOutbox> {
+        &self.outboxes
+    }
+
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.store
+    }
+
+    /// Rebuilds the queue from the store (QUEUED jobs, and IN_PROGRESS ones whose process
+    /// died) and queues the Bundles of completed jobs that never reached their outbox. Returns
+    /// the number of jobs queued.
+    pub fn recover(&self) -> Result<usize, StoreError> {
+        let mut queued = Vec::new();
+        for mut job in self.store.jobs()? {
+            self.metrics.gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+            match job.status {
+                MedicalScribeJobStatus::Queued => queued.push(job.name.clone()),
+                MedicalScribeJobStatus::InProgress => {
+                    let run = job.run;
+                    job.status = MedicalScribeJobStatus::Queued;
+                    if self.store.update_job(&job, run, "requeued")? {
+                        tracing::info!(job = %job.name, run, "re-running a job interrupted by a stop");
+                        self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
+                        queued.push(job.name.clone());
+                    }
+                }
+                MedicalScribeJobStatus::Completed if !job.delivery_queued => {
+                    self.queue_delivery(&mut job)?;
+                }
+                _ => {}
+            }
+        }
+        let n = queued.len();
+        let mut q = lock(&self.queue);
+        q.names.extend(queued);
+        self.metrics
+            .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+        self.wake.notify_all();
+        Ok(n)
+    }
+
+    fn count_transition(&self, from: MedicalScribeJobStatus, to: MedicalScribeJobStatus) {
+        self.metrics.gauge_add("fhirscribe_jobs", status_label(from), -1);
+        self.metrics.gauge_add("fhirscribe_jobs", status_label(to), 1);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Operations
+
+    /// Stores uploaded audio after checking it is audio of a supported format; returns the
+    /// `media://ID` URI.
+    pub fn upload(&self, bytes: &[u8], caller: &Caller) -> Result<String, ServiceError> {
+        if bytes.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "the request body is empty: send the audio file as the body".into(),
+            ));
+        }
+        if bytes.len() > self.settings.max_upload_bytes {
+            return Err(ServiceError::LimitExceeded(format!(
+                "the upload is {} bytes; this server accepts at most {} (server.max_upload_bytes)",
+                bytes.len(),
+                self.settings.max_upload_bytes
+            )));
+        }
+        let format = super::sniff_audio(bytes).ok_or_else(|| {
+            ServiceError::BadRequest(
+                "the body is not audio in a supported format (WAV, FLAC, MP3, OGG, M4A, WebM)"
+                    .into(),
+            )
+        })?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let rec = MediaRecord {
+            id: id.clone(),
+            format: format.into(),
+            bytes: bytes.len() as u64,
+            owner: caller.owner(),
+            created_ms: crate::store::outbox::now_ms(),
+        };
+        self.store.put_media(&rec, bytes)?;
+        self.metrics.inc("fhirscribe_media_uploads_total", "");
+        tracing::info!(bytes = bytes.len(), format, "media stored");
+        Ok(format!("media://{id}"))
+    }
+
+    /// `StartMedicalScribeJob`: AWS's rules, then this server's (media, vocabulary, EHR,
+    /// patient context, limits); the job is durable when this returns.
+    pub fn start(&self, body: Value, caller: &Caller) -> Result<MedicalScribeJob, ServiceError> {
+        if lock(&self.queue).stopping {
+            return Err(ServiceError::Internal(
+                "the service is shutting down; retry on another instance or after restart".into(),
+            ));
+        }
+        let Value::Object(mut fields) = body else {
+            return Err(ServiceError::BadRequest(
+                "the request body must be a JSON object (StartMedicalScribeJobRequest)".into(),
+            ));
+        };
+        if let Some(unknown) = fields.keys().find(|k| !START_FIELDS.contains(&k.as_str())) {
+            return Err(ServiceError::BadRequest(format!(
+                "unknown field {unknown}: StartMedicalScribeJob takes {}",
+                START_FIELDS.join(", ")
+            )));
+        }
+        let ext: StartExtensions = match fields.remove("Extensions") {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| ServiceError::BadRequest(format!("Extensions: {e}")))?,
+            None => StartExtensions::default(),
+        };
+        let req: StartMedicalScribeJobRequest = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| ServiceError::BadRequest(format!("invalid request: {e}")))?;
+        let spec = JobSpec::from_request(&req, self.engine.jobs_config())?;
+        let chart = self.chart_target(ext.fhir, caller)?;
+        if let MediaSource::Upload { id } = &spec.media {
+            let visible = self
+                .store
+                .media_record(id)?
+                .is_some_and(|m| caller.sees(&m.owner));
+            if !visible {
+                return Err(ServiceError::BadRequest(format!(
+                    "Media.MediaFileUri: no uploaded media media://{id} (upload it to /v1/media first)"
+                )));
+            }
+        }
+        {
+            let q = lock(&self.queue);
+            if q.names.len() >= self.settings.queue_capacity {
+                self.metrics
+                    .inc("fhirscribe_rejections_total", "reason=\"queue_full\"");
+                return Err(ServiceError::LimitExceeded(format!(
+                    "the job queue is full ({} jobs waiting); try again later",
+                    q.names.len()
+                )));
+            }
+        }
+        let job = JobRecord {
+            name: spec.name.to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
+            status: MedicalScribeJobStatus::Queued,
+            request: req,
+            media: spec.media.clone(),
+            chart,
+            owner: caller.owner(),
+            seq: self.store.next_seq()?,
+            creation_time: DateTime::now(),
+            start_time: None,
+            completion_time: None,
+            failure_reason: None,
+            run: 0,
+            audio_secs: None,
+            outputs: Vec::new(),
+            delivery_queued: false,
+        };
+        if let Err(e) = self.store.create_job(&job, self.settings.max_jobs) {
+            if matches!(e, StoreError::Full { .. }) {
+                self.metrics
+                    .inc("fhirscribe_rejections_total", "reason=\"store_full\"");
+            }
+            return Err(e.into());
+        }
+        self.metrics
+            .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+        self.metrics.inc("fhirscribe_jobs_started_total", "");
+        tracing::info!(job = %job.name, "job accepted");
+        {
+            let mut q = lock(&self.queue);
+            q.names.push_back(job.name.clone());
+            self.metrics
+                .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+        }
+        self.wake.notify_one();
+        Ok(self.describe(&job))
+    }
+
+    fn chart_target(
+        &self,
+        fhir: Option<FhirTarget>,
+        caller: &Caller,
+    ) -> Result<Option<ChartTarget>, ServiceError> {
+        let Some(t) = fhir else {
+            return Ok(None);
+        };
+        let ehr = match t.ehr {
+            Some(name) => {
+                if !self.outboxes.contains_key(&name) {
+                    return Err(ServiceError::BadRequest(format!(
+                        "Extensions.Fhir.Ehr: no EHR named {name} is configured"
+                    )));
+                }
+                name
+            }
+            None if self.outboxes.len() == 1 => self.outboxes.keys().next().cloned().unwrap(),
+            None => {
+                return Err(ServiceError::BadRequest(format!(
+                    "Extensions.Fhir.Ehr is required: this server is configured with {} EHRs",
+                    self.outboxes.len()
+                )))
+            }
+        };
+        let ctx = crate::fhir::EncounterContext::new(&t.patient, &t.encounter)
+            .map_err(|e| ServiceError::BadRequest(format!("Extensions.Fhir: {e}")))?;
+        if let Visibility::Patient(p) = &caller.visibility {
+            if ctx.patient != format!("Patient/{p}") {
+                return Err(ServiceError::Forbidden(
+                    "Extensions.Fhir.Patient is not the patient of your access token".into(),
+                ));
+            }
+        }
+        Ok(Some(ChartTarget {
+            ehr,
+            patient: ctx.patient,
+            encounter: ctx.encounter,
+        }))
+    }
+
+    /// The job if it exists and the caller may see it (else NotFound: a caller learns nothing
+    /// about other patients' jobs, not even that they exist).
+    fn visible_job(&self, name: &str, caller: &Caller) -> Result<JobRecord, ServiceError> {
+        crate::healthscribe::validate_job_name(name)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        match self.store.job(name)? {
+            Some(j) if caller.sees(&j.owner) => Ok(j),
+            _ => Err(ServiceError::NotFound(format!(
+                "The requested job couldn't be found: {name}"
+            ))),
+        }
+    }
+
+    /// `GetMedicalScribeJob`, with the FHIR delivery state.
+    pub fn get(
+        &self,
+        name: &str,
+        caller: &Caller,
+    ) -> Result<(MedicalScribeJob, Option<DeliveryStatus>), ServiceError> {
+        let job = self.visible_job(name, caller)?;
+        let delivery = self.delivery(&job)?;
+        Ok((self.describe(&job), delivery))
+    }
+
+    fn delivery(&self, job: &JobRecord) -> Result<Option<DeliveryStatus>, ServiceError> {
+        let Some(chart) = &job.chart else {
+            return Ok(None);
+        };
+        if job.status != MedicalScribeJobStatus::Completed {
+            return Ok(None);
+        }
+        let Some(ob) = self.outboxes.get(&chart.ehr) else {
+            return Ok(None);
+        };
+        let entry = ob.outbox.get(&job.id)?;
+        Ok(Some(match entry {
+            Some(e) => DeliveryStatus {
+                ehr: chart.ehr.clone(),
+                state: match e.state {
+                    DeliveryState::Pending => "PENDING",
+                    DeliveryState::Delivered => "DELIVERED",
+                    DeliveryState::DeadLetter => "DEAD_LETTER",
+                }
+                .into(),
+                attempts: e.attempts,
+                last_status: e.last_status,
+                operation_outcome: (e.state == DeliveryState::DeadLetter)
+                    .then_some(e.outcome)
+                    .flatten(),
+            },
+            None => DeliveryStatus {
+                ehr: chart.ehr.clone(),
+                state: if ob.write_back == WriteBack::AfterReview {
+                    "AWAITING_REVIEW"
+                } else {
+                    "PENDING"
+                }
+                .into(),
+                attempts: 0,
+                last_status: None,
+                operation_outcome: None,
+            },
+        }))
+    }
+
+    /// `ListMedicalScribeJobs`: newest first, `MaxResults` (default 5) per page, `NextToken`
+    /// from the previous page.
+    pub fn list(
+        &self,
+        req: &ListMedicalScribeJobsRequest,
+        caller: &Caller,
+    ) -> Result<(Vec<MedicalScribeJobSummary>, Option<String>), ServiceError> {
+        req.validate()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let before = match &req.next_token {
+            Some(t) => Some(
+                t.strip_prefix("seq-")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ServiceError::BadRequest(
+                            "NextToken is not a token this service issued".into(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let max = req.max_results.unwrap_or(5) as usize;
+        let mut rows: Vec<JobRecord> = self
+            .store
+            .jobs()?
+            .into_iter()
+            .rev()
+            .filter(|j| caller.sees(&j.owner))
+            .filter(|j| req.status.is_none_or(|s| j.status == s))
+            .filter(|j| {
+                req.job_name_contains
+                    .as_deref()
+                    .is_none_or(|c| j.name.contains(c))
+            })
+            .filter(|j| before.is_none_or(|b| j.seq < b))
+            .take(max + 1)
+            .collect();
+        let next = (rows.len() > max).then(|| {
+            rows.truncate(max);
+            format!("seq-{}", rows[max - 1].seq)
+        });
+        let summaries = rows
+            .iter()
+            .map(|j| MedicalScribeJobSummary {
+                medical_scribe_job_name: Some(j.name.clone()),
+                creation_time: Some(j.creation_time.clone()),
+                start_time: j.start_time.clone(),
+                completion_time: j.completion_time.clone(),
+                language_code: Some(MedicalScribeLanguageCode::EnUs),
+                medical_scribe_job_status: Some(j.status),
+                failure_reason: j.failure_reason.clone(),
+            })
+            .collect();
+        Ok((summaries, next))
+    }
+
+    /// `DeleteMedicalScribeJob`: the record, its outputs, its audio and an undelivered Bundle.
+    pub fn delete(&self, name: &str, caller: &Caller) -> Result<(), ServiceError> {
+        let job = self.visible_job(name, caller)?;
+        let Some(job) = self.store.delete_job(&job.name)? else {
+            return Err(ServiceError::NotFound(format!(
+                "The requested job couldn't be found: {name}"
+            )));
+        };
+        self.metrics
+            .gauge_add("fhirscribe_jobs", status_label(job.status), -1);
+        if let MediaSource::Upload { id } = &job.media {
+            self.store.delete_media(id)?;
+        }
+        self.drop_undelivered(&job)?;
+        lock(&self.queue).names.retain(|n| n != name);
+        tracing::info!(job = %job.name, "job deleted");
+        Ok(())
+    }
+
+    fn drop_undelivered(&self, job: &JobRecord) -> Result<(), StoreError> {
+        if let Some(chart) = &job.chart {
+            if let Some(ob) = self.outboxes.get(&chart.ehr) {
+                if let Some(e) = ob.outbox.get(&job.id)? {
+                    if e.state != DeliveryState::Delivered {
+                        ob.outbox.delete(&job.id)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An output file of a completed job.
+    pub fn download(&self, name: &str, file: &str, caller: &Caller) -> Result<Vec<u8>, ServiceError> {
+        if !OUTPUT_FILES.contains(&file) {
+            return Err(ServiceError::NotFound(format!(
+                "no output named {file}: a job has {}",
+                OUTPUT_FILES.join(", ")
+            )));
+        }
+        let job = self.visible_job(name, caller)?;
+        if job.status != MedicalScribeJobStatus::Completed {
+            return Err(ServiceError::NotFound(format!(
+                "job {name} has no outputs yet (status {})",
+                status_label(job.status).trim_start_matches("status=").trim_matches('"')
+            )));
+        }
+        if file == BUNDLE && job.chart.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "job {name} has no FHIR Bundle: its request named no Extensions.Fhir"
+            )));
+        }
+        self.store
+            .artifact(name, file)?
+            .ok_or_else(|| ServiceError::NotFound(format!("job {name} has no {file}")))
+    }
+
+    /// The job as HealthScribe describes it; output URIs point at this server's downloads.
+    pub fn describe(&self, j: &JobRecord) -> MedicalScribeJob {
+        let r = &j.request;
+        let url = |f: &str| format!("{}/v1/medical-scribe-jobs/{}/{f}", self.settings.public_url, j.name);
+        MedicalScribeJob {
+            medical_scribe_job_name: Some(j.name.clone()),
+            medical_scribe_job_status: Some(j.status),
+            language_code: Some(MedicalScribeLanguageCode::EnUs),
+            media: Some(r.media.clone()),
+            medical_scribe_output: (j.status == MedicalScribeJobStatus::Completed).then(|| {
+                MedicalScribeOutput {
+                    transcript_file_uri: url(TRANSCRIPT),
+                    clinical_document_uri: url(DOCUMENTATION),
+                }
+            }),
+            start_time: j.start_time.clone(),
+            creation_time: Some(j.creation_time.clone()),
+            completion_time: j.completion_time.clone(),
+            failure_reason: j.failure_reason.clone(),
+            settings: Some(r.settings.clone()),
+            data_access_role_arn: r.data_access_role_arn.clone(),
+            channel_definitions: r.channel_definitions.clone(),
+            medical_scribe_context_provided: Some(r.medical_scribe_context.is_some()),
+            tags: r.tags.clone(),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Workers
+
+    /// Starts one worker thread per recognizer of the engine.
+    pub fn spawn_workers(self: &Arc<Self>) -> Vec<std::thread::JoinHandle<()>> {
+        (0..self.engine.workers())
+            .map(|i| {
+                let svc = Arc::clone(self);
+                std::thread::Builder::new()
+                    .name(format!("scribe-worker-{i}"))
+                    .spawn(move || svc.worker_loop())
+                    .expect("spawn worker thread")
+            })
+            .collect()
+    }
+
+    fn next_job(&self) -> Option<String> {
+        let mut q = lock(&self.queue);
+        loop {
+            if q.stopping {
+                return None;
+            }
+            if let Some(n) = q.names.pop_front() {
+                self.metrics
+                    .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+                return Some(n);
+            }
+            q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn worker_loop(&self) {
+        while let Some(name) = self.next_job() {
+            self.busy.fetch_add(1, Ordering::SeqCst);
+            let t = Instant::now();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_job(&name)));
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(job = %name, error = %e, "job bookkeeping failed"),
+                Err(_) => {
+                    tracing::error!(job = %name, "job panicked");
+                    let _ = self.fail_after_panic(&name);
+                }
+            }
+            self.metrics.add_worker_busy(t.elapsed());
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Asks the workers to stop after their current job; queued jobs stay QUEUED in the store.
+    pub fn stop(&self) {
+        lock(&self.queue).stopping = true;
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    /// Jobs being run now.
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        lock(&self.queue).names.len()
+    }
+
+    fn fail_after_panic(&self, name: &str) -> Result<(), StoreError> {
+        if let Some(mut job) = self.store.job(name)? {
+            if job.status == MedicalScribeJobStatus::InProgress {
+                job.status = MedicalScribeJobStatus::Failed;
+                job.failure_reason = Some("internal error while processing the job".into());
+                job.completion_time = Some(DateTime::now());
+                if self.store.finish_job(&job, &[])? {
+                    self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_job(&self, name: &str) -> Result<(), StoreError> {
+        let Some(mut job) = self.store.job(name)? else {
+            return Ok(()); // deleted while queued
+        };
+        if job.status != MedicalScribeJobStatus::Queued {
+            return Ok(());
+        }
+        let span = tracing::info_span!("job", job = %job.name, run = job.run + 1);
+        let _g = span.enter();
+        let queued_run = job.run;
+        job.run += 1;
+        job.status = MedicalScribeJobStatus::InProgress;
+        job.start_time = Some(DateTime::now());
+        if !self.store.update_job(&job, queued_run, "started")? {
+            return Ok(());
+        }
+        self.count_transition(MedicalScribeJobStatus::Queued, job.status);
+        tracing::info!("job started");
+        let t = Instant::now();
+        let result = self.execute(&job);
+        job.completion_time = Some(DateTime::now());
+        let files: Vec<(&str, Vec<u8>)> = match result {
+            Ok(out) => {
+                job.status = MedicalScribeJobStatus::Completed;
+                job.audio_secs = Some(out.audio_secs);
+                self.metrics.add_audio_secs(out.audio_secs);
+                let mut files = vec![
+                    (TRANSCRIPT, out.transcript_json),
+                    (DOCUMENTATION, out.documentation_json),
+                ];
+                if let Some((bundle, _)) = out.bundle {
+                    files.push((BUNDLE, bundle));
+                }
+                files
+            }
+            Err(reason) => {
+                job.status = MedicalScribeJobStatus::Failed;
+                job.failure_reason = Some(reason);
+                Vec::new()
+            }
+        };
+        job.outputs = files.iter().map(|(n, _)| n.to_string()).collect();
+        job.delivery_queued = job.chart.is_none();
+        let t_store = Instant::now();
+        let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        if !self.store.finish_job(&job, &borrowed)? {
+            tracing::info!("job was deleted or re-run meanwhile; its outputs are dropped");
+            return Ok(());
+        }
+        self.metrics
+            .observe("fhirscribe_stage_seconds", "stage=\"store\"", t_store.elapsed().as_secs_f64());
+        self.metrics
+            .observe("fhirscribe_job_seconds", "", t.elapsed().as_secs_f64());
+        self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
+        tracing::info!(status = ?job.status, secs = t.elapsed().as_secs_f64(), "job finished");
+        if job.status == MedicalScribeJobStatus::Completed && !job.delivery_queued {
+            self.queue_delivery(&mut job)?;
+        }
+        if !self.settings.retain_audio {
+            if let MediaSource::Upload { id } = &job.media {
+                self.store.delete_media(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a completed job's stored Bundle in its EHR's outbox (unless that EHR waits for
+    /// review) and records that it did.
+    fn queue_delivery(&self, job: &mut JobRecord) -> Result<(), StoreError> {
+        let Some(chart) = &job.chart else {
+            return Ok(());
+        };
+        let Some(ob) = self.outboxes.get(&chart.ehr) else {
+            tracing::warn!(ehr = %chart.ehr, "the job's EHR is no longer configured; its Bundle stays undelivered");
+            return Ok(());
+        };
+        if ob.write_back == WriteBack::AfterReview {
+            return Ok(());
+        }
+        let Some(raw) = self.store.artifact(&job.name, BUNDLE)? else {
+            return Ok(());
+        };
+        let bundle: Value = serde_json::from_slice(&raw).map_err(StoreError::Encode)?;
+        let e = ob.outbox.enqueue(&job.id, bundle)?;
+        job.delivery_queued = true;
+        let run = job.run;
+        if !self.store.update_job(job, run, "delivery_queued")? {
+            // Deleted meanwhile: take the Bundle back out unless it already went.
+            if e != Enqueued::AlreadyDelivered {
+                ob.outbox.delete(&job.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads, decodes and runs a job; the error is the job's `FailureReason` (no content).
+    fn execute(&self, job: &JobRecord) -> Result<super::JobOutput, String> {
+        let mut spec = JobSpec::from_request(&job.request, self.engine.jobs_config())
+            .map_err(|e| e.to_string())?;
+        spec.name = JobName::parse(&job.name).map_err(|e| e.to_string())?;
+        if let Some(c) = &job.chart {
+            spec = spec
+                .with_chart(&c.patient, &c.encounter)
+                .map_err(|e| e.to_string())?;
+        }
+        let t = Instant::now();
+        let (bytes, ext) = self.read_media(&job.media)?;
+        let pcm = super::decode_bytes(&spec, &bytes, ext.as_deref(), self.engine.limits())
+            .map_err(|e| e.to_string())?;
+        drop(bytes);
+        self.metrics
+            .observe("fhirscribe_stage_seconds", "stage=\"decode\"", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut last = Instant::now();
+        let mut stage = "vad";
+        let metrics = &self.metrics;
+        let out = super::run_decoded(&spec, &pcm, &self.engine, |p| {
+            if let crate::pipeline::Progress::Asr { window: 0, .. } = p {
+                metrics.observe("fhirscribe_stage_seconds", format!("stage=\"{stage}\""), last.elapsed().as_secs_f64());
+                last = Instant::now();
+                stage = "asr";
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        self.metrics.observe(
+            "fhirscribe_stage_seconds",
+            "stage=\"scribe\"",
+            t.elapsed().as_secs_f64(),
+        );
+        Ok(out)
+    }
+
+    fn read_media(&self, media: &MediaSource) -> Result<(Vec<u8>, Option<String>), String> {
+        match media {
+            MediaSource::Upload { id } => {
+                let rec = self
+                    .store
+                    .media_record(id)
+                    .map_err(|_| "the job store failed reading the media".to_string())?
+                    .ok_or("the uploaded media was deleted before the job ran")?;
+                let bytes = self
+                    .store
+                    .media_bytes(id)
+                    .map_err(|_| "the job store failed reading the media".to_string())?
+                    .ok_or("the uploaded media was deleted before the job ran")?;
+                Ok((bytes, Some(rec.format)))
+            }
+            MediaSource::File { path } => {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read the media file: {e}"))?;
+                let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+                Ok((bytes, ext))
+            }
+            MediaSource::Url { url } => fetch_url(url, self.settings.max_upload_bytes),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Delivery and readiness
+
+    pub fn delivery_heartbeat(&self) {
+        self.delivery_beat
+            .store(crate::store::outbox::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether the delivery loop ran within the last `within`.
+    pub fn delivery_alive(&self, within: Duration) -> bool {
+        let beat = self.delivery_beat.load(Ordering::Relaxed);
+        beat > 0 && crate::store::outbox::now_ms().saturating_sub(beat) <= within.as_millis() as u64
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Counts a running job for shutdown bookkeeping.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+}
+
+/// Fetches remote media (already checked against the configured prefixes), refusing
+/// redirects (they could lead outside the prefix) and bodies above `limit`.
+fn fetch_url(url: &str, limit: usize) -> Result<(Vec<u8>, Option<String>), String> {
+    use std::io::Read;
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| format!("cannot fetch the media: {e}"))?;
+    let resp = client
+        .get(url)
+        .send()
+        .map_err(|_| "cannot fetch the media URL (connection failed)".to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("fetching the media URL answered HTTP {}", resp.status().as_u16()));
+    }
+    let mut bytes = Vec::new();
+    resp.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| "reading the media URL failed".to_string())?;
+    if bytes.len() > limit {
+        return Err(format!("the media at the URL is larger than {limit} bytes"));
+    }
+    let ext = super::sniff_audio(&bytes).map(str::to_owned);
+    Ok((bytes, ext))
+}
