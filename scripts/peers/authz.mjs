@@ -16,7 +16,9 @@
 //                      test sees a token refused TOKEN_TTL seconds after it was issued
 //
 // Clients:
-//   scribe-backend  SMART Backend Services: client_credentials, private_key_jwt (RS384 or ES384)
+//   scribe-backend  SMART Backend Services: client_credentials, private_key_jwt (RS384 or ES384);
+//                   test-only: a `launch=PATIENT:ENCOUNTER` form field puts patient/encounter claims in
+//                   its token (patient-context tokens without the login pages)
 //   scribe-app      public SMART app: authorization_code + PKCE S256; the `launch` parameter, written
 //                   `PATIENT_ID:ENCOUNTER_ID`, becomes `patient`/`encounter` claims of the access
 //                   token and fields of the token response. Login/consent are oidc-provider's dev
@@ -72,7 +74,8 @@ const ISSUER = `http://127.0.0.1:${server.address().port}`;
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
 const signingJwk = { ...(await jose.exportJWK(privateKey)), kid: 'authz-rs256-1', use: 'sig', alg: 'RS256' };
 
-const RESOURCES = ['Patient', 'Encounter', 'DocumentReference', 'Condition', 'MedicationStatement', 'Provenance',
+// `scribe`: fhirscribe's own job API (system/scribe.c, patient/scribe.rs, ...).
+const RESOURCES = ['scribe', 'Patient', 'Encounter', 'DocumentReference', 'Condition', 'MedicationStatement', 'Provenance',
   'Composition', 'Bundle', 'Practitioner', 'Device', 'Observation', 'AllergyIntolerance', 'Procedure',
   'ServiceRequest', 'MedicationRequest', 'Binary', 'OperationOutcome', '*'];
 const PERMISSIONS = ['cruds', 'rs', 'c', 'r', 's', 'cu', 'read', 'write'];
@@ -132,7 +135,9 @@ const provider = new Provider(ISSUER, {
   },
   extraTokenClaims: async (ctx) => {
     const code = ctx?.oidc?.entities?.AuthorizationCode;
-    const launch = code && launchByCode.get(code.jti);
+    // Test-only: a client_credentials request may name a launch context (`launch=P:E`), so
+    // tests get patient-context tokens without driving the login pages.
+    const launch = code ? launchByCode.get(code.jti) : (ctx?.oidc?.params?.launch ?? ctx?.oidc?.body?.launch);
     return launch ? parseLaunch(launch) : undefined;
   },
   formats: {

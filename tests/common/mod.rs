@@ -40,3 +40,4 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fhirscribe"))
 }
 pub mod peers;
+pub mod serve;

@@ -344,7 +344,17 @@ impl Authz {
 
     /// Backend Services token request with `assertion`: `(status, body)`.
     pub fn request_token(&self, assertion: &str, scope: &str) -> (u16, Value) {
-        let res = agent().post(&self.token_endpoint()).send_form(&[
+        self.request_token_with(assertion, scope, &[])
+    }
+
+    /// [`Authz::request_token`] with more form fields (e.g. `launch`).
+    pub fn request_token_with(
+        &self,
+        assertion: &str,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut form = vec![
             ("grant_type", "client_credentials"),
             ("scope", scope),
             (
@@ -352,7 +362,9 @@ impl Authz {
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", assertion),
-        ]);
+        ];
+        form.extend_from_slice(extra);
+        let res = agent().post(&self.token_endpoint()).send_form(&form);
         let resp = match res {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
@@ -370,6 +382,17 @@ impl Authz {
             .as_str()
             .expect("access_token in token response")
             .to_string()
+    }
+}
+
+impl Authz {
+    /// A token with a patient context (`patient` claim), as a SMART launch would give.
+    pub fn patient_token(&self, scope: &str, patient: &str) -> String {
+        let launch = format!("{patient}:");
+        let (status, body) =
+            self.request_token_with(&self.client_assertion(), scope, &[("launch", &launch)]);
+        assert_eq!(status, 200, "token request failed: {body}");
+        body["access_token"].as_str().expect("access_token").to_string()
     }
 }
 
