@@ -452,7 +452,10 @@ impl Config {
         }
         if let Some(u) = &srv.public_url {
             if !is_url(u) {
-                return Err(invalid("server.public_url", "must start with http:// or https://".into()));
+                return Err(invalid(
+                    "server.public_url",
+                    "must start with http:// or https://".into(),
+                ));
             }
         }
         for (key, v) in [
@@ -460,7 +463,10 @@ impl Config {
             ("server.request_timeout_secs", srv.request_timeout_secs),
             ("server.queue_capacity", srv.queue_capacity as u64),
             ("server.max_jobs", srv.max_jobs as u64),
-            ("server.rate_limit_per_minute", srv.rate_limit_per_minute as u64),
+            (
+                "server.rate_limit_per_minute",
+                srv.rate_limit_per_minute as u64,
+            ),
             ("server.http_workers", srv.http_workers as u64),
         ] {
             if v == 0 {
@@ -470,16 +476,26 @@ impl Config {
         for p in &self.jobs.media_url_prefixes {
             // A bare scheme or host would let a client name any path on it: a prefix must end
             // with the path separator.
-            if !is_url(p) || !p.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
+            if !is_url(p)
+                || !p
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .contains('/')
+            {
                 return Err(invalid(
                     "jobs.media_url_prefixes",
-                    format!("{p:?} must be an http(s) URL ending in a path, e.g. https://host/audio/"),
+                    format!(
+                        "{p:?} must be an http(s) URL ending in a path, e.g. https://host/audio/"
+                    ),
                 ));
             }
         }
         for i in &self.auth.issuers {
             if !is_url(&i.issuer) {
-                return Err(invalid("auth.issuers.issuer", format!("{:?} is not an http(s) URL", i.issuer)));
+                return Err(invalid(
+                    "auth.issuers.issuer",
+                    format!("{:?} is not an http(s) URL", i.issuer),
+                ));
             }
             for a in &i.algorithms {
                 if !matches!(a.as_str(), "RS256" | "RS384" | "ES256" | "ES384") {
@@ -493,17 +509,29 @@ impl Config {
         let mut names = std::collections::BTreeSet::new();
         for e in &self.ehr {
             if crate::healthscribe::validate_job_name(&e.name).is_err() {
-                return Err(invalid("ehr.name", format!("{:?} must be 1-200 of 0-9a-zA-Z._-", e.name)));
+                return Err(invalid(
+                    "ehr.name",
+                    format!("{:?} must be 1-200 of 0-9a-zA-Z._-", e.name),
+                ));
             }
             if !names.insert(e.name.as_str()) {
-                return Err(invalid("ehr.name", format!("{} is configured twice", e.name)));
+                return Err(invalid(
+                    "ehr.name",
+                    format!("{} is configured twice", e.name),
+                ));
             }
             if !is_url(&e.fhir_base) {
-                return Err(invalid("ehr.fhir_base", format!("{}: must start with http:// or https://", e.name)));
+                return Err(invalid(
+                    "ehr.fhir_base",
+                    format!("{}: must start with http:// or https://", e.name),
+                ));
             }
             if let Some(s) = &e.smart {
                 if !matches!(s.alg.as_str(), "RS384" | "ES384") {
-                    return Err(invalid("ehr.smart.alg", format!("{}: RS384 or ES384", e.name)));
+                    return Err(invalid(
+                        "ehr.smart.alg",
+                        format!("{}: RS384 or ES384", e.name),
+                    ));
                 }
             }
         }

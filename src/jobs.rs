@@ -190,7 +190,8 @@ pub enum MediaSource {
 /// The id of `media://ID` (the service's upload ids: 1–64 of `0-9a-zA-Z-`).
 pub fn media_id(uri: &str) -> Option<&str> {
     let id = uri.strip_prefix("media://")?;
-    let ok = (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok =
+        (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     ok.then_some(id)
 }
 
@@ -200,17 +201,32 @@ fn resolve_media(uri: &str, cfg: &crate::config::JobsConfig) -> Result<MediaSour
     if uri.starts_with("media://") {
         return media_id(uri)
             .map(|id| MediaSource::Upload { id: id.to_owned() })
-            .ok_or_else(|| JobSpecError::Media(format!("{uri} is not a media id this service issued")));
+            .ok_or_else(|| {
+                JobSpecError::Media(format!("{uri} is not a media id this service issued"))
+            });
     }
     if uri.starts_with("file://") {
-        return resolve_file_uri(uri, cfg.media_dir.as_deref()).map(|path| MediaSource::File { path });
+        return resolve_file_uri(uri, cfg.media_dir.as_deref())
+            .map(|path| MediaSource::File { path });
     }
     if uri.starts_with("http://") || uri.starts_with("https://") {
         // Compared on the raw text: a URL with `..`, `@`, `\\` or an encoded separator could
         // point elsewhere than its prefix suggests, so those are refused outright.
-        let tricky = uri.contains("..") || uri.contains('@') || uri.contains('\\') || uri.to_ascii_lowercase().contains("%2f") || uri.contains("%2e") || uri.contains("%2E");
-        if !tricky && cfg.media_url_prefixes.iter().any(|p| uri.starts_with(p.as_str())) {
-            return Ok(MediaSource::Url { url: uri.to_owned() });
+        let tricky = uri.contains("..")
+            || uri.contains('@')
+            || uri.contains('\\')
+            || uri.to_ascii_lowercase().contains("%2f")
+            || uri.contains("%2e")
+            || uri.contains("%2E");
+        if !tricky
+            && cfg
+                .media_url_prefixes
+                .iter()
+                .any(|p| uri.starts_with(p.as_str()))
+        {
+            return Ok(MediaSource::Url {
+                url: uri.to_owned(),
+            });
         }
         return Err(JobSpecError::Media(
             "this server fetches http(s) media only from its configured URL prefixes (jobs.media_url_prefixes); upload the audio to /v1/media instead".into(),
@@ -528,12 +544,16 @@ mod tests {
         let spec = |uri: &str| JobSpec::from_request(&request("j", uri), &cfg);
         assert_eq!(
             spec("media://3f1c-22").unwrap().media,
-            MediaSource::Upload { id: "3f1c-22".into() }
+            MediaSource::Upload {
+                id: "3f1c-22".into()
+            }
         );
         assert!(spec("media://../x").is_err());
         assert_eq!(
             spec("https://pacs.example.org/audio/v1.wav").unwrap().media,
-            MediaSource::Url { url: "https://pacs.example.org/audio/v1.wav".into() }
+            MediaSource::Url {
+                url: "https://pacs.example.org/audio/v1.wav".into()
+            }
         );
         for refused in [
             "https://pacs.example.org/other/v1.wav",

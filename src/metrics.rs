@@ -12,8 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// Upper bounds (seconds) of the duration histograms' buckets.
 const BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-    600.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
 #[derive(Default)]
@@ -65,7 +64,9 @@ fn series(name: &str, label: &str) -> String {
 impl Metrics {
     /// Adds 1 to a counter; `label` is `key="value"` from a fixed vocabulary, or empty.
     pub fn inc(&self, name: &'static str, label: impl Into<String>) {
-        *lock(&self.counters).entry((name, label.into())).or_default() += 1;
+        *lock(&self.counters)
+            .entry((name, label.into()))
+            .or_default() += 1;
     }
 
     pub fn gauge_add(&self, name: &'static str, label: impl Into<String>, delta: i64) {
@@ -126,7 +127,12 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name}_bucket{{{label}{sep}le=\"+Inf\"}} {}", h.count);
             let _ = writeln!(out, "{} {}", series(&format!("{name}_sum"), label), h.sum);
-            let _ = writeln!(out, "{} {}", series(&format!("{name}_count"), label), h.count);
+            let _ = writeln!(
+                out,
+                "{} {}",
+                series(&format!("{name}_count"), label),
+                h.count
+            );
         }
         let _ = writeln!(
             out,
@@ -155,12 +161,27 @@ mod tests {
         m.observe("fhirscribe_stage_seconds", "stage=\"decode\"", 0.2);
         m.add_audio_secs(1.5);
         let t = m.render();
-        assert!(t.contains("# TYPE fhirscribe_auth_failures_total counter"), "{t}");
-        assert!(t.contains("fhirscribe_auth_failures_total{reason=\"expired\"} 2"), "{t}");
+        assert!(
+            t.contains("# TYPE fhirscribe_auth_failures_total counter"),
+            "{t}"
+        );
+        assert!(
+            t.contains("fhirscribe_auth_failures_total{reason=\"expired\"} 2"),
+            "{t}"
+        );
         assert!(t.contains("fhirscribe_queue_depth 3"), "{t}");
-        assert!(t.contains("fhirscribe_stage_seconds_bucket{stage=\"decode\",le=\"0.25\"} 1"), "{t}");
-        assert!(t.contains("fhirscribe_stage_seconds_bucket{stage=\"decode\",le=\"0.1\"} 0"), "{t}");
-        assert!(t.contains("fhirscribe_stage_seconds_count{stage=\"decode\"} 1"), "{t}");
+        assert!(
+            t.contains("fhirscribe_stage_seconds_bucket{stage=\"decode\",le=\"0.25\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("fhirscribe_stage_seconds_bucket{stage=\"decode\",le=\"0.1\"} 0"),
+            "{t}"
+        );
+        assert!(
+            t.contains("fhirscribe_stage_seconds_count{stage=\"decode\"} 1"),
+            "{t}"
+        );
         assert!(t.contains("fhirscribe_audio_seconds_total 1.5"), "{t}");
     }
 }

@@ -29,9 +29,11 @@ fn seed_patient(base: &str, patient: &str, encounter: &str) {
         "PUT",
         &format!("{base}/Encounter/{encounter}"),
         None,
-        Some(&json!({"resourceType": "Encounter", "id": encounter, "status": "finished",
+        Some(
+            &json!({"resourceType": "Encounter", "id": encounter, "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": {"reference": format!("Patient/{patient}")}})),
+            "subject": {"reference": format!("Patient/{patient}")}}),
+        ),
     );
     assert!(s == 200 || s == 201, "{s} {b}");
 }
@@ -107,7 +109,12 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
     assert_eq!(doc.status, 200);
     let _: fhirscribe::healthscribe::ClinicalDocumentationFile =
         serde_json::from_str(&doc.text).expect("clinical-documentation.json shape");
-    let bundle = app.call("GET", "/v1/medical-scribe-jobs/visit-e2e/fhir-bundle.json", t, None);
+    let bundle = app.call(
+        "GET",
+        "/v1/medical-scribe-jobs/visit-e2e/fhir-bundle.json",
+        t,
+        None,
+    );
     assert_eq!(bundle.status, 200);
     let doc_refs = bundle.body["entry"]
         .as_array()
@@ -125,7 +132,11 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
         if state == "DELIVERED" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not delivered: {}", g.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {}",
+            g.body
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(
@@ -146,8 +157,17 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
     assert_eq!(g.status, 404);
     assert_eq!(g.body["__type"], "NotFoundException");
     assert_eq!(g.error_type.as_deref(), Some("NotFoundException"));
-    for f in ["transcript.json", "clinical-documentation.json", "fhir-bundle.json"] {
-        let r = app.call("GET", &format!("/v1/medical-scribe-jobs/visit-e2e/{f}"), t, None);
+    for f in [
+        "transcript.json",
+        "clinical-documentation.json",
+        "fhir-bundle.json",
+    ] {
+        let r = app.call(
+            "GET",
+            &format!("/v1/medical-scribe-jobs/visit-e2e/{f}"),
+            t,
+            None,
+        );
         assert_eq!(r.status, 404, "{f} still served");
     }
     let l = app.call("GET", "/v1/medical-scribe-jobs", t, None);
@@ -165,7 +185,10 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
             assert!(!logs.contains(&g), "segment words in the log: {g:?}");
         }
     }
-    assert!(checked > 20, "the clip has speech to check ({checked} runs)");
+    assert!(
+        checked > 20,
+        "the clip has speech to check ({checked} runs)"
+    );
     let entity_texts: BTreeSet<String> = conv
         .clinical_insights
         .iter()
@@ -175,7 +198,10 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
         })
         .flat_map(|i| i.spans.iter().map(|s| s.content.to_lowercase()))
         .collect();
-    assert!(!entity_texts.is_empty(), "the clip names a condition or medication");
+    assert!(
+        !entity_texts.is_empty(),
+        "the clip names a condition or medication"
+    );
     for e in &entity_texts {
         assert!(
             !format!(" {logs} ").contains(&format!(" {} ", words_of(e))),
@@ -203,46 +229,146 @@ fn requests_breaking_aws_rules_get_aws_errors_with_precise_messages() {
         r
     };
     let cases: Vec<(Value, &str)> = vec![
-        (with(&|r| r["MedicalScribeJobName"] = json!("bad name")), "MedicalScribeJobName `bad name` does not match"),
-        (with(&|r| r["MedicalScribeJobName"] = json!("x".repeat(201))), "MedicalScribeJobName must be 1 to 200 characters long, got 201"),
-        (with(&|r| r["Media"] = json!({})), "Media.MediaFileUri is required"),
-        (with(&|r| r["Media"]["MediaFileUri"] = json!("ftp://x/a.wav")), "Media.MediaFileUri `ftp://x/a.wav` does not match the pattern"),
-        (with(&|r| r["OutputBucketName"] = json!("No_Caps")), "OutputBucketName `No_Caps` does not match"),
-        (with(&|r| r["OutputEncryptionKMSKeyId"] = json!("-bad key")), "OutputEncryptionKMSKeyId"),
-        (with(&|r| r["KMSEncryptionContext"] = json!({})), "KMSEncryptionContext must have 1 to 10 entries, got 0"),
-        (with(&|r| r["DataAccessRoleArn"] = json!("arn:aws:iam::1:user/x")), "DataAccessRoleArn"),
-        (with(&|r| r["Settings"]["ChannelIdentification"] = json!(true)), "mutually exclusive"),
-        (with(&|r| r["Settings"] = json!({})), "exactly one of ShowSpeakerLabels or ChannelIdentification"),
-        (with(&|r| r["Settings"] = json!({"ShowSpeakerLabels": true})), "Settings.MaxSpeakerLabels is required"),
-        (with(&|r| r["Settings"]["MaxSpeakerLabels"] = json!(31)), "Settings.MaxSpeakerLabels must be between 2 and 30, got 31"),
-        (with(&|r| r["Settings"] = json!({"ChannelIdentification": true, "MaxSpeakerLabels": 2})), "may only be set when Settings.ShowSpeakerLabels is true"),
-        (with(&|r| r["Settings"]["VocabularyFilterName"] = json!("f")), "Settings.VocabularyFilterMethod is required"),
-        (with(&|r| r["Settings"] = json!({"ChannelIdentification": true})), "ChannelDefinitions is required"),
-        (with(&|r| r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}])), "ChannelDefinitions may only be set"),
-        (with(&|r| {
-            r["Settings"] = json!({"ChannelIdentification": true});
-            r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}]);
-        }), "ChannelDefinitions must contain exactly 2 entries, got 1"),
-        (with(&|r| {
-            r["Settings"] = json!({"ChannelIdentification": true});
-            r["ChannelDefinitions"] = json!([{"ChannelId": 1, "ParticipantRole": "PATIENT"}, {"ChannelId": 1, "ParticipantRole": "CLINICIAN"}]);
-        }), "ChannelId 1 is repeated"),
-        (with(&|r| {
-            r["Settings"] = json!({"ChannelIdentification": true});
-            r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}, {"ChannelId": 2, "ParticipantRole": "CLINICIAN"}]);
-        }), "ChannelDefinitions.ChannelId must be between 0 and 1, got 2"),
-        (with(&|r| r["Tags"] = json!([])), "Tags must have 1 to 200 entries, got 0"),
-        (with(&|r| r["Tags"] = json!([{"Key": "k".repeat(129), "Value": "v"}])), "Tags.Key must be 1 to 128 characters long, got 129"),
+        (
+            with(&|r| r["MedicalScribeJobName"] = json!("bad name")),
+            "MedicalScribeJobName `bad name` does not match",
+        ),
+        (
+            with(&|r| r["MedicalScribeJobName"] = json!("x".repeat(201))),
+            "MedicalScribeJobName must be 1 to 200 characters long, got 201",
+        ),
+        (
+            with(&|r| r["Media"] = json!({})),
+            "Media.MediaFileUri is required",
+        ),
+        (
+            with(&|r| r["Media"]["MediaFileUri"] = json!("ftp://x/a.wav")),
+            "Media.MediaFileUri `ftp://x/a.wav` does not match the pattern",
+        ),
+        (
+            with(&|r| r["OutputBucketName"] = json!("No_Caps")),
+            "OutputBucketName `No_Caps` does not match",
+        ),
+        (
+            with(&|r| r["OutputEncryptionKMSKeyId"] = json!("-bad key")),
+            "OutputEncryptionKMSKeyId",
+        ),
+        (
+            with(&|r| r["KMSEncryptionContext"] = json!({})),
+            "KMSEncryptionContext must have 1 to 10 entries, got 0",
+        ),
+        (
+            with(&|r| r["DataAccessRoleArn"] = json!("arn:aws:iam::1:user/x")),
+            "DataAccessRoleArn",
+        ),
+        (
+            with(&|r| r["Settings"]["ChannelIdentification"] = json!(true)),
+            "mutually exclusive",
+        ),
+        (
+            with(&|r| r["Settings"] = json!({})),
+            "exactly one of ShowSpeakerLabels or ChannelIdentification",
+        ),
+        (
+            with(&|r| r["Settings"] = json!({"ShowSpeakerLabels": true})),
+            "Settings.MaxSpeakerLabels is required",
+        ),
+        (
+            with(&|r| r["Settings"]["MaxSpeakerLabels"] = json!(31)),
+            "Settings.MaxSpeakerLabels must be between 2 and 30, got 31",
+        ),
+        (
+            with(&|r| {
+                r["Settings"] = json!({"ChannelIdentification": true, "MaxSpeakerLabels": 2})
+            }),
+            "may only be set when Settings.ShowSpeakerLabels is true",
+        ),
+        (
+            with(&|r| r["Settings"]["VocabularyFilterName"] = json!("f")),
+            "Settings.VocabularyFilterMethod is required",
+        ),
+        (
+            with(&|r| r["Settings"] = json!({"ChannelIdentification": true})),
+            "ChannelDefinitions is required",
+        ),
+        (
+            with(&|r| {
+                r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}])
+            }),
+            "ChannelDefinitions may only be set",
+        ),
+        (
+            with(&|r| {
+                r["Settings"] = json!({"ChannelIdentification": true});
+                r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}]);
+            }),
+            "ChannelDefinitions must contain exactly 2 entries, got 1",
+        ),
+        (
+            with(&|r| {
+                r["Settings"] = json!({"ChannelIdentification": true});
+                r["ChannelDefinitions"] = json!([{"ChannelId": 1, "ParticipantRole": "PATIENT"}, {"ChannelId": 1, "ParticipantRole": "CLINICIAN"}]);
+            }),
+            "ChannelId 1 is repeated",
+        ),
+        (
+            with(&|r| {
+                r["Settings"] = json!({"ChannelIdentification": true});
+                r["ChannelDefinitions"] = json!([{"ChannelId": 0, "ParticipantRole": "PATIENT"}, {"ChannelId": 2, "ParticipantRole": "CLINICIAN"}]);
+            }),
+            "ChannelDefinitions.ChannelId must be between 0 and 1, got 2",
+        ),
+        (
+            with(&|r| r["Tags"] = json!([])),
+            "Tags must have 1 to 200 entries, got 0",
+        ),
+        (
+            with(&|r| r["Tags"] = json!([{"Key": "k".repeat(129), "Value": "v"}])),
+            "Tags.Key must be 1 to 128 characters long, got 129",
+        ),
         // This server's own rules.
         (with(&|r| r["Unknown"] = json!(1)), "unknown field Unknown"),
-        (with(&|r| r["Media"]["MediaFileUri"] = json!("media://0000-not-uploaded")), "no uploaded media media://0000-not-uploaded"),
-        (with(&|r| r["Media"]["MediaFileUri"] = json!("file:///etc/passwd")), "not inside the configured media folder"),
-        (with(&|r| r["Media"]["MediaFileUri"] = json!("http://169.254.169.254/latest/meta-data")), "jobs.media_url_prefixes"),
-        (with(&|r| r["Media"]["MediaFileUri"] = json!("s3://bucket/key.wav")), "upload the audio to /v1/media"),
-        (with(&|r| r["Settings"]["VocabularyName"] = json!("clinic")), "Settings.VocabularyName"),
-        (with(&|r| r["Extensions"] = json!({"Fhir": {"Ehr": "other", "Patient": "Patient/p", "Encounter": "Encounter/e"}})), "Extensions.Fhir.Ehr: no EHR named other is configured"),
-        (with(&|r| r["Extensions"] = json!({"Fhir": {"Ehr": "main", "Patient": "Patient/a b", "Encounter": "Encounter/e"}})), "Extensions.Fhir"),
-        (with(&|r| r["Extensions"] = json!({"Fhir": {"Url": "http://evil/fhir", "Patient": "p", "Encounter": "e"}})), "unknown field `Url`"),
+        (
+            with(&|r| r["Media"]["MediaFileUri"] = json!("media://0000-not-uploaded")),
+            "no uploaded media media://0000-not-uploaded",
+        ),
+        (
+            with(&|r| r["Media"]["MediaFileUri"] = json!("file:///etc/passwd")),
+            "not inside the configured media folder",
+        ),
+        (
+            with(&|r| {
+                r["Media"]["MediaFileUri"] = json!("http://169.254.169.254/latest/meta-data")
+            }),
+            "jobs.media_url_prefixes",
+        ),
+        (
+            with(&|r| r["Media"]["MediaFileUri"] = json!("s3://bucket/key.wav")),
+            "upload the audio to /v1/media",
+        ),
+        (
+            with(&|r| r["Settings"]["VocabularyName"] = json!("clinic")),
+            "Settings.VocabularyName",
+        ),
+        (
+            with(
+                &|r| r["Extensions"] = json!({"Fhir": {"Ehr": "other", "Patient": "Patient/p", "Encounter": "Encounter/e"}}),
+            ),
+            "Extensions.Fhir.Ehr: no EHR named other is configured",
+        ),
+        (
+            with(
+                &|r| r["Extensions"] = json!({"Fhir": {"Ehr": "main", "Patient": "Patient/a b", "Encounter": "Encounter/e"}}),
+            ),
+            "Extensions.Fhir",
+        ),
+        (
+            with(&|r| {
+                r["Extensions"] =
+                    json!({"Fhir": {"Url": "http://evil/fhir", "Patient": "p", "Encounter": "e"}})
+            }),
+            "unknown field `Url`",
+        ),
     ];
     for (body, expected) in &cases {
         let r = app.call("POST", "/v1/medical-scribe-jobs", None, Some(body));
@@ -264,7 +390,11 @@ fn requests_breaking_aws_rules_get_aws_errors_with_precise_messages() {
     // Uploads must be audio; nothing is stored otherwise.
     let r = app.upload(None, b"%PDF-1.7 not audio");
     assert_eq!(r.status, 400);
-    assert!(r.body["message"].as_str().unwrap().contains("not audio"), "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("not audio"),
+        "{}",
+        r.body
+    );
     let r = app.upload(None, b"");
     assert_eq!(r.status, 400);
 
@@ -277,15 +407,27 @@ fn requests_breaking_aws_rules_get_aws_errors_with_precise_messages() {
 
     // Get/List/Delete rules.
     let r = app.call("GET", "/v1/medical-scribe-jobs/no-such-job", None, None);
-    assert_eq!((r.status, r.body["__type"].as_str()), (404, Some("NotFoundException")));
+    assert_eq!(
+        (r.status, r.body["__type"].as_str()),
+        (404, Some("NotFoundException"))
+    );
     let r = app.call("DELETE", "/v1/medical-scribe-jobs/no-such-job", None, None);
     assert_eq!(r.status, 404);
     for (q, expected) in [
-        ("MaxResults=101", "MaxResults must be between 1 and 100, got 101"),
-        ("MaxResults=0", "MaxResults must be between 1 and 100, got 0"),
+        (
+            "MaxResults=101",
+            "MaxResults must be between 1 and 100, got 101",
+        ),
+        (
+            "MaxResults=0",
+            "MaxResults must be between 1 and 100, got 0",
+        ),
         ("MaxResults=many", "MaxResults must be a whole number"),
         ("Status=DONE", "Status must be one of"),
-        ("NextToken=forged", "NextToken is not a token this service issued"),
+        (
+            "NextToken=forged",
+            "NextToken is not a token this service issued",
+        ),
         ("JobNameContains=a%20b", "JobNameContains"),
         ("Colour=red", "query"),
     ] {
@@ -294,10 +436,18 @@ fn requests_breaking_aws_rules_get_aws_errors_with_precise_messages() {
         let msg = r.body["message"].as_str().unwrap();
         assert!(msg.contains(expected), "{q}: {msg}");
     }
-    let r = app.call("GET", "/v1/medical-scribe-jobs/rules/other.json", None, None);
+    let r = app.call(
+        "GET",
+        "/v1/medical-scribe-jobs/rules/other.json",
+        None,
+        None,
+    );
     assert_eq!(r.status, 404);
     let r = app.call("GET", "/v1/nothing-here", None, None);
-    assert_eq!((r.status, r.body["__type"].as_str()), (404, Some("NotFoundException")));
+    assert_eq!(
+        (r.status, r.body["__type"].as_str()),
+        (404, Some("NotFoundException"))
+    );
 }
 
 #[test]
@@ -321,13 +471,19 @@ fn limits_answer_limit_exceeded_and_lose_nothing() {
             "POST",
             "/v1/medical-scribe-jobs",
             None,
-            Some(&job_request(&name, up.body["MediaFileUri"].as_str().unwrap())),
+            Some(&job_request(
+                &name,
+                up.body["MediaFileUri"].as_str().unwrap(),
+            )),
         );
         match r.status {
             200 => accepted.push(name),
             429 => {
                 assert_eq!(r.body["__type"], "LimitExceededException");
-                assert!(r.body["message"].as_str().unwrap().contains("queue is full"));
+                assert!(r.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("queue is full"));
                 refused += 1;
             }
             s => panic!("unexpected {s}: {}", r.body),
@@ -336,7 +492,10 @@ fn limits_answer_limit_exceeded_and_lose_nothing() {
     assert!(refused >= 1, "a queue of one refuses a burst");
     for name in &accepted {
         let done = app.wait_job(None, name, Duration::from_secs(300));
-        assert_eq!(done["MedicalScribeJob"]["MedicalScribeJobStatus"], "COMPLETED");
+        assert_eq!(
+            done["MedicalScribeJob"]["MedicalScribeJobStatus"],
+            "COMPLETED"
+        );
     }
     // The store limit counts every kept job.
     let mut n = accepted.len();
@@ -344,7 +503,15 @@ fn limits_answer_limit_exceeded_and_lose_nothing() {
     while n < 4 {
         let up = app.upload(None, &audio);
         let name = format!("lim-{i}");
-        let r = app.call("POST", "/v1/medical-scribe-jobs", None, Some(&job_request(&name, up.body["MediaFileUri"].as_str().unwrap())));
+        let r = app.call(
+            "POST",
+            "/v1/medical-scribe-jobs",
+            None,
+            Some(&job_request(
+                &name,
+                up.body["MediaFileUri"].as_str().unwrap(),
+            )),
+        );
         if r.status == 200 {
             n += 1;
             app.wait_job(None, &name, Duration::from_secs(300));
@@ -352,16 +519,34 @@ fn limits_answer_limit_exceeded_and_lose_nothing() {
         i += 1;
     }
     let up = app.upload(None, &audio);
-    let r = app.call("POST", "/v1/medical-scribe-jobs", None, Some(&job_request("lim-over", up.body["MediaFileUri"].as_str().unwrap())));
+    let r = app.call(
+        "POST",
+        "/v1/medical-scribe-jobs",
+        None,
+        Some(&job_request(
+            "lim-over",
+            up.body["MediaFileUri"].as_str().unwrap(),
+        )),
+    );
     assert_eq!(r.status, 429, "{}", r.body);
-    assert!(r.body["message"].as_str().unwrap().contains("maximum of 4 jobs"));
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("maximum of 4 jobs"));
 }
 
 /// An RSA key the authorization server never saw, as PEM.
 fn foreign_key(dir: &std::path::Path) -> Vec<u8> {
     let key = dir.join("foreign.pem");
     let st = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&key)
         .output()
         .unwrap();
@@ -387,7 +572,11 @@ fn every_auth_failure_gets_its_status_and_message() {
     let service_url = format!("http://127.0.0.1:{port}");
     let authz = Authz::start(&service_url);
     let elsewhere = Authz::start("http://127.0.0.1:1/another-service");
-    let expired = Authz::start_with(&service_url, Duration::from_secs(1), Duration::from_secs(120));
+    let expired = Authz::start_with(
+        &service_url,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    );
     let app = spawn_app(AppOptions {
         issuers: vec![
             authz.issuer().to_string(),
@@ -405,7 +594,12 @@ fn every_auth_failure_gets_its_status_and_message() {
     let rs256 = |iss: &str, kid: &str, pem: &[u8]| {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = Some(kid.into());
-        jsonwebtoken::encode(&h, &claims(iss), &jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &h,
+            &claims(iss),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap(),
+        )
+        .unwrap()
     };
     let foreign = foreign_key(dir.path());
     let jwks = request("GET", &authz.jwks_url(), None, None);
@@ -428,9 +622,24 @@ fn every_auth_failure_gets_its_status_and_message() {
     let cases: Vec<(&str, Option<String>, u16, &str)> = vec![
         ("no token", None, 401, "no bearer token"),
         ("expired", Some(expired.backend_token(ALL)), 401, "expired"),
-        ("wrong audience", Some(elsewhere.backend_token(ALL)), 401, "audience"),
-        ("wrong issuer", Some(rs256("http://127.0.0.1:1/not-trusted", "k", &foreign)), 401, "not trusted"),
-        ("wrong key", Some(rs256(authz.issuer(), &server_kid, &foreign)), 401, "signature"),
+        (
+            "wrong audience",
+            Some(elsewhere.backend_token(ALL)),
+            401,
+            "audience",
+        ),
+        (
+            "wrong issuer",
+            Some(rs256("http://127.0.0.1:1/not-trusted", "k", &foreign)),
+            401,
+            "not trusted",
+        ),
+        (
+            "wrong key",
+            Some(rs256(authz.issuer(), &server_kid, &foreign)),
+            401,
+            "signature",
+        ),
         ("alg none", Some(none_token), 401, "alg: none"),
         ("HS256 with the public key", Some(hs256), 401, "HMAC"),
         ("garbage", Some("not.a.jwt".into()), 401, ""),
@@ -444,16 +653,27 @@ fn every_auth_failure_gets_its_status_and_message() {
         let challenge = r.www_authenticate.clone().unwrap_or_default();
         assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
         if token.is_some() {
-            assert!(challenge.contains("error=\"invalid_token\""), "{what}: {challenge}");
+            assert!(
+                challenge.contains("error=\"invalid_token\""),
+                "{what}: {challenge}"
+            );
         }
     }
 
     // Scopes: a read-only token cannot start jobs; the 403 names the missing scope.
     let reader = authz.backend_token("system/scribe.rs");
-    let r = app.call("POST", "/v1/medical-scribe-jobs", Some(&reader), Some(&job_request("x", "media://x")));
+    let r = app.call(
+        "POST",
+        "/v1/medical-scribe-jobs",
+        Some(&reader),
+        Some(&job_request("x", "media://x")),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["__type"], "AccessDeniedException");
-    assert!(r.body["message"].as_str().unwrap().contains("system/scribe.c"));
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("system/scribe.c"));
     assert!(r.www_authenticate.unwrap().contains("insufficient_scope"));
     let r = app.call("GET", "/v1/medical-scribe-jobs", Some(&reader), None);
     assert_eq!(r.status, 200, "a read scope lists");
@@ -465,26 +685,60 @@ fn every_auth_failure_gets_its_status_and_message() {
     let r = app.call("GET", "/v1/medical-scribe-jobs/p1-visit", Some(&p1), None);
     assert_eq!(r.status, 200, "{}", r.body);
     let r = app.call("GET", "/v1/medical-scribe-jobs/p1-visit", Some(&p2), None);
-    assert_eq!(r.status, 404, "another patient's job does not exist for p2: {}", r.body);
-    let r = app.call("DELETE", "/v1/medical-scribe-jobs/p1-visit", Some(&p2), None);
+    assert_eq!(
+        r.status, 404,
+        "another patient's job does not exist for p2: {}",
+        r.body
+    );
+    let r = app.call(
+        "DELETE",
+        "/v1/medical-scribe-jobs/p1-visit",
+        Some(&p2),
+        None,
+    );
     assert_eq!(r.status, 404);
     let r = app.call("GET", "/v1/medical-scribe-jobs", Some(&p2), None);
     assert_eq!(r.body["MedicalScribeJobSummaries"], json!([]));
     let r = app.call("GET", "/v1/medical-scribe-jobs", Some(&p1), None);
-    assert_eq!(r.body["MedicalScribeJobSummaries"][0]["MedicalScribeJobName"], "p1-visit");
+    assert_eq!(
+        r.body["MedicalScribeJobSummaries"][0]["MedicalScribeJobName"],
+        "p1-visit"
+    );
     // p2 cannot use p1's upload either.
     let up = app.upload(Some(&p1), &sample_clip(2.0));
-    let r = app.call("POST", "/v1/medical-scribe-jobs", Some(&p2), Some(&job_request("p2-steal", up.body["MediaFileUri"].as_str().unwrap())));
+    let r = app.call(
+        "POST",
+        "/v1/medical-scribe-jobs",
+        Some(&p2),
+        Some(&job_request(
+            "p2-steal",
+            up.body["MediaFileUri"].as_str().unwrap(),
+        )),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.body["message"].as_str().unwrap().contains("no uploaded media"));
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("no uploaded media"));
 
     // Open routes need no token; auth failures are counted by reason.
     assert_eq!(app.call("GET", "/healthz", None, None).status, 200);
     let m = request("GET", &app.url("/metrics"), None, None);
     assert_eq!(m.status, 200);
-    for reason in ["missing", "expired", "wrong_audience", "unknown_issuer", "bad_signature", "alg_none", "hmac", "insufficient_scope"] {
+    for reason in [
+        "missing",
+        "expired",
+        "wrong_audience",
+        "unknown_issuer",
+        "bad_signature",
+        "alg_none",
+        "hmac",
+        "insufficient_scope",
+    ] {
         assert!(
-            m.text.contains(&format!("fhirscribe_auth_failures_total{{reason=\"{reason}\"}}")),
+            m.text.contains(&format!(
+                "fhirscribe_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
             "{reason} not counted:\n{}",
             m.text
         );
@@ -504,7 +758,11 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
         if r.status == 200 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never ready: {}", r.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready: {}",
+            r.body
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let doc = app.call("GET", "/openapi.json", None, None).body;
@@ -514,10 +772,15 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
     for (path, methods) in paths {
         for (method, _) in methods.as_object().unwrap() {
             ops += 1;
-            let concrete = path.replace("{name}", "no-such-job").replace("{file}", "transcript.json");
+            let concrete = path
+                .replace("{name}", "no-such-job")
+                .replace("{file}", "transcript.json");
             let r = app.call(&method.to_uppercase(), &concrete, None, None);
             let msg = r.body["message"].as_str().unwrap_or_default();
-            assert!(!msg.starts_with("no route"), "{method} {path} is documented but not routed");
+            assert!(
+                !msg.starts_with("no route"),
+                "{method} {path} is documented but not routed"
+            );
         }
     }
     assert_eq!(ops, 10, "every route is documented once");

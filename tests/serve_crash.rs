@@ -63,10 +63,7 @@ fn sigkill_three_times_loses_no_job_and_delivers_each_bundle_once() {
     for _ in 0..3 {
         std::thread::sleep(rng.millis(500, 6000));
         app.kill();
-        let done = app
-            .logs()
-            .matches("job finished")
-            .count();
+        let done = app.logs().matches("job finished").count();
         completed_at_kill.push(done);
         app.start();
     }
@@ -84,11 +81,21 @@ fn sigkill_three_times_loses_no_job_and_delivers_each_bundle_once() {
     // Every Bundle delivered.
     for i in 0..JOBS {
         loop {
-            let g = app.call("GET", &format!("/v1/medical-scribe-jobs/{}", name(i)), None, None);
+            let g = app.call(
+                "GET",
+                &format!("/v1/medical-scribe-jobs/{}", name(i)),
+                None,
+                None,
+            );
             if g.body["MedicalScribeJob"]["Extensions"]["FhirDelivery"]["State"] == "DELIVERED" {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} not delivered: {}", name(i), g.body);
+            assert!(
+                Instant::now() < deadline,
+                "{} not delivered: {}",
+                name(i),
+                g.body
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -119,7 +126,10 @@ fn sigkill_three_times_loses_no_job_and_delivers_each_bundle_once() {
         );
         assert_eq!(s, 200);
         let found = body["entry"].as_array().map_or(0, Vec::len);
-        assert_eq!(found, *refs, "job {i}: {found} DocumentReferences in HFS, Bundle has {refs}");
+        assert_eq!(
+            found, *refs,
+            "job {i}: {found} DocumentReferences in HFS, Bundle has {refs}"
+        );
     }
     // The audit trail: each job's outputs were written in exactly one completing transaction.
     app.terminate();

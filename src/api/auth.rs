@@ -35,8 +35,10 @@ impl Auth {
     }
 
     fn fail(&self, reason: &str) {
-        self.metrics
-            .inc("fhirscribe_auth_failures_total", format!("reason=\"{reason}\""));
+        self.metrics.inc(
+            "fhirscribe_auth_failures_total",
+            format!("reason=\"{reason}\""),
+        );
     }
 
     /// The caller of `req` if its token grants `access`.
@@ -109,8 +111,12 @@ fn unauthorized(e: &AuthError) -> ApiError {
             e.oauth_error()
         )
     };
-    ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedException", e.to_string())
-        .with_header("WWW-Authenticate", challenge)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "UnauthorizedException",
+        e.to_string(),
+    )
+    .with_header("WWW-Authenticate", challenge)
 }
 
 /// What a verified token may do: the widest context granting `access`, narrowed to the

@@ -20,7 +20,11 @@ pub fn document(public_url: &str) -> Value {
         op.insert("summary".into(), json!(r.summary));
         op.insert(
             "operationId".into(),
-            json!(format!("{}{}", r.method, r.path.replace(['/', '{', '}', '.', '-'], "_"))),
+            json!(format!(
+                "{}{}",
+                r.method,
+                r.path.replace(['/', '{', '}', '.', '-'], "_")
+            )),
         );
         let params: Vec<Value> = r
             .path
@@ -35,7 +39,12 @@ pub fn document(public_url: &str) -> Value {
             let q = |n: &str, t: &str| json!({"name": n, "in": "query", "required": false, "schema": {"type": t}});
             op.insert(
                 "parameters".into(),
-                json!([q("Status", "string"), q("JobNameContains", "string"), q("MaxResults", "integer"), q("NextToken", "string")]),
+                json!([
+                    q("Status", "string"),
+                    q("JobNameContains", "string"),
+                    q("MaxResults", "integer"),
+                    q("NextToken", "string")
+                ]),
             );
         }
         match r.body {
@@ -55,8 +64,14 @@ pub fn document(public_url: &str) -> Value {
         if let Some(scope) = r.scope {
             op.insert("security".into(), json!([{"bearer": [scope]}]));
             responses.insert("400".into(), error_response("BadRequestException"));
-            responses.insert("401".into(), error_response("no, expired or invalid bearer token"));
-            responses.insert("403".into(), error_response("AccessDeniedException: missing scope or another patient"));
+            responses.insert(
+                "401".into(),
+                error_response("no, expired or invalid bearer token"),
+            );
+            responses.insert(
+                "403".into(),
+                error_response("AccessDeniedException: missing scope or another patient"),
+            );
             responses.insert("404".into(), error_response("NotFoundException"));
             responses.insert("409".into(), error_response("ConflictException"));
             responses.insert("429".into(), error_response("LimitExceededException"));

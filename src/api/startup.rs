@@ -90,7 +90,10 @@ fn verifier(cfg: &Config, opts: &ServeOptions) -> Result<Option<Verifier>, Serve
             let algorithms = i
                 .algorithms
                 .iter()
-                .map(|a| a.parse().map_err(|_| ServeError::Config(format!("auth.issuers.algorithms: {a}"))))
+                .map(|a| {
+                    a.parse()
+                        .map_err(|_| ServeError::Config(format!("auth.issuers.algorithms: {a}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(IssuerSettings {
                 issuer: i.issuer.clone(),
@@ -144,7 +147,8 @@ async fn request_span(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let t = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -268,7 +272,11 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     }
     let t = Instant::now();
     let engine = Arc::new(Engine::load(&cfg)?);
-    tracing::info!(secs = t.elapsed().as_secs_f64(), workers = engine.workers(), "models loaded");
+    tracing::info!(
+        secs = t.elapsed().as_secs_f64(),
+        workers = engine.workers(),
+        "models loaded"
+    );
     let metrics = Arc::new(Metrics::default());
     let settings = ServiceSettings {
         public_url: cfg.public_url(),
@@ -323,7 +331,8 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         }
         tracing::info!(addrs = ?addrs, "listening");
         let signals = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
@@ -341,7 +350,10 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         }
         let unfinished = workers.iter().filter(|w| !w.is_finished()).count();
         if unfinished > 0 {
-            tracing::warn!(unfinished, "grace period over: running jobs will run again at the next start");
+            tracing::warn!(
+                unfinished,
+                "grace period over: running jobs will run again at the next start"
+            );
         }
         stop_delivery.store(true, Ordering::SeqCst);
         let _ = actix_web::rt::task::spawn_blocking(move || delivery_thread.join()).await;

@@ -29,9 +29,9 @@ use super::{JobName, JobSpec, JobSpecError, MediaSource};
 use crate::config::{EhrConfig, WriteBack};
 use crate::engine::Engine;
 use crate::healthscribe::{
-    DateTime, MedicalScribeJob, MedicalScribeJobStatus, MedicalScribeJobSummary,
-    MedicalScribeLanguageCode, MedicalScribeOutput, StartMedicalScribeJobRequest,
-    ListMedicalScribeJobsRequest,
+    DateTime, ListMedicalScribeJobsRequest, MedicalScribeJob, MedicalScribeJobStatus,
+    MedicalScribeJobSummary, MedicalScribeLanguageCode, MedicalScribeOutput,
+    StartMedicalScribeJobRequest,
 };
 use crate::metrics::Metrics;
 use crate::store::{
@@ -271,7 +271,8 @@ impl JobService {
     pub fn recover(&self) -> Result<usize, StoreError> {
         let mut queued = Vec::new();
         for mut job in self.store.jobs()? {
-            self.metrics.gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+            self.metrics
+                .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
             match job.status {
                 MedicalScribeJobStatus::Queued => queued.push(job.name.clone()),
                 MedicalScribeJobStatus::InProgress => {
@@ -299,8 +300,10 @@ impl JobService {
     }
 
     fn count_transition(&self, from: MedicalScribeJobStatus, to: MedicalScribeJobStatus) {
-        self.metrics.gauge_add("fhirscribe_jobs", status_label(from), -1);
-        self.metrics.gauge_add("fhirscribe_jobs", status_label(to), 1);
+        self.metrics
+            .gauge_add("fhirscribe_jobs", status_label(from), -1);
+        self.metrics
+            .gauge_add("fhirscribe_jobs", status_label(to), 1);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -625,7 +628,12 @@ impl JobService {
     }
 
     /// An output file of a completed job.
-    pub fn download(&self, name: &str, file: &str, caller: &Caller) -> Result<Vec<u8>, ServiceError> {
+    pub fn download(
+        &self,
+        name: &str,
+        file: &str,
+        caller: &Caller,
+    ) -> Result<Vec<u8>, ServiceError> {
         if !OUTPUT_FILES.contains(&file) {
             return Err(ServiceError::NotFound(format!(
                 "no output named {file}: a job has {}",
@@ -636,7 +644,9 @@ impl JobService {
         if job.status != MedicalScribeJobStatus::Completed {
             return Err(ServiceError::NotFound(format!(
                 "job {name} has no outputs yet (status {})",
-                status_label(job.status).trim_start_matches("status=").trim_matches('"')
+                status_label(job.status)
+                    .trim_start_matches("status=")
+                    .trim_matches('"')
             )));
         }
         if file == BUNDLE && job.chart.is_none() {
@@ -652,7 +662,12 @@ impl JobService {
     /// The job as HealthScribe describes it; output URIs point at this server's downloads.
     pub fn describe(&self, j: &JobRecord) -> MedicalScribeJob {
         let r = &j.request;
-        let url = |f: &str| format!("{}/v1/medical-scribe-jobs/{}/{f}", self.settings.public_url, j.name);
+        let url = |f: &str| {
+            format!(
+                "{}/v1/medical-scribe-jobs/{}/{f}",
+                self.settings.public_url, j.name
+            )
+        };
         MedicalScribeJob {
             medical_scribe_job_name: Some(j.name.clone()),
             medical_scribe_job_status: Some(j.status),
@@ -804,8 +819,11 @@ impl JobService {
             tracing::info!("job was deleted or re-run meanwhile; its outputs are dropped");
             return Ok(());
         }
-        self.metrics
-            .observe("fhirscribe_stage_seconds", "stage=\"store\"", t_store.elapsed().as_secs_f64());
+        self.metrics.observe(
+            "fhirscribe_stage_seconds",
+            "stage=\"store\"",
+            t_store.elapsed().as_secs_f64(),
+        );
         self.metrics
             .observe("fhirscribe_job_seconds", "", t.elapsed().as_secs_f64());
         self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
@@ -865,15 +883,22 @@ impl JobService {
         let pcm = super::decode_bytes(&spec, &bytes, ext.as_deref(), self.engine.limits())
             .map_err(|e| e.to_string())?;
         drop(bytes);
-        self.metrics
-            .observe("fhirscribe_stage_seconds", "stage=\"decode\"", t.elapsed().as_secs_f64());
+        self.metrics.observe(
+            "fhirscribe_stage_seconds",
+            "stage=\"decode\"",
+            t.elapsed().as_secs_f64(),
+        );
         let t = Instant::now();
         let mut last = Instant::now();
         let mut stage = "vad";
         let metrics = &self.metrics;
         let out = super::run_decoded(&spec, &pcm, &self.engine, |p| {
             if let crate::pipeline::Progress::Asr { window: 0, .. } = p {
-                metrics.observe("fhirscribe_stage_seconds", format!("stage=\"{stage}\""), last.elapsed().as_secs_f64());
+                metrics.observe(
+                    "fhirscribe_stage_seconds",
+                    format!("stage=\"{stage}\""),
+                    last.elapsed().as_secs_f64(),
+                );
                 last = Instant::now();
                 stage = "asr";
             }
@@ -903,8 +928,12 @@ impl JobService {
                 Ok((bytes, Some(rec.format)))
             }
             MediaSource::File { path } => {
-                let bytes = std::fs::read(path).map_err(|e| format!("cannot read the media file: {e}"))?;
-                let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+                let bytes =
+                    std::fs::read(path).map_err(|e| format!("cannot read the media file: {e}"))?;
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
                 Ok((bytes, ext))
             }
             MediaSource::Url { url } => fetch_url(url, self.settings.max_upload_bytes),
@@ -949,7 +978,10 @@ fn fetch_url(url: &str, limit: usize) -> Result<(Vec<u8>, Option<String>), Strin
         .send()
         .map_err(|_| "cannot fetch the media URL (connection failed)".to_string())?;
     if !resp.status().is_success() {
-        return Err(format!("fetching the media URL answered HTTP {}", resp.status().as_u16()));
+        return Err(format!(
+            "fetching the media URL answered HTTP {}",
+            resp.status().as_u16()
+        ));
     }
     let mut bytes = Vec::new();
     resp.take(limit as u64 + 1)

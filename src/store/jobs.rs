@@ -108,8 +108,12 @@ pub trait JobStore: Send + Sync {
     fn job(&self, name: &str) -> Result<Option<JobRecord>, StoreError>;
     /// Replaces the record if the stored one is the same creation (`id`) and `expected_run`;
     /// false when it was deleted or re-run meanwhile. `event` goes to the audit trail.
-    fn update_job(&self, job: &JobRecord, expected_run: u32, event: &str)
-        -> Result<bool, StoreError>;
+    fn update_job(
+        &self,
+        job: &JobRecord,
+        expected_run: u32,
+        event: &str,
+    ) -> Result<bool, StoreError>;
     /// Final state, output files and the audit event in one transaction (see the module
     /// invariants); false when the job was deleted or re-run meanwhile (nothing written).
     fn finish_job(&self, job: &JobRecord, files: &[(&str, &[u8])]) -> Result<bool, StoreError>;
@@ -183,7 +187,12 @@ impl SledJobStore {
         })
     }
 
-    fn audit_value(&self, event: &str, job: &str, detail: Option<String>) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+    fn audit_value(
+        &self,
+        event: &str,
+        job: &str,
+        detail: Option<String>,
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         let key = self.db.generate_id()?.to_be_bytes().to_vec();
         let value = encode(&AuditEvent {
             at_ms: super::outbox::now_ms(),
@@ -383,7 +392,8 @@ impl JobStore for SledJobStore {
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
-        self.meta.insert(b"ready_probe", &super::outbox::now_ms().to_be_bytes())?;
+        self.meta
+            .insert(b"ready_probe", &super::outbox::now_ms().to_be_bytes())?;
         self.flush()
     }
 

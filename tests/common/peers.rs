@@ -392,7 +392,10 @@ impl Authz {
         let (status, body) =
             self.request_token_with(&self.client_assertion(), scope, &[("launch", &launch)]);
         assert_eq!(status, 200, "token request failed: {body}");
-        body["access_token"].as_str().expect("access_token").to_string()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 }
 

@@ -73,7 +73,10 @@ impl App {
     /// Every start's stderr (JSON log lines), concatenated.
     pub fn logs(&self) -> String {
         (1..=self.starts)
-            .map(|i| fs::read_to_string(self.dir.path().join(format!("serve-{i}.err"))).unwrap_or_default())
+            .map(|i| {
+                fs::read_to_string(self.dir.path().join(format!("serve-{i}.err")))
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -90,7 +93,9 @@ impl App {
             t.push_str(&format!("\n[[auth.issuers]]\nissuer = \"{i}\"\n"));
         }
         for (name, base) in &self.opts.ehrs {
-            t.push_str(&format!("\n[[ehr]]\nname = \"{name}\"\nfhir_base = \"{base}\"\n"));
+            t.push_str(&format!(
+                "\n[[ehr]]\nname = \"{name}\"\nfhir_base = \"{base}\"\n"
+            ));
         }
         t.push_str(&self.opts.extra_toml);
         fs::create_dir_all(self.media_dir()).unwrap();
@@ -130,7 +135,10 @@ impl App {
                     fs::read_to_string(&err).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "serve did not start within 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "serve did not start within 120 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -171,11 +179,21 @@ impl App {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        request(method, &self.url(path), token, body.map(|b| Body::Json(b.clone())))
+        request(
+            method,
+            &self.url(path),
+            token,
+            body.map(|b| Body::Json(b.clone())),
+        )
     }
 
     pub fn upload(&self, token: Option<&str>, audio: &[u8]) -> Response {
-        request("POST", &self.url("/v1/media"), token, Some(Body::Bytes(audio.to_vec())))
+        request(
+            "POST",
+            &self.url("/v1/media"),
+            token,
+            Some(Body::Bytes(audio.to_vec())),
+        )
     }
 
     /// Uploads `audio` and starts a job on it; panics unless both succeed.
@@ -195,7 +213,12 @@ impl App {
     pub fn wait_job(&self, token: Option<&str>, name: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
         loop {
-            let r = self.call("GET", &format!("/v1/medical-scribe-jobs/{name}"), token, None);
+            let r = self.call(
+                "GET",
+                &format!("/v1/medical-scribe-jobs/{name}"),
+                token,
+                None,
+            );
             assert_eq!(r.status, 200, "get {name}: {}", r.body);
             let status = r.body["MedicalScribeJob"]["MedicalScribeJobStatus"]
                 .as_str()
@@ -204,7 +227,10 @@ impl App {
             if status == "COMPLETED" || status == "FAILED" {
                 return r.body;
             }
-            assert!(Instant::now() < deadline, "job {name} still {status} after {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "job {name} still {status} after {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }

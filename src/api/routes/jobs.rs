@@ -21,17 +21,22 @@ pub async fn start(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.caller(&req, Access::Create).await?;
-    let body = tokio::time::timeout(state.body_timeout, payload.to_bytes_limited(MAX_REQUEST_BYTES))
-        .await
-        .map_err(|_| ApiError::bad_request("the request took longer than server.request_timeout_secs"))?
-        .map_err(|_| ApiError::bad_request("the request was interrupted"))?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BadRequestException",
-                format!("a job request is at most {MAX_REQUEST_BYTES} bytes (upload audio to /v1/media)"),
-            )
-        })?;
+    let body = tokio::time::timeout(
+        state.body_timeout,
+        payload.to_bytes_limited(MAX_REQUEST_BYTES),
+    )
+    .await
+    .map_err(|_| ApiError::bad_request("the request took longer than server.request_timeout_secs"))?
+    .map_err(|_| ApiError::bad_request("the request was interrupted"))?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BadRequestException",
+            format!(
+                "a job request is at most {MAX_REQUEST_BYTES} bytes (upload audio to /v1/media)"
+            ),
+        )
+    })?;
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not JSON (StartMedicalScribeJobRequest): line {} column {}",
@@ -63,10 +68,10 @@ pub async fn get(
     if job.medical_scribe_job_status == Some(MedicalScribeJobStatus::Completed) {
         let mut ext = serde_json::Map::new();
         if let Some(d) = delivery {
-            let uri = job
-                .medical_scribe_output
-                .as_ref()
-                .map(|o| o.transcript_file_uri.replace("transcript.json", "fhir-bundle.json"));
+            let uri = job.medical_scribe_output.as_ref().map(|o| {
+                o.transcript_file_uri
+                    .replace("transcript.json", "fhir-bundle.json")
+            });
             ext.insert("FhirBundleUri".into(), serde_json::json!(uri));
             ext.insert("FhirDelivery".into(), serde_json::json!(d));
         }
@@ -87,28 +92,33 @@ pub struct ListQuery {
     next_token: Option<String>,
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: State,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.caller(&req, Access::Search).await?;
     let q: ListQuery = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::bad_request(format!("query: {e} (Status, JobNameContains, MaxResults, NextToken)")))?
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "query: {e} (Status, JobNameContains, MaxResults, NextToken)"
+            ))
+        })?
         .into_inner();
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(
-            serde_json::from_value::<MedicalScribeJobStatus>(serde_json::json!(s)).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "Status must be one of QUEUED, IN_PROGRESS, FAILED, COMPLETED, got {s}"
-                ))
-            })?,
+            serde_json::from_value::<MedicalScribeJobStatus>(serde_json::json!(s)).map_err(
+                |_| {
+                    ApiError::bad_request(format!(
+                        "Status must be one of QUEUED, IN_PROGRESS, FAILED, COMPLETED, got {s}"
+                    ))
+                },
+            )?,
         ),
     };
     let max_results = match q.max_results.as_deref() {
         None => None,
         Some(m) => Some(m.parse::<u32>().map_err(|_| {
-            ApiError::bad_request(format!("MaxResults must be a whole number from 1 to 100, got {m}"))
+            ApiError::bad_request(format!(
+                "MaxResults must be a whole number from 1 to 100, got {m}"
+            ))
         })?),
     };
     let request = ListMedicalScribeJobsRequest {
