@@ -109,6 +109,11 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
     assert_eq!(doc.status, 200);
     let _: fhirscribe::healthscribe::ClinicalDocumentationFile =
         serde_json::from_str(&doc.text).expect("clinical-documentation.json shape");
+    // The audio is gone once the job completed (retain_audio is off by default).
+    let media = job["Media"]["MediaFileUri"].as_str().unwrap();
+    let r = app.call("POST", "/v1/medical-scribe-jobs", t, Some(&job_request("reuse", media)));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("no uploaded media"));
     let bundle = app.call(
         "GET",
         "/v1/medical-scribe-jobs/visit-e2e/fhir-bundle.json",
@@ -786,6 +791,29 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
     assert_eq!(ops, 10, "every route is documented once");
     let m = request("GET", &app.url("/metrics"), None, None);
     assert!(m.text.contains("fhirscribe_queue_depth"), "{}", m.text);
+    // --check-config: a good config passes, a bad one is named.
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let check = |file: &std::path::Path, insecure: bool| {
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["serve", "--check-config", "--config"]).arg(file);
+        if insecure {
+            c.arg("--insecure-no-auth");
+        }
+        c.output().unwrap()
+    };
+    let out = check(&good, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration ok"));
+    let out = check(&good, false);
+    assert!(!out.status.success(), "no issuer and no --insecure-no-auth is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-no-auth"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[ehr]]\nname = \"main\"\nfhir_base = \"ftp://x\"\n").unwrap();
+    let out = check(&bad, true);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ehr.fhir_base"));
     // SIGTERM: stops within the grace period.
     let took = app.terminate();
     assert!(took < Duration::from_secs(15), "SIGTERM took {took:?}");

@@ -284,7 +284,6 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         max_jobs: cfg.server.max_jobs,
         retain_audio: cfg.server.retain_audio,
         max_upload_bytes: cfg.server.max_upload_bytes,
-        ehrs: cfg.ehr.clone(),
     };
     let service = JobService::new(engine, store, outboxes, settings, metrics.clone());
     let recovered = service.recover()?;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{JobName, JobSpec, JobSpecError, MediaSource};
-use crate::config::{EhrConfig, WriteBack};
+use crate::config::WriteBack;
 use crate::engine::Engine;
 use crate::healthscribe::{
     DateTime, ListMedicalScribeJobsRequest, MedicalScribeJob, MedicalScribeJobStatus,
@@ -130,7 +130,6 @@ pub struct ServiceSettings {
     pub max_jobs: usize,
     pub retain_audio: bool,
     pub max_upload_bytes: usize,
-    pub ehrs: Vec<EhrConfig>,
 }
 
 /// Our extension of `StartMedicalScribeJob`: where the Bundle goes (never a URL: an EHR is
@@ -206,7 +205,6 @@ pub struct JobService {
     queue: Mutex<Queue>,
     wake: Condvar,
     busy: AtomicUsize,
-    running: AtomicUsize,
     /// Last heartbeat of the delivery loop (unix ms), for readiness.
     delivery_beat: AtomicU64,
     stopped: AtomicBool,
@@ -243,7 +241,6 @@ impl JobService {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             busy: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
             delivery_beat: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
         })
@@ -956,11 +953,6 @@ impl JobService {
 
     pub fn is_stopping(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)
-    }
-
-    /// Counts a running job for shutdown bookkeeping.
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
     }
 }
 
