@@ -611,6 +611,28 @@ impl Config {
         self.models.workers.unwrap_or(1)
     }
 
+    /// The service's worker count: `models.workers` when set, else as many jobs as the cores
+    /// allow at `threads()` decoder threads each, and at most one per 2 GiB of available
+    /// memory (a recognizer with base and a long recording's buffers stays well under that).
+    pub fn service_workers(&self) -> usize {
+        if let Some(n) = self.models.workers {
+            return n;
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let by_cores = cores / self.threads().max(1);
+        let mem_gib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemAvailable:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .map_or(2, |kb| (kb / (1 << 20)) as usize);
+        by_cores.min(mem_gib / 2).max(1)
+    }
+
     /// The note rewrite's settings; `None` = off.
     pub fn llm(&self) -> Result<Option<LlmConfig>, ConfigError> {
         let Some(s) = &self.note.llm else {

@@ -271,6 +271,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         delivery.push((e, smart, outbox));
     }
     let t = Instant::now();
+    cfg.models.workers = Some(cfg.service_workers());
     let engine = Arc::new(Engine::load(&cfg)?);
     tracing::info!(
         secs = t.elapsed().as_secs_f64(),

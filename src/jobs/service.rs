@@ -192,6 +192,8 @@ pub struct DeliveryStatus {
 #[derive(Default)]
 struct Queue {
     names: VecDeque<String>,
+    /// Starts between the capacity check and their job being stored.
+    reserved: usize,
     stopping: bool,
 }
 
@@ -380,17 +382,39 @@ impl JobService {
                 )));
             }
         }
+        // A place in the queue is reserved before the job is stored, so concurrent starts can
+        // never push the queue past its capacity.
         {
-            let q = lock(&self.queue);
-            if q.names.len() >= self.settings.queue_capacity {
+            let mut q = lock(&self.queue);
+            if q.names.len() + q.reserved >= self.settings.queue_capacity {
                 self.metrics
                     .inc("fhirscribe_rejections_total", "reason=\"queue_full\"");
                 return Err(ServiceError::LimitExceeded(format!(
                     "the job queue is full ({} jobs waiting); try again later",
-                    q.names.len()
+                    q.names.len() + q.reserved
                 )));
             }
+            q.reserved += 1;
         }
+        let created = self.create(spec, req, chart, caller);
+        let mut q = lock(&self.queue);
+        q.reserved -= 1;
+        let job = created?;
+        q.names.push_back(job.name.clone());
+        self.metrics
+            .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+        drop(q);
+        self.wake.notify_one();
+        Ok(self.describe(&job))
+    }
+
+    fn create(
+        &self,
+        spec: JobSpec,
+        req: StartMedicalScribeJobRequest,
+        chart: Option<ChartTarget>,
+        caller: &Caller,
+    ) -> Result<JobRecord, ServiceError> {
         let job = JobRecord {
             name: spec.name.to_string(),
             id: uuid::Uuid::new_v4().to_string(),
@@ -420,14 +444,7 @@ impl JobService {
             .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
         self.metrics.inc("fhirscribe_jobs_started_total", "");
         tracing::info!(job = %job.name, "job accepted");
-        {
-            let mut q = lock(&self.queue);
-            q.names.push_back(job.name.clone());
-            self.metrics
-                .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
-        }
-        self.wake.notify_one();
-        Ok(self.describe(&job))
+        Ok(job)
     }
 
     fn chart_target(
