@@ -111,9 +111,17 @@ fn a_job_runs_end_to_end_writes_back_once_and_deletes_without_trace() {
         serde_json::from_str(&doc.text).expect("clinical-documentation.json shape");
     // The audio is gone once the job completed (retain_audio is off by default).
     let media = job["Media"]["MediaFileUri"].as_str().unwrap();
-    let r = app.call("POST", "/v1/medical-scribe-jobs", t, Some(&job_request("reuse", media)));
+    let r = app.call(
+        "POST",
+        "/v1/medical-scribe-jobs",
+        t,
+        Some(&job_request("reuse", media)),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.body["message"].as_str().unwrap().contains("no uploaded media"));
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("no uploaded media"));
     let bundle = app.call(
         "GET",
         "/v1/medical-scribe-jobs/visit-e2e/fhir-bundle.json",
@@ -804,10 +812,17 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
         c.output().unwrap()
     };
     let out = check(&good, true);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration ok"));
     let out = check(&good, false);
-    assert!(!out.status.success(), "no issuer and no --insecure-no-auth is refused");
+    assert!(
+        !out.status.success(),
+        "no issuer and no --insecure-no-auth is refused"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-no-auth"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[ehr]]\nname = \"main\"\nfhir_base = \"ftp://x\"\n").unwrap();
