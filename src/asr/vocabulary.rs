@@ -382,14 +382,22 @@ const FUNCTION_WORDS: &[&str] = &[
 
 /// A word's base for word-list look-ups: lowercase letters before any apostrophe ("what's" →
 /// "what", "I'm" → "i").
+/// The word as the common-word and function-word lists spell it: lowercase letters, without a
+/// clitic ending ("what's" → what, "don't" → don, "we'll" → we). An apostrophe that starts no
+/// clitic is part of the word ("O'Prizzle" → oprizzle, how whisper spelled omeprazole): cutting
+/// there left "o", a common word, and refused a real near miss.
 fn base_word(w: &str) -> String {
-    w.split(['\'', '’'])
-        .next()
-        .unwrap_or("")
+    const CLITICS: &[&str] = &["s", "t", "re", "ll", "ve", "d", "m"];
+    let lower: String = w
         .chars()
         .flat_map(char::to_lowercase)
-        .filter(char::is_ascii_alphabetic)
-        .collect()
+        .filter(|c| c.is_ascii_alphabetic() || matches!(c, '\'' | '’'))
+        .collect();
+    let stem = match lower.rsplit_once(['\'', '’']) {
+        Some((head, tail)) if CLITICS.contains(&tail) => head,
+        _ => lower.as_str(),
+    };
+    stem.chars().filter(char::is_ascii_alphabetic).collect()
 }
 
 fn is_function_word(w: &str) -> bool {
@@ -799,6 +807,21 @@ mod tests {
             );
             assert_eq!(pieces, before, "{plain}");
         }
+    }
+
+    #[test]
+    fn an_apostrophe_inside_a_name_is_part_of_the_word() {
+        assert_eq!(base_word("O'Prizzle"), "oprizzle");
+        assert_eq!(base_word("what's"), "what");
+        assert_eq!(base_word("don’t"), "don");
+        assert_eq!(base_word("We'll,"), "we");
+        // So a misheard drug name with an apostrophe is not taken for everyday words.
+        let v = Vocabulary::parse("omeprazole\n").unwrap().unwrap();
+        let words = ws("I take O'Prizzle~ daily.");
+        let span: Vec<usize> = (0..words.len())
+            .filter(|i| words[*i].text == "O'Prizzle")
+            .collect();
+        assert_eq!(everyday(&words, &span, &v.terms[0]), None);
     }
 
     #[test]
