@@ -49,6 +49,78 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The EHRs jobs may write back to, chosen by name in a job request (never a URL from it).
     pub ehr: Vec<EhrConfig>,
+    /// The AWS-compatible endpoint (`POST /`, AWS JSON 1.1, SigV4) for HealthScribe SDK clients.
+    pub aws_api: AwsApiConfig,
+}
+
+/// `[aws_api]`: access keys AWS SDKs sign requests with, and where their `s3://` media is.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsApiConfig {
+    /// Largest accepted difference between a request's X-Amz-Date and this server's clock.
+    pub max_skew_secs: u64,
+    pub access_keys: Vec<AwsKeyConfig>,
+    /// `s3://BUCKET/KEY` media is read from `DIR/KEY` (DIR must lie inside `jobs.media_dir`).
+    pub s3: Vec<S3Mapping>,
+}
+
+impl Default for AwsApiConfig {
+    fn default() -> Self {
+        Self {
+            max_skew_secs: 300,
+            access_keys: Vec::new(),
+            s3: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsKeyConfig {
+    /// The access key id SDKs are configured with.
+    pub id: String,
+    /// The environment variable holding the secret access key (preferred), or …
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// … the secret itself (keep the file readable by the service only).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// SMART-style scopes requests signed with this key get (default `system/scribe.cruds`).
+    #[serde(default = "default_aws_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_aws_scopes() -> Vec<String> {
+    vec!["system/scribe.cruds".into()]
+}
+
+impl AwsKeyConfig {
+    /// The secret, from its environment variable or the file; never printed.
+    pub fn resolve_secret(&self) -> Result<String, ConfigError> {
+        if let Some(var) = &self.secret_env {
+            return std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "aws_api.access_keys.secret_env",
+                    message: format!("{}: the variable {var} is not set", self.id),
+                });
+        }
+        self.secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "aws_api.access_keys",
+                message: format!("{}: set secret_env (or secret)", self.id),
+            })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Mapping {
+    pub bucket: String,
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod api;
 pub mod asr;
 pub mod audio;
+pub mod aws;
 pub mod cli;
 pub mod clinical;
 pub mod config;

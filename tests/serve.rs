@@ -796,7 +796,7 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 10, "every route is documented once");
+    assert_eq!(ops, 11, "every route is documented once");
     let m = request("GET", &app.url("/metrics"), None, None);
     assert!(m.text.contains("fhirscribe_queue_depth"), "{}", m.text);
     // --check-config: a good config passes, a bad one is named.

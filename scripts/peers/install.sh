@@ -102,3 +102,19 @@ if [ ! -s "$template" ] || [ "$(cat "$template.stamp" 2>/dev/null)" != "$templat
 fi
 
 command -v openssl >/dev/null 2>&1 || { say "openssl is needed (the tests make client keys with it)"; exit 1; }
+
+# --- AWS SDK for Python (an unmodified boto3 `transcribe` client is the AWS endpoint's test peer)
+# Wheels from the Python registry with pip's ordinary client, unpacked into a folder the test
+# puts on PYTHONPATH (no install into the system Python).
+BOTO3_VERSION=1.43.11
+aws_dir="$FHIRSCRIBE_HOME/peers-py-aws"
+if [ ! -f "$aws_dir/ok-$BOTO3_VERSION" ]; then
+  say "fetching boto3 $BOTO3_VERSION"
+  rm -rf "$aws_dir"; mkdir -p "$aws_dir/wheels" "$aws_dir/site"
+  python3 -m pip download --quiet --only-binary=:all: -d "$aws_dir/wheels" "boto3==$BOTO3_VERSION"
+  for w in "$aws_dir"/wheels/*.whl; do
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$w" "$aws_dir/site"
+  done
+  PYTHONPATH="$aws_dir/site" python3 -c "import boto3; assert boto3.__version__ == '$BOTO3_VERSION'"
+  touch "$aws_dir/ok-$BOTO3_VERSION"
+fi

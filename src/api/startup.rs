@@ -60,6 +60,7 @@ pub enum ServeError {
 /// Checks what `serve` would check before loading models (`--check-config`).
 pub fn check(cfg: &Config, opts: &ServeOptions) -> Result<(), ServeError> {
     verifier(cfg, opts)?;
+    aws_endpoint(cfg)?;
     for e in &cfg.ehr {
         backend_config(e)?;
     }
@@ -110,6 +111,34 @@ fn verifier(cfg: &Config, opts: &ServeOptions) -> Result<Option<Verifier>, Serve
         .map_err(|e| ServeError::Config(format!("auth: {e}")))?
         .with_min_refresh(Duration::from_secs(cfg.auth.jwks_min_refresh_secs));
     Ok(Some(v))
+}
+
+fn aws_endpoint(cfg: &Config) -> Result<Option<routes::AwsEndpoint>, ServeError> {
+    let a = &cfg.aws_api;
+    if a.access_keys.is_empty() {
+        return Ok(None);
+    }
+    let keys = a
+        .access_keys
+        .iter()
+        .map(|k| {
+            Ok(crate::aws::AccessKey {
+                id: k.id.clone(),
+                secret: k
+                    .resolve_secret()
+                    .map_err(|e| ServeError::Config(e.to_string()))?,
+                scopes: k.scopes.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, ServeError>>()?;
+    Ok(Some(routes::AwsEndpoint {
+        verifier: crate::aws::SigV4Verifier::new(keys, Duration::from_secs(a.max_skew_secs)),
+        s3: a
+            .s3
+            .iter()
+            .map(|m| (m.bucket.clone(), m.dir.clone()))
+            .collect(),
+    }))
 }
 
 fn backend_config(e: &EhrConfig) -> Result<Option<BackendConfig>, ServeError> {
@@ -293,12 +322,14 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     let stop_delivery = Arc::new(AtomicBool::new(false));
     let delivery_thread = spawn_delivery(service.clone(), delivery, stop_delivery.clone());
 
+    let aws = aws_endpoint(&cfg)?;
     let state = web::Data::new(AppState {
         service: service.clone(),
         auth: Auth::new(verifier, cfg.server.rate_limit_per_minute, metrics),
         body_timeout: Duration::from_secs(cfg.server.request_timeout_secs),
         max_upload_bytes: cfg.server.max_upload_bytes,
         ready: AtomicBool::new(true),
+        aws,
     });
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let http_workers = cfg.server.http_workers;

@@ -324,6 +324,28 @@ impl DateTime {
         ))
     }
 
+    /// Seconds since the Unix epoch (AWS's JSON protocol writes timestamps so), for the
+    /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` form this type writes; None for other spellings.
+    pub fn unix_seconds(&self) -> Option<f64> {
+        let s = self.0.strip_suffix('Z')?;
+        let (date, time) = s.split_once('T')?;
+        let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+        let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+        let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+        let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
+        let frac: f64 = format!("0.{frac}").parse().ok()?;
+        // Days from civil (Howard Hinnant's algorithm), the inverse of `civil_from_days`.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some((days * 86_400 + h * 3600 + min * 60 + sec) as f64 + frac)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -797,6 +819,14 @@ impl ListMedicalScribeJobsRequest {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn timestamps_round_trip_through_epoch_seconds() {
+        for secs in [0.0, 951_782_400.5, 1_764_806_143.475, 4_102_444_800.0] {
+            let d = DateTime::from_unix_seconds(secs).unwrap();
+            assert_eq!(d.unix_seconds(), Some(secs), "{}", d.as_str());
+        }
+    }
 
     fn speaker_labels_request() -> StartMedicalScribeJobRequest {
         serde_json::from_value(json!({

@@ -97,7 +97,13 @@ impl App {
                 "\n[[ehr]]\nname = \"{name}\"\nfhir_base = \"{base}\"\n"
             ));
         }
-        t.push_str(&self.opts.extra_toml);
+        // `{media_dir}` in extra TOML is this app's media folder.
+        t.push_str(
+            &self
+                .opts
+                .extra_toml
+                .replace("{media_dir}", &self.media_dir().display().to_string()),
+        );
         fs::create_dir_all(self.media_dir()).unwrap();
         fs::write(self.dir.path().join("config.toml"), t).unwrap();
     }

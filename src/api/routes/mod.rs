@@ -1,6 +1,7 @@
 //! The routes, one file per resource. [`ROUTES`] is the single table the router
 //! ([`configure`]) and the OpenAPI document are built from, so they cannot disagree.
 
+pub mod aws;
 pub mod jobs;
 pub mod media;
 pub mod ops;
@@ -22,6 +23,26 @@ pub struct AppState {
     pub max_upload_bytes: usize,
     /// Readiness: false until recovery ran and workers started.
     pub ready: std::sync::atomic::AtomicBool,
+    /// The AWS-compatible endpoint, when access keys are configured.
+    pub aws: Option<AwsEndpoint>,
+}
+
+/// SigV4 keys and the `s3://` mapping of the AWS-compatible endpoint.
+pub struct AwsEndpoint {
+    pub verifier: crate::aws::SigV4Verifier,
+    /// (bucket, local folder).
+    pub s3: Vec<(String, std::path::PathBuf)>,
+}
+
+impl AwsEndpoint {
+    /// `s3://BUCKET/KEY` → `file://DIR/KEY` for a mapped bucket (the media rules then check the
+    /// file lies in the media folder).
+    pub fn map_s3(&self, uri: &str) -> Option<String> {
+        let rest = uri.strip_prefix("s3://")?;
+        let (bucket, key) = rest.split_once('/')?;
+        let (_, dir) = self.s3.iter().find(|(b, _)| b == bucket)?;
+        Some(format!("file://{}", dir.join(key).display()))
+    }
 }
 
 pub type State = web::Data<AppState>;
@@ -49,6 +70,15 @@ macro_rules! route {
 }
 
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: "post",
+        path: "/",
+        summary: "AWS JSON 1.1 (X-Amz-Target: Transcribe.StartMedicalScribeJob | GetMedicalScribeJob | ListMedicalScribeJobs | DeleteMedicalScribeJob), SigV4-signed: for AWS SDK clients",
+        scope: Some("SigV4 key scopes"),
+        body: Some("AwsJsonRequest"),
+        ok: (200, "AwsJsonResponse"),
+        register: route!(post, "/", aws::dispatch),
+    },
     Route {
         method: "post",
         path: "/v1/media",
