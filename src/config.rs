@@ -116,11 +116,16 @@ impl AwsKeyConfig {
     }
 }
 
+/// Where a bucket's objects are: a local folder (inside `jobs.media_dir`) or an http(s) URL
+/// prefix (one of `jobs.media_url_prefixes`); exactly one of them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct S3Mapping {
     pub bucket: String,
-    pub dir: PathBuf,
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -576,6 +581,14 @@ impl Config {
                         format!("{a} is not accepted (RS256, RS384, ES256 or ES384)"),
                     ));
                 }
+            }
+        }
+        for m in &self.aws_api.s3 {
+            if m.dir.is_some() == m.url.is_some() {
+                return Err(invalid(
+                    "aws_api.s3",
+                    format!("bucket {}: set exactly one of dir and url", m.bucket),
+                ));
             }
         }
         let mut names = std::collections::BTreeSet::new();

@@ -41,8 +41,20 @@ for _ in range(1200):
 out["status"] = j["MedicalScribeJobStatus"]
 out["creation_time_type"] = type(j["CreationTime"]).__name__
 out["transcript_uri"] = j.get("MedicalScribeOutput", {}).get("TranscriptFileUri")
-out["listed"] = [s["MedicalScribeJobName"] for s in
-                 c.list_medical_scribe_jobs(Status="COMPLETED", MaxResults=5)["MedicalScribeJobSummaries"]]
+c.start_medical_scribe_job(**dict(req, MedicalScribeJobName="sdk-visit-2"))
+for _ in range(1200):
+    if c.get_medical_scribe_job(MedicalScribeJobName="sdk-visit-2")["MedicalScribeJob"]["MedicalScribeJobStatus"] in ("COMPLETED", "FAILED"):
+        break
+    time.sleep(0.25)
+pages, token = [], None
+while True:
+    kw = dict(Status="COMPLETED", MaxResults=1, **({"NextToken": token} if token else {}))
+    page = c.list_medical_scribe_jobs(**kw)
+    pages.append([s["MedicalScribeJobName"] for s in page["MedicalScribeJobSummaries"]])
+    token = page.get("NextToken")
+    if not token:
+        break
+out["listed"] = pages
 out["duplicate"] = code(lambda: c.start_medical_scribe_job(**req))
 out["missing"] = code(lambda: c.get_medical_scribe_job(MedicalScribeJobName="no-such-job"))
 out["unmapped_bucket"] = code(lambda: c.start_medical_scribe_job(**dict(req, MedicalScribeJobName="x2",
@@ -156,7 +168,8 @@ fn an_unmodified_boto3_client_runs_healthscribe_jobs_and_sigv4_failures_get_aws_
         .as_str()
         .unwrap()
         .ends_with("/v1/medical-scribe-jobs/sdk-visit/transcript.json"));
-    assert_eq!(r["listed"], json!(["sdk-visit"]));
+    // Newest first, one per page, NextToken to the next.
+    assert_eq!(r["listed"], json!([["sdk-visit-2"], ["sdk-visit"]]));
     assert_eq!(r["duplicate"], "ConflictException");
     assert_eq!(r["missing"], "NotFoundException");
     assert_eq!(r["unmapped_bucket"], "BadRequestException");

@@ -136,7 +136,16 @@ fn aws_endpoint(cfg: &Config) -> Result<Option<routes::AwsEndpoint>, ServeError>
         s3: a
             .s3
             .iter()
-            .map(|m| (m.bucket.clone(), m.dir.clone()))
+            .map(|m| {
+                let base = match (&m.dir, &m.url) {
+                    (Some(d), _) => {
+                        format!("file://{}/", d.display().to_string().trim_end_matches('/'))
+                    }
+                    (None, Some(u)) => format!("{}/", u.trim_end_matches('/')),
+                    (None, None) => String::new(),
+                };
+                (m.bucket.clone(), base)
+            })
             .collect(),
     }))
 }

@@ -30,18 +30,19 @@ pub struct AppState {
 /// SigV4 keys and the `s3://` mapping of the AWS-compatible endpoint.
 pub struct AwsEndpoint {
     pub verifier: crate::aws::SigV4Verifier,
-    /// (bucket, local folder).
-    pub s3: Vec<(String, std::path::PathBuf)>,
+    /// (bucket, `file://` folder or `http(s)://` prefix it maps to, ending in `/`).
+    pub s3: Vec<(String, String)>,
 }
 
 impl AwsEndpoint {
-    /// `s3://BUCKET/KEY` → `file://DIR/KEY` for a mapped bucket (the media rules then check the
-    /// file lies in the media folder).
+    /// `s3://BUCKET/KEY` → `file://DIR/KEY` or `https://PREFIX/KEY` for a mapped bucket; the
+    /// service's media rules then check the result like any other URI (inside the media
+    /// folder, under a configured URL prefix).
     pub fn map_s3(&self, uri: &str) -> Option<String> {
         let rest = uri.strip_prefix("s3://")?;
         let (bucket, key) = rest.split_once('/')?;
-        let (_, dir) = self.s3.iter().find(|(b, _)| b == bucket)?;
-        Some(format!("file://{}", dir.join(key).display()))
+        let (_, base) = self.s3.iter().find(|(b, _)| b == bucket)?;
+        Some(format!("{base}{key}"))
     }
 }
 
