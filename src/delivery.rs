@@ -218,24 +218,53 @@ pub async fn drain(
     }
 }
 
-/// The long-running worker for `serve`: a pass whenever something is due, until `stop`.
+/// One destination of [`run_all`]: a name for logs, its outbox and the client that sends it.
+pub struct Target {
+    pub name: String,
+    pub outbox: Outbox,
+    pub client: FhirClient,
+}
+
+/// The long-running worker for one outbox: a pass whenever something is due, until `stop`.
 pub async fn run(
     outbox: Outbox,
     client: FhirClient,
     policy: RetryPolicy,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let target = Target {
+        name: String::new(),
+        outbox,
+        client,
+    };
+    run_all(vec![target], policy, stop, |_, _| {}).await
+}
+
+/// The long-running worker for `serve`: passes over every target's due Bundles, one target at
+/// a time, until `stop`; `on_pass` sees each target's counts (metrics, liveness).
+pub async fn run_all(
+    targets: Vec<Target>,
+    policy: RetryPolicy,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    mut on_pass: impl FnMut(&str, &PassReport),
 ) {
     loop {
-        if let Err(e) = deliver_due(&outbox, &client, &policy).await {
-            tracing::error!(error = %e, "outbox pass failed");
+        let mut wait = Duration::from_secs(1);
+        for t in &targets {
+            let span = tracing::info_span!("delivery", ehr = %t.name);
+            match deliver_due(&t.outbox, &t.client, &policy)
+                .instrument(span)
+                .await
+            {
+                Ok(r) => on_pass(&t.name, &r),
+                Err(e) => tracing::error!(ehr = %t.name, error = %e, "outbox pass failed"),
+            }
+            if let Ok(Some(next)) = store(&t.outbox, |o| o.next_due()).await {
+                wait = wait.min(Duration::from_millis(next.saturating_sub(now_ms())));
+            }
         }
-        let wait = match store(&outbox, |o| o.next_due()).await {
-            Ok(Some(next)) => Duration::from_millis(next.saturating_sub(now_ms())),
-            _ => Duration::from_secs(1),
-        }
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
             _ = stop.changed() => return,
         }
     }

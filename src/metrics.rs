@@ -69,6 +69,15 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Adds `n` to a counter.
+    pub fn add(&self, name: &'static str, label: impl Into<String>, n: u64) {
+        if n > 0 {
+            *lock(&self.counters)
+                .entry((name, label.into()))
+                .or_default() += n;
+        }
+    }
+
     pub fn gauge_add(&self, name: &'static str, label: impl Into<String>, delta: i64) {
         *lock(&self.gauges).entry((name, label.into())).or_default() += delta;
     }

@@ -7,7 +7,7 @@
 //! transaction that completes a job).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -211,16 +211,20 @@ async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError>
     )))
 }
 
-/// The delivery loop: one pass over every EHR's due Bundles at a time, until `stop`.
+/// The delivery thread: [`crate::delivery::run_all`] over every EHR's outbox until `stop`,
+/// counting outcomes and beating the readiness heartbeat.
 fn spawn_delivery(
     service: Arc<JobService>,
     ehrs: Vec<(EhrConfig, Option<BackendConfig>, Outbox)>,
-    stop: Arc<AtomicBool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("fhir-delivery".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the delivery runtime");
@@ -228,7 +232,7 @@ fn spawn_delivery(
                 }
             };
             rt.block_on(async move {
-                let mut clients = Vec::new();
+                let mut targets = Vec::new();
                 for (e, smart, outbox) in ehrs {
                     let http = reqwest::Client::builder()
                         .timeout(Duration::from_secs(e.timeout_secs))
@@ -242,32 +246,25 @@ fn spawn_delivery(
                         }
                         None => None,
                     };
-                    clients.push((e.name.clone(), outbox, FhirClient::new(&e.fhir_base, http, auth)));
+                    targets.push(crate::delivery::Target {
+                        name: e.name.clone(),
+                        outbox,
+                        client: FhirClient::new(&e.fhir_base, http, auth),
+                    });
                 }
-                let policy = RetryPolicy::default();
                 let metrics = service.metrics().clone();
-                while !stop.load(Ordering::SeqCst) {
+                let on_pass = |_: &str, r: &crate::delivery::PassReport| {
                     service.delivery_heartbeat();
-                    for (name, outbox, client) in &clients {
-                        let span = tracing::info_span!("delivery", ehr = %name);
-                        match crate::delivery::deliver_due(outbox, client, &policy).instrument(span).await {
-                            Ok(r) => {
-                                for (label, n) in [
-                                    ("delivered", r.delivered),
-                                    ("retrying", r.retrying),
-                                    ("dead_letter", r.dead),
-                                    ("superseded", r.superseded),
-                                ] {
-                                    for _ in 0..n {
-                                        metrics.inc("fhirscribe_deliveries_total", format!("outcome=\"{label}\""));
-                                    }
-                                }
-                            }
-                            Err(e) => tracing::error!(ehr = %name, error = %e, "delivery pass failed"),
-                        }
+                    for (label, n) in [
+                        ("delivered", r.delivered),
+                        ("retrying", r.retrying),
+                        ("dead_letter", r.dead),
+                        ("superseded", r.superseded),
+                    ] {
+                        metrics.add("fhirscribe_deliveries_total", format!("outcome=\"{label}\""), n as u64);
                     }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                };
+                crate::delivery::run_all(targets, RetryPolicy::default(), stop, on_pass).await;
             });
         })
         .expect("spawn delivery thread")
@@ -328,8 +325,8 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     let recovered = service.recover()?;
     tracing::info!(queued = recovered, "jobs recovered from the store");
     let workers = service.spawn_workers();
-    let stop_delivery = Arc::new(AtomicBool::new(false));
-    let delivery_thread = spawn_delivery(service.clone(), delivery, stop_delivery.clone());
+    let (stop_delivery, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery_thread = spawn_delivery(service.clone(), delivery, stop_rx);
 
     let aws = aws_endpoint(&cfg)?;
     let state = web::Data::new(AppState {
@@ -395,7 +392,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
                 "grace period over: running jobs will run again at the next start"
             );
         }
-        stop_delivery.store(true, Ordering::SeqCst);
+        let _ = stop_delivery.send(true);
         let _ = actix_web::rt::task::spawn_blocking(move || delivery_thread.join()).await;
         db.flush_async().await.map_err(StoreError::from)?;
         tracing::info!("stopped");

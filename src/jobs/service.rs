@@ -18,7 +18,7 @@
 //! - **No PHI in logs**: spans carry the job name, statuses, durations and sizes only.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -209,7 +209,6 @@ pub struct JobService {
     busy: AtomicUsize,
     /// Last heartbeat of the delivery loop (unix ms), for readiness.
     delivery_beat: AtomicU64,
-    stopped: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -244,7 +243,6 @@ impl JobService {
             wake: Condvar::new(),
             busy: AtomicUsize::new(0),
             delivery_beat: AtomicU64::new(0),
-            stopped: AtomicBool::new(false),
         })
     }
 
@@ -757,7 +755,6 @@ impl JobService {
     /// Asks the workers to stop after their current job; queued jobs stay QUEUED in the store.
     pub fn stop(&self) {
         lock(&self.queue).stopping = true;
-        self.stopped.store(true, Ordering::SeqCst);
         self.wake.notify_all();
     }
 
@@ -969,7 +966,7 @@ impl JobService {
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
+        lock(&self.queue).stopping
     }
 }
 

@@ -174,6 +174,20 @@ fn abort<T>(e: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))
 }
 
+/// Whether the stored record is `job`'s creation at run `run` (not deleted, re-created or
+/// re-run meanwhile): a worker's writes apply only then.
+fn is_current(
+    jobs: &sled::transaction::TransactionalTree,
+    job: &JobRecord,
+    run: u32,
+) -> TxResult<bool> {
+    let Some(raw) = jobs.get(job.name.as_bytes())? else {
+        return Ok(false);
+    };
+    let now: JobRecord = decode(job.name.as_bytes(), &raw).or_else(abort)?;
+    Ok(now.id == job.id && now.run == run)
+}
+
 impl SledJobStore {
     pub fn in_db(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
@@ -284,11 +298,7 @@ impl JobStore for SledJobStore {
         let value = encode(job)?;
         let (akey, aval) = self.audit_value(event, &job.name, None)?;
         let r = (&self.jobs, &self.audit).transaction(|(jobs, audit)| {
-            let Some(raw) = jobs.get(job.name.as_bytes())? else {
-                return Ok(false);
-            };
-            let now: JobRecord = decode(job.name.as_bytes(), &raw).or_else(abort)?;
-            if now.id != job.id || now.run != expected_run {
+            if !is_current(jobs, job, expected_run)? {
                 return Ok(false);
             }
             jobs.insert(job.name.as_bytes(), value.as_slice())?;
@@ -309,11 +319,7 @@ impl JobStore for SledJobStore {
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         let (akey, aval) = self.audit_value(event, &job.name, Some(names.join(",")))?;
         let r = (&self.jobs, &self.artifacts, &self.audit).transaction(|(jobs, arts, audit)| {
-            let Some(raw) = jobs.get(job.name.as_bytes())? else {
-                return Ok(false);
-            };
-            let now: JobRecord = decode(job.name.as_bytes(), &raw).or_else(abort)?;
-            if now.id != job.id || now.run != job.run {
+            if !is_current(jobs, job, job.run)? {
                 return Ok(false);
             }
             for (file, bytes) in files {

@@ -86,16 +86,9 @@ pub async fn dispatch(
             ))
         }
     };
-    let body = tokio::time::timeout(
-        state.body_timeout,
-        payload.to_bytes_limited(MAX_REQUEST_BYTES),
-    )
-    .await
-    .map_err(|_| ApiError::bad_request("the request took longer than server.request_timeout_secs"))?
-    .map_err(|_| ApiError::bad_request("the request was interrupted"))?
-    .map_err(|_| {
-        ApiError::bad_request(format!("a request is at most {MAX_REQUEST_BYTES} bytes"))
-    })?;
+    let too_large =
+        ApiError::bad_request(format!("a request is at most {MAX_REQUEST_BYTES} bytes"));
+    let body = super::read_body(payload, MAX_REQUEST_BYTES, state.body_timeout, too_large).await?;
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()

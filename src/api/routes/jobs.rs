@@ -21,22 +21,12 @@ pub async fn start(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.caller(&req, Access::Create).await?;
-    let body = tokio::time::timeout(
-        state.body_timeout,
-        payload.to_bytes_limited(MAX_REQUEST_BYTES),
-    )
-    .await
-    .map_err(|_| ApiError::bad_request("the request took longer than server.request_timeout_secs"))?
-    .map_err(|_| ApiError::bad_request("the request was interrupted"))?
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BadRequestException",
-            format!(
-                "a job request is at most {MAX_REQUEST_BYTES} bytes (upload audio to /v1/media)"
-            ),
-        )
-    })?;
+    let too_large = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BadRequestException",
+        format!("a job request is at most {MAX_REQUEST_BYTES} bytes (upload audio to /v1/media)"),
+    );
+    let body = super::read_body(payload, MAX_REQUEST_BYTES, state.body_timeout, too_large).await?;
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not JSON (StartMedicalScribeJobRequest): line {} column {}",

@@ -30,24 +30,7 @@ pub async fn upload(
             return Err(too_large());
         }
     }
-    // The body is read under a deadline and a size cap, so a slow or endless upload holds
-    // neither a connection nor memory for long.
-    let read = async {
-        match payload.to_bytes_limited(limit).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(_)) => Err(too_large()),
-            Err(_) => Err(ApiError::bad_request("the upload was interrupted")),
-        }
-    };
-    let body = tokio::time::timeout(state.body_timeout, read)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "BadRequestException",
-                "the upload took longer than server.request_timeout_secs",
-            )
-        })??;
+    let body = super::read_body(payload, limit, state.body_timeout, too_large()).await?;
     let service = state.service.clone();
     let uri = blocking(move || service.upload(&body, &caller)).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "MediaFileUri": uri })))

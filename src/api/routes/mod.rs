@@ -9,9 +9,11 @@ pub mod ops;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 
 use super::auth::Auth;
+use super::error::ApiError;
 use crate::jobs::service::JobService;
 
 /// What every handler shares.
@@ -47,6 +49,26 @@ impl AwsEndpoint {
 }
 
 pub type State = web::Data<AppState>;
+
+/// Reads a request body under the server's deadline and a size cap, so a slow or endless
+/// request holds neither a connection nor memory for long; `too_large` answers past the cap.
+pub async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+    too_large: ApiError,
+) -> Result<web::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "BadRequestException",
+            "the request took longer than server.request_timeout_secs",
+        )),
+        Ok(Err(_)) => Err(ApiError::bad_request("the request was interrupted")),
+        Ok(Ok(Err(_))) => Err(too_large),
+        Ok(Ok(Ok(body))) => Ok(body),
+    }
+}
 
 /// One route: what the OpenAPI document says about it and how it is registered.
 pub struct Route {
