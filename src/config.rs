@@ -51,12 +51,62 @@ pub struct Config {
     pub ehr: Vec<EhrConfig>,
     /// The AWS-compatible endpoint (`POST /`, AWS JSON 1.1, SigV4) for HealthScribe SDK clients.
     pub aws_api: AwsApiConfig,
+    /// The read-only FHIR API and Bulk Data export over what jobs produced.
+    pub fhir_api: FhirApiConfig,
+}
+
+/// `[fhir_api]`: FHIR read/search and Bulk Data `$export` for clients that pull.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FhirApiConfig {
+    pub enabled: bool,
+    /// Where the FHIR base is mounted (its URL is `server.public_url` + this).
+    pub base_path: String,
+    /// The token endpoint `.well-known/smart-configuration` and the CapabilityStatement name
+    /// (default: discovered from the first `[[auth.issuers]]` at start-up).
+    pub token_endpoint: Option<String>,
+    /// The authorization endpoint for user-facing apps, when the issuer has one.
+    pub authorization_endpoint: Option<String>,
+    /// Hours a finished export's files are kept (or until the client deletes them).
+    pub export_retention_hours: u64,
+    /// Exports running at once; more kick-offs get 429 with Retry-After.
+    pub max_running_exports: usize,
+    /// Where export files are written (default: STORE_DIR/exports).
+    pub export_dir: Option<PathBuf>,
+    /// Groups for `Group/{id}/$export` (the group `all`, every patient with resources, is
+    /// built in).
+    pub groups: Vec<GroupConfig>,
+}
+
+impl Default for FhirApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base_path: "/fhir/r4".into(),
+            token_endpoint: None,
+            authorization_endpoint: None,
+            export_retention_hours: 24,
+            max_running_exports: 2,
+            export_dir: None,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// One `[[fhir_api.groups]]`: a named list of patient ids.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub id: String,
+    pub patients: Vec<String>,
 }
 
 /// `[aws_api]`: access keys AWS SDKs sign requests with, and where their `s3://` media is.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsApiConfig {
+    /// The path SDKs post to (their `endpoint_url`'s path), default `/`.
+    pub path: String,
     /// Largest accepted difference between a request's X-Amz-Date and this server's clock.
     pub max_skew_secs: u64,
     pub access_keys: Vec<AwsKeyConfig>,
@@ -67,6 +117,7 @@ pub struct AwsApiConfig {
 impl Default for AwsApiConfig {
     fn default() -> Self {
         Self {
+            path: "/".into(),
             max_skew_secs: 300,
             access_keys: Vec::new(),
             s3: Vec::new(),
@@ -588,6 +639,59 @@ impl Config {
                 return Err(invalid(
                     "aws_api.s3",
                     format!("bucket {}: set exactly one of dir and url", m.bucket),
+                ));
+            }
+        }
+        for (key, p) in [
+            ("aws_api.path", &self.aws_api.path),
+            ("fhir_api.base_path", &self.fhir_api.base_path),
+        ] {
+            let ok = p.starts_with('/')
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+                && !p.contains("//");
+            if !ok {
+                return Err(invalid(
+                    key,
+                    format!("{p:?} must be a path like /fhir/r4 (letters, digits, / - _ .)"),
+                ));
+            }
+        }
+        if self.fhir_api.enabled
+            && [
+                "/",
+                "/v1",
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                "/openapi.json",
+            ]
+            .contains(&self.fhir_api.base_path.trim_end_matches('/'))
+        {
+            return Err(invalid(
+                "fhir_api.base_path",
+                format!(
+                    "{:?} collides with the service's own routes",
+                    self.fhir_api.base_path
+                ),
+            ));
+        }
+        for g in &self.fhir_api.groups {
+            let id_ok = |v: &str| {
+                (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            };
+            if !id_ok(&g.id) {
+                return Err(invalid(
+                    "fhir_api.groups.id",
+                    format!("{:?} is not a FHIR id", g.id),
+                ));
+            }
+            if let Some(p) = g.patients.iter().find(|p| !id_ok(p)) {
+                return Err(invalid(
+                    "fhir_api.groups.patients",
+                    format!("group {}: {p:?} is not a patient id", g.id),
                 ));
             }
         }

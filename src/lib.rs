@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod diarize;
 pub mod engine;
 pub mod fhir;
+pub mod fhir_api;
 pub mod healthscribe;
 pub mod jobs;
 pub mod lab;

@@ -43,26 +43,11 @@ impl Auth {
 
     /// The caller of `req` if its token grants `access`.
     pub async fn caller(&self, req: &HttpRequest, access: Access) -> Result<Caller, ApiError> {
-        let Some(verifier) = &self.verifier else {
+        let Some(principal) = self.verified(req).await? else {
             return self.limit(Caller {
                 subject: "anonymous".into(),
                 visibility: Visibility::All,
             });
-        };
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or("\u{0}"));
-        let principal = match bearer_token(header) {
-            Ok(token) => verifier.verify(token).await,
-            Err(e) => Err(e),
-        };
-        let principal = match principal {
-            Ok(p) => p,
-            Err(e) => {
-                self.fail(e.reason());
-                return Err(unauthorized(&e));
-            }
         };
         let caller = match grant(&principal, access) {
             Ok(c) => c,
@@ -72,6 +57,49 @@ impl Auth {
             }
         };
         self.limit(caller)
+    }
+
+    /// The verified, rate-limited token of `req`, for routes that check scopes per FHIR
+    /// resource type themselves; None when authentication is off (`--insecure-no-auth`).
+    pub async fn principal(&self, req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+        let p = self.verified(req).await?;
+        let subject = p.as_ref().map_or("anonymous".to_owned(), |p| {
+            p.client_id.clone().unwrap_or_else(|| p.subject.clone())
+        });
+        self.limit(Caller {
+            subject,
+            visibility: Visibility::All,
+        })?;
+        Ok(p)
+    }
+
+    /// The configured token issuers.
+    pub fn issuers(&self) -> Vec<String> {
+        self.verifier
+            .as_ref()
+            .map(|v| v.issuers())
+            .unwrap_or_default()
+    }
+
+    async fn verified(&self, req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(None);
+        };
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        let principal = match bearer_token(header) {
+            Ok(token) => verifier.verify(token).await,
+            Err(e) => Err(e),
+        };
+        match principal {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                self.fail(e.reason());
+                Err(unauthorized(&e))
+            }
+        }
     }
 
     fn limit(&self, caller: Caller) -> Result<Caller, ApiError> {
@@ -151,8 +179,13 @@ pub fn grant(p: &Principal, access: Access) -> Result<Caller, ApiError> {
             }
         },
     };
+    // A user's jobs are the user's (`sub`), whichever app made them; otherwise the client.
+    let subject = match visibility {
+        Visibility::Subject(_) => p.subject.clone(),
+        _ => p.client_id.clone().unwrap_or_else(|| p.subject.clone()),
+    };
     Ok(Caller {
-        subject: p.client_id.clone().unwrap_or_else(|| p.subject.clone()),
+        subject,
         visibility,
     })
 }

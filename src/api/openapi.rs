@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::routes::ROUTES;
+use super::routes::{Paths, ROUTES};
 
 fn error_response(description: &str) -> Value {
     json!({
@@ -13,9 +13,10 @@ fn error_response(description: &str) -> Value {
 }
 
 /// The document for a server reachable at `public_url`.
-pub fn document(public_url: &str) -> Value {
+pub fn document(public_url: &str, mounts: &Paths) -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
+        let path = mounts.of(r);
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         op.insert(
@@ -23,11 +24,10 @@ pub fn document(public_url: &str) -> Value {
             json!(format!(
                 "{}{}",
                 r.method,
-                r.path.replace(['/', '{', '}', '.', '-'], "_")
+                path.replace(['/', '{', '}', '.', '-', '$'], "_")
             )),
         );
-        let params: Vec<Value> = r
-            .path
+        let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
             .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
@@ -79,7 +79,7 @@ pub fn document(public_url: &str) -> Value {
         }
         op.insert("responses".into(), Value::Object(responses));
         let entry = paths
-            .entry(r.path.to_string())
+            .entry(path)
             .or_insert_with(|| Value::Object(Map::new()));
         entry[r.method] = Value::Object(op);
     }
@@ -101,7 +101,7 @@ pub fn document(public_url: &str) -> Value {
         "info": {
             "title": "fhirscribe",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "AWS HealthScribe's job API (StartMedicalScribeJob, Get, List, Delete) over HTTP, with FHIR write-back. Request and response bodies use HealthScribe's field names."
+            "description": "AWS HealthScribe's job API (StartMedicalScribeJob, Get, List, Delete) over HTTP, with FHIR write-back; an AWS JSON 1.1 endpoint for AWS SDKs; a read-only FHIR R4 API with Bulk Data $export over what the jobs produced. Job bodies use HealthScribe's field names; FHIR routes answer FHIR resources and OperationOutcomes."
         },
         "servers": [{"url": public_url}],
         "paths": paths,

@@ -109,8 +109,88 @@ fn verifier(cfg: &Config, opts: &ServeOptions) -> Result<Option<Verifier>, Serve
         .map_err(|e| ServeError::Config(format!("HTTP client: {e}")))?;
     let v = Verifier::new(issuers, cfg.public_url(), cfg.auth.leeway_secs, http)
         .map_err(|e| ServeError::Config(format!("auth: {e}")))?
-        .with_min_refresh(Duration::from_secs(cfg.auth.jwks_min_refresh_secs));
+        .with_min_refresh(Duration::from_secs(cfg.auth.jwks_min_refresh_secs))
+        .with_audience(fhir_base(cfg));
     Ok(Some(v))
+}
+
+/// The FHIR base URL clients use.
+fn fhir_base(cfg: &Config) -> String {
+    format!(
+        "{}{}",
+        cfg.public_url(),
+        cfg.fhir_api.base_path.trim_end_matches('/')
+    )
+}
+
+/// The first issuer's token endpoint from its discovery document (best effort: a server that
+/// cannot be reached at start-up leaves it unpublished, and says so).
+fn discover_token_endpoint(cfg: &Config) -> Option<String> {
+    let issuer = cfg
+        .auth
+        .issuers
+        .first()?
+        .issuer
+        .trim_end_matches('/')
+        .to_owned();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
+    for doc in ["openid-configuration", "smart-configuration"] {
+        let url = format!("{issuer}/.well-known/{doc}");
+        if let Ok(r) = http.get(&url).send().and_then(|r| r.error_for_status()) {
+            if let Ok(v) = r.json::<serde_json::Value>() {
+                if let Some(t) = v["token_endpoint"].as_str() {
+                    return Some(t.to_owned());
+                }
+            }
+        }
+    }
+    tracing::warn!("the issuer's token endpoint could not be discovered: set fhir_api.token_endpoint to publish it");
+    None
+}
+
+/// The FHIR read API and exports, unless switched off.
+fn fhir_endpoint(
+    cfg: &Config,
+    db: &sled::Db,
+    resources: crate::store::ResourceStore,
+) -> Result<Option<routes::fhir::FhirEndpoint>, ServeError> {
+    let f = &cfg.fhir_api;
+    if !f.enabled {
+        return Ok(None);
+    }
+    let base = fhir_base(cfg);
+    let settings = crate::fhir_api::ExportSettings {
+        dir: f
+            .export_dir
+            .clone()
+            .unwrap_or_else(|| cfg.store_dir().join("exports")),
+        groups: f
+            .groups
+            .iter()
+            .map(|g| (g.id.clone(), g.patients.clone()))
+            .collect(),
+        retention: Duration::from_secs(f.export_retention_hours * 3600),
+        max_running: f.max_running_exports.max(1),
+        base: base.clone(),
+    };
+    let exports = crate::fhir_api::Exports::new(db, resources, settings)?;
+    let restarted = exports.recover()?;
+    if restarted > 0 {
+        tracing::info!(restarted, "exports cut off by a stop run again");
+    }
+    let token_endpoint = f
+        .token_endpoint
+        .clone()
+        .or_else(|| discover_token_endpoint(cfg));
+    Ok(Some(routes::fhir::FhirEndpoint {
+        base,
+        exports,
+        token_endpoint,
+        authorization_endpoint: f.authorization_endpoint.clone(),
+    }))
 }
 
 fn aws_endpoint(cfg: &Config) -> Result<Option<routes::AwsEndpoint>, ServeError> {
@@ -321,7 +401,16 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         retain_audio: cfg.server.retain_audio,
         max_upload_bytes: cfg.server.max_upload_bytes,
     };
-    let service = JobService::new(engine, store, outboxes, settings, metrics.clone());
+    let resources = crate::store::ResourceStore::in_db(&db)?;
+    let fhir = fhir_endpoint(&cfg, &db, resources.clone())?;
+    let service = JobService::new(
+        engine,
+        store,
+        outboxes,
+        resources,
+        settings,
+        metrics.clone(),
+    );
     let recovered = service.recover()?;
     tracing::info!(queued = recovered, "jobs recovered from the store");
     let workers = service.spawn_workers();
@@ -329,6 +418,10 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     let delivery_thread = spawn_delivery(service.clone(), delivery, stop_rx);
 
     let aws = aws_endpoint(&cfg)?;
+    let paths = routes::Paths {
+        aws: cfg.aws_api.path.clone(),
+        fhir: cfg.fhir_api.base_path.trim_end_matches('/').to_owned(),
+    };
     let state = web::Data::new(AppState {
         service: service.clone(),
         auth: Auth::new(verifier, cfg.server.rate_limit_per_minute, metrics),
@@ -336,6 +429,8 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         max_upload_bytes: cfg.server.max_upload_bytes,
         ready: AtomicBool::new(true),
         aws,
+        fhir,
+        paths: paths.clone(),
     });
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let http_workers = cfg.server.http_workers;
@@ -347,7 +442,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(request_span))
-                .configure(routes::configure)
+                .configure(|c| routes::configure(c, &paths))
                 .default_service(web::to(no_route))
         })
         .workers(http_workers)

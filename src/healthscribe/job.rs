@@ -314,7 +314,8 @@ impl DateTime {
         Ok(Self::from_unix_millis((seconds * 1000.0).round() as i64))
     }
 
-    fn from_unix_millis(millis: i64) -> Self {
+    /// From milliseconds since the Unix epoch.
+    pub fn from_unix_millis(millis: i64) -> Self {
         let days = millis.div_euclid(86_400_000);
         let ms = millis.rem_euclid(86_400_000);
         let (y, m, d) = civil_from_days(days);

@@ -35,8 +35,8 @@ use crate::healthscribe::{
 };
 use crate::metrics::Metrics;
 use crate::store::{
-    ChartTarget, DeliveryState, Enqueued, JobRecord, JobStore, MediaRecord, Outbox, Owner,
-    StoreError,
+    ChartTarget, DeliveryState, Enqueued, JobContext, JobRecord, JobStore, MediaRecord, Outbox,
+    Owner, ResourceStore, StoreError,
 };
 
 /// The output files a job can have, as the download routes name them.
@@ -209,6 +209,8 @@ pub struct JobService {
     busy: AtomicUsize,
     /// Last heartbeat of the delivery loop (unix ms), for readiness.
     delivery_beat: AtomicU64,
+    /// What completed jobs produced, as the FHIR read API and exports serve it.
+    resources: ResourceStore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -230,6 +232,7 @@ impl JobService {
         engine: Arc<Engine>,
         store: Arc<dyn JobStore>,
         outboxes: BTreeMap<String, EhrOutbox>,
+        resources: ResourceStore,
         settings: ServiceSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<JobService> {
@@ -237,6 +240,7 @@ impl JobService {
             engine,
             store,
             outboxes,
+            resources,
             settings,
             metrics,
             queue: Mutex::new(Queue::default()),
@@ -262,6 +266,47 @@ impl JobService {
         &self.store
     }
 
+    pub fn resources(&self) -> &ResourceStore {
+        &self.resources
+    }
+
+    /// Stores a completed job's Bundle resources for the FHIR read API. A job deleted while
+    /// this ran loses them again, so a deleted job's resources are never served.
+    fn index_resources(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let Some(chart) = &job.chart else {
+            return Ok(());
+        };
+        if job.status != MedicalScribeJobStatus::Completed
+            || !job.outputs.iter().any(|o| o == BUNDLE)
+        {
+            return Ok(());
+        }
+        let Some(raw) = self.store.artifact(&job.name, BUNDLE)? else {
+            return Ok(());
+        };
+        let bundle: Value = serde_json::from_slice(&raw).map_err(StoreError::Encode)?;
+        let at_ms = job
+            .completion_time
+            .as_ref()
+            .and_then(|t| t.unix_seconds())
+            .map_or_else(
+                || crate::store::outbox::now_ms() as i64,
+                |s| (s * 1000.0) as i64,
+            );
+        let ctx = JobContext {
+            job: &job.name,
+            owner: &job.owner.subject,
+            patient: &chart.patient,
+            encounter: &chart.encounter,
+            at_ms,
+        };
+        self.resources.put_job(&ctx, &bundle)?;
+        if self.store.job(&job.name)?.map(|j| j.id) != Some(job.id.clone()) {
+            self.resources.remove_job(&job.name)?;
+        }
+        Ok(())
+    }
+
     /// Rebuilds the queue from the store (QUEUED jobs, and IN_PROGRESS ones whose process
     /// died) and queues the Bundles of completed jobs that never reached their outbox. Returns
     /// the number of jobs queued.
@@ -281,10 +326,21 @@ impl JobService {
                         queued.push(job.name.clone());
                     }
                 }
-                MedicalScribeJobStatus::Completed if !job.delivery_queued => {
-                    self.queue_delivery(&mut job)?;
+                MedicalScribeJobStatus::Completed => {
+                    if !self.resources.has_job(&job.name)? {
+                        self.index_resources(&job)?;
+                    }
+                    if !job.delivery_queued {
+                        self.queue_delivery(&mut job)?;
+                    }
                 }
                 _ => {}
+            }
+        }
+        // Resources of jobs deleted while a stop interrupted their removal.
+        for name in self.resources.jobs()? {
+            if self.store.job(&name)?.is_none() {
+                self.resources.remove_job(&name)?;
             }
         }
         let n = queued.len();
@@ -610,7 +666,12 @@ impl JobService {
     /// `DeleteMedicalScribeJob`: the record, its outputs, its audio and an undelivered Bundle.
     pub fn delete(&self, name: &str, caller: &Caller) -> Result<(), ServiceError> {
         let job = self.visible_job(name, caller)?;
-        let Some(job) = self.store.delete_job(&job.name)? else {
+        // Before the record (a stop in between leaves a job recovery indexes again) and
+        // after it (a worker that indexed in between).
+        self.resources.remove_job(&job.name)?;
+        let deleted = self.store.delete_job(&job.name)?;
+        self.resources.remove_job(&job.name)?;
+        let Some(job) = deleted else {
             return Err(ServiceError::NotFound(format!(
                 "The requested job couldn't be found: {name}"
             )));
@@ -839,6 +900,7 @@ impl JobService {
             .observe("fhirscribe_job_seconds", "", t.elapsed().as_secs_f64());
         self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
         tracing::info!(status = ?job.status, secs = t.elapsed().as_secs_f64(), "job finished");
+        self.index_resources(&job)?;
         if job.status == MedicalScribeJobStatus::Completed && !job.delivery_queued {
             self.queue_delivery(&mut job)?;
         }

@@ -121,9 +121,16 @@ impl Principal {
     /// (`system/scribe.rs?status=done`) narrows access in a way we do not evaluate, so it
     /// grants nothing rather than everything.
     pub fn context_for(&self, access: Access) -> Option<ScopeContext> {
+        self.context_for_resource("scribe", access.letter())
+    }
+
+    /// The widest context in which the token grants permission `letter` (one of `cruds`) on
+    /// FHIR resource type `resource` (or `scribe`), by an exact or a `*` scope; same rules
+    /// as [`Principal::context_for`].
+    pub fn context_for_resource(&self, resource: &str, letter: char) -> Option<ScopeContext> {
         self.scopes
             .iter()
-            .filter_map(|s| scope_grant(s, access))
+            .filter_map(|s| scope_grant(s, resource, letter))
             .max()
     }
 
@@ -160,8 +167,8 @@ impl Principal {
     }
 }
 
-/// The context `scope` grants for `access` on scribe jobs, if any.
-fn scope_grant(scope: &str, access: Access) -> Option<ScopeContext> {
+/// The context `scope` grants for permission `letter` on `resource_type`, if any.
+fn scope_grant(scope: &str, resource_type: &str, letter: char) -> Option<ScopeContext> {
     let (context, rest) = scope.split_once('/')?;
     let context = match context {
         "system" => ScopeContext::System,
@@ -170,7 +177,7 @@ fn scope_grant(scope: &str, access: Access) -> Option<ScopeContext> {
         _ => return None,
     };
     let (resource, permissions) = rest.split_once('.')?;
-    if resource != "scribe" && resource != "*" {
+    if resource != resource_type && resource != "*" {
         return None;
     }
     let granted = match permissions {
@@ -180,7 +187,7 @@ fn scope_grant(scope: &str, access: Access) -> Option<ScopeContext> {
         p if is_cruds_subset(p) => p,
         _ => return None,
     };
-    granted.contains(access.letter()).then_some(context)
+    granted.contains(letter).then_some(context)
 }
 
 /// Whether `p` is a non-empty selection of `cruds` letters in that order, each at most once
@@ -415,6 +422,8 @@ struct IssuerState {
 pub struct Verifier {
     issuers: Vec<IssuerState>,
     audience: String,
+    /// Further accepted audiences (the FHIR base URL).
+    extra_audience: Vec<String>,
     leeway_secs: u64,
     http: reqwest::Client,
     min_refresh: Duration,
@@ -503,10 +512,25 @@ impl Verifier {
                 })
                 .collect(),
             audience,
+            extra_audience: Vec::new(),
             leeway_secs,
             http,
             min_refresh: DEFAULT_MIN_REFRESH,
         })
+    }
+
+    /// The configured issuers, in order.
+    pub fn issuers(&self) -> Vec<String> {
+        self.issuers
+            .iter()
+            .map(|i| i.settings.issuer.clone())
+            .collect()
+    }
+
+    /// Accepts tokens whose `aud` is `other` too (the FHIR base URL, as SMART clients send).
+    pub fn with_audience(mut self, other: String) -> Self {
+        self.extra_audience.push(other);
+        self
     }
 
     /// Minimum time between two JWKS refreshes of one issuer (default 10 s); tests set it low.
@@ -576,7 +600,9 @@ impl Verifier {
 
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&issuer.settings.issuer]);
-        validation.set_audience(&[&self.audience]);
+        let mut audiences = vec![self.audience.as_str()];
+        audiences.extend(self.extra_audience.iter().map(String::as_str));
+        validation.set_audience(&audiences);
         // Without `aud` in the required claims, jsonwebtoken accepts a token that has none.
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = self.leeway_secs;

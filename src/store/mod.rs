@@ -1,5 +1,6 @@
 //! Durable state in an embedded sled database: the service's jobs, uploaded audio, outputs and
-//! audit trail ([`jobs`]) and the FHIR outbox ([`outbox`]). Callers see typed records and [`StoreError`], never sled,
+//! audit trail ([`jobs`]), the FHIR outbox ([`outbox`]) and the FHIR resources the read API and
+//! exports serve ([`resources`]). Callers see typed records and [`StoreError`], never sled,
 //! so a server-grade backend can replace it behind the same methods.
 //!
 //! Invariants: every state change is flushed before the call returns (accepted = durable); a
@@ -8,11 +9,13 @@
 
 pub mod jobs;
 pub mod outbox;
+pub mod resources;
 
 pub use jobs::{
     AuditEvent, ChartTarget, JobRecord, JobStore, MediaRecord, MediaSource, Owner, SledJobStore,
 };
 pub use outbox::{DeliveryState, Enqueued, Outbox, OutboxEntry};
+pub use resources::{JobContext, ResourceStore, StoredResource};
 
 use std::path::Path;
 

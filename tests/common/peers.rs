@@ -724,6 +724,26 @@ impl Peers {
 // Independent validation
 // ----------------------------------------------------------------------------------------------
 
+/// Runs scripts/peers/fhir-client.mjs (fhir-kit-client, npm) against a FHIR base: the
+/// CapabilityStatement, SMART metadata, `Condition?encounter=&_revinclude=Provenance:target`
+/// page by page, and a read. Returns (exit success, its JSON report).
+pub fn fhir_kit_client(base: &str, token: &str, encounter: &str) -> (bool, Value) {
+    let out = node("fhir-client.mjs")
+        .args([base, token, encounter])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run node scripts/peers/fhir-client.mjs");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "fhir-client.mjs printed no JSON ({:?}): {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
 /// Validates a resource, or each entry of a Bundle, with @medplum/core against base R4
 /// (scripts/peers/validate.mjs). Returns the errors (`"Condition.subject: Missing required
 /// property"`; a Bundle's prefixed `entry[i] `); empty = valid. Warnings are not returned.

@@ -259,14 +259,40 @@ pub struct Response {
     pub text: String,
     pub www_authenticate: Option<String>,
     pub error_type: Option<String>,
+    /// Every header, names lowercased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One HTTP request with ureq; any status is returned, not raised.
 pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<Body>) -> Response {
+    request_with(method, url, token, body, &[])
+}
+
+/// [`request`] with extra headers.
+pub fn request_with(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Body>,
+    headers: &[(&str, &str)],
+) -> Response {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))
         .build();
     let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     }
@@ -285,6 +311,14 @@ pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<Body>)
         Err(e) => panic!("{method} {url}: {e}"),
     };
     let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| {
+            let v = resp.header(&n)?.to_owned();
+            Some((n.to_ascii_lowercase(), v))
+        })
+        .collect();
     let www_authenticate = resp.header("WWW-Authenticate").map(str::to_owned);
     let error_type = resp.header("x-amzn-ErrorType").map(str::to_owned);
     let text = resp.into_string().unwrap_or_default();
@@ -295,6 +329,7 @@ pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<Body>)
         text,
         www_authenticate,
         error_type,
+        headers,
     }
 }
 

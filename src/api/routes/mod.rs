@@ -2,6 +2,7 @@
 //! ([`configure`]) and the OpenAPI document are built from, so they cannot disagree.
 
 pub mod aws;
+pub mod fhir;
 pub mod jobs;
 pub mod media;
 pub mod ops;
@@ -27,6 +28,48 @@ pub struct AppState {
     pub ready: std::sync::atomic::AtomicBool,
     /// The AWS-compatible endpoint, when access keys are configured.
     pub aws: Option<AwsEndpoint>,
+    /// The FHIR read API and Bulk Data export, unless `fhir_api.enabled = false`.
+    pub fhir: Option<fhir::FhirEndpoint>,
+    pub paths: Paths,
+}
+
+/// Where the configurable groups of routes are mounted.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The AWS-compatible endpoint's path (`aws_api.path`, default `/`).
+    pub aws: String,
+    /// The FHIR base path (`fhir_api.base_path`, default `/fhir/r4`).
+    pub fhir: String,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            aws: "/".into(),
+            fhir: "/fhir/r4".into(),
+        }
+    }
+}
+
+/// Which configurable prefix a route's path is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount {
+    Root,
+    /// The route's path is the AWS endpoint's path.
+    Aws,
+    /// Below the FHIR base path.
+    Fhir,
+}
+
+impl Paths {
+    /// The full path a route is served at.
+    pub fn of(&self, r: &Route) -> String {
+        match r.mount {
+            Mount::Root => r.path.to_owned(),
+            Mount::Aws => self.aws.clone(),
+            Mount::Fhir => format!("{}{}", self.fhir.trim_end_matches('/'), r.path),
+        }
+    }
 }
 
 /// SigV4 keys and the `s3://` mapping of the AWS-compatible endpoint.
@@ -73,6 +116,8 @@ pub async fn read_body(
 /// One route: what the OpenAPI document says about it and how it is registered.
 pub struct Route {
     pub method: &'static str,
+    pub mount: Mount,
+    /// The path below its mount.
     pub path: &'static str,
     pub summary: &'static str,
     /// The scope it needs (None: open, for probes and scrapers).
@@ -81,122 +126,245 @@ pub struct Route {
     pub body: Option<&'static str>,
     /// Success status and response schema name.
     pub ok: (u16, &'static str),
-    pub register: fn(&mut web::ServiceConfig),
+    /// Registers the handler at the given full path.
+    pub register: fn(&mut web::ServiceConfig, &str),
 }
 
 macro_rules! route {
-    ($method:ident, $path:literal, $handler:path) => {
-        |cfg: &mut web::ServiceConfig| {
-            cfg.route($path, web::$method().to($handler));
+    ($method:ident, $handler:path) => {
+        |cfg: &mut web::ServiceConfig, path: &str| {
+            cfg.route(path, web::$method().to($handler));
         }
     };
 }
 
 pub const ROUTES: &[Route] = &[
     Route {
+        mount: Mount::Aws,
         method: "post",
         path: "/",
         summary: "AWS JSON 1.1 (X-Amz-Target: Transcribe.StartMedicalScribeJob | GetMedicalScribeJob | ListMedicalScribeJobs | DeleteMedicalScribeJob), SigV4-signed: for AWS SDK clients",
         scope: Some("SigV4 key scopes"),
         body: Some("AwsJsonRequest"),
         ok: (200, "AwsJsonResponse"),
-        register: route!(post, "/", aws::dispatch),
+        register: route!(post, aws::dispatch),
     },
     Route {
+        mount: Mount::Root,
         method: "post",
         path: "/v1/media",
         summary: "Upload encounter audio (raw body: WAV, FLAC, MP3, OGG, M4A, WebM); answers its media:// URI",
         scope: Some("system/scribe.c"),
         body: Some("audio"),
         ok: (201, "MediaUploaded"),
-        register: route!(post, "/v1/media", media::upload),
+        register: route!(post, media::upload),
     },
     Route {
+        mount: Mount::Root,
         method: "post",
         path: "/v1/medical-scribe-jobs",
         summary: "StartMedicalScribeJob (+ Extensions.Fhir: EHR by name, patient, encounter)",
         scope: Some("system/scribe.c"),
         body: Some("StartMedicalScribeJobRequest"),
         ok: (200, "StartMedicalScribeJobResponse"),
-        register: route!(post, "/v1/medical-scribe-jobs", jobs::start),
+        register: route!(post, jobs::start),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/v1/medical-scribe-jobs",
         summary: "ListMedicalScribeJobs (?Status=&JobNameContains=&MaxResults=&NextToken=)",
         scope: Some("system/scribe.s"),
         body: None,
         ok: (200, "ListMedicalScribeJobsResponse"),
-        register: route!(get, "/v1/medical-scribe-jobs", jobs::list),
+        register: route!(get, jobs::list),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/v1/medical-scribe-jobs/{name}",
         summary: "GetMedicalScribeJob, with Extensions.FhirDelivery",
         scope: Some("system/scribe.r"),
         body: None,
         ok: (200, "GetMedicalScribeJobResponse"),
-        register: route!(get, "/v1/medical-scribe-jobs/{name}", jobs::get),
+        register: route!(get, jobs::get),
     },
     Route {
+        mount: Mount::Root,
         method: "delete",
         path: "/v1/medical-scribe-jobs/{name}",
         summary: "DeleteMedicalScribeJob: record, audio, outputs and an undelivered Bundle",
         scope: Some("system/scribe.d"),
         body: None,
         ok: (200, "Empty"),
-        register: route!(delete, "/v1/medical-scribe-jobs/{name}", jobs::delete),
+        register: route!(delete, jobs::delete),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/v1/medical-scribe-jobs/{name}/{file}",
         summary: "Download transcript.json, clinical-documentation.json or fhir-bundle.json",
         scope: Some("system/scribe.r"),
         body: None,
         ok: (200, "OutputFile"),
-        register: route!(get, "/v1/medical-scribe-jobs/{name}/{file}", jobs::download),
+        register: route!(get, jobs::download),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/healthz",
         summary: "Liveness",
         scope: None,
         body: None,
         ok: (200, "Health"),
-        register: route!(get, "/healthz", ops::healthz),
+        register: route!(get, ops::healthz),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/readyz",
         summary: "Readiness: models loaded, store writable, delivery worker alive",
         scope: None,
         body: None,
         ok: (200, "Health"),
-        register: route!(get, "/readyz", ops::readyz),
+        register: route!(get, ops::readyz),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/metrics",
         summary: "Prometheus metrics",
         scope: None,
         body: None,
         ok: (200, "PrometheusText"),
-        register: route!(get, "/metrics", ops::metrics),
+        register: route!(get, ops::metrics),
     },
     Route {
+        mount: Mount::Root,
         method: "get",
         path: "/openapi.json",
         summary: "This document",
         scope: None,
         body: None,
         ok: (200, "OpenApi"),
-        register: route!(get, "/openapi.json", ops::openapi),
+        register: route!(get, ops::openapi),
+    },
+    // FHIR: specific paths before the generic `{type}` and `{type}/{id}`.
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/metadata",
+        summary: "FHIR CapabilityStatement (open): what the read API and $export support",
+        scope: None,
+        body: None,
+        ok: (200, "CapabilityStatement"),
+        register: route!(get, fhir::metadata),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/.well-known/smart-configuration",
+        summary: "SMART configuration (open): token endpoint, scopes, capabilities",
+        scope: None,
+        body: None,
+        ok: (200, "SmartConfiguration"),
+        register: route!(get, fhir::smart_configuration),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/$export",
+        summary: "Bulk Data system-level export kick-off (Prefer: respond-async; _type, _since, _outputFormat)",
+        scope: Some("system/*.rs"),
+        body: None,
+        ok: (202, "OperationOutcome"),
+        register: route!(get, fhir::export_system),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/Patient/$export",
+        summary: "Bulk Data export of every patient's compartment",
+        scope: Some("system/*.rs"),
+        body: None,
+        ok: (202, "OperationOutcome"),
+        register: route!(get, fhir::export_patients),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/Group/{id}/$export",
+        summary: "Bulk Data export of a group's patients (configured groups, or `all`)",
+        scope: Some("system/*.rs"),
+        body: None,
+        ok: (202, "OperationOutcome"),
+        register: route!(get, fhir::export_group),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/bulkstatus/{id}",
+        summary: "Bulk Data status: 202 + X-Progress while running, 200 + manifest when done",
+        scope: Some("system/*.rs (the kick-off's client)"),
+        body: None,
+        ok: (200, "BulkDataManifest"),
+        register: route!(get, fhir::export_status),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "delete",
+        path: "/bulkstatus/{id}",
+        summary: "Bulk Data cancel: stops the export and deletes its files",
+        scope: Some("system/*.rs (the kick-off's client)"),
+        body: None,
+        ok: (202, "OperationOutcome"),
+        register: route!(delete, fhir::export_cancel),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/bulkfiles/{id}/{file}",
+        summary: "One NDJSON file of a finished export (application/fhir+ndjson)",
+        scope: Some("system/*.rs (the kick-off's client)"),
+        body: None,
+        ok: (200, "Ndjson"),
+        register: route!(get, fhir::export_file),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "post",
+        path: "/{type}/_search",
+        summary: "FHIR search with form-encoded parameters",
+        scope: Some("system/{type}.s (or user/, patient/)"),
+        body: Some("FormParameters"),
+        ok: (200, "Bundle"),
+        register: route!(post, fhir::search_post),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/{type}",
+        summary: "FHIR search (DocumentReference, Condition, MedicationStatement, Provenance, Device): searchset Bundle with paging links",
+        scope: Some("system/{type}.s (or user/, patient/)"),
+        body: None,
+        ok: (200, "Bundle"),
+        register: route!(get, fhir::search_get),
+    },
+    Route {
+        mount: Mount::Fhir,
+        method: "get",
+        path: "/{type}/{id}",
+        summary: "FHIR read",
+        scope: Some("system/{type}.r (or user/, patient/)"),
+        body: None,
+        ok: (200, "Resource"),
+        register: route!(get, fhir::read_resource),
     },
 ];
 
-/// Registers every route of [`ROUTES`].
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route of [`ROUTES`] at its path under `paths`.
+pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
     for r in ROUTES {
-        (r.register)(cfg);
+        (r.register)(cfg, &paths.of(r));
     }
 }

@@ -53,5 +53,6 @@ pub async fn metrics(state: State) -> HttpResponse {
 pub async fn openapi(state: State) -> HttpResponse {
     HttpResponse::Ok().json(crate::api::openapi::document(
         &state.service.settings().public_url,
+        &state.paths,
     ))
 }
