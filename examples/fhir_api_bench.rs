@@ -5,9 +5,10 @@
 //!
 //! (`scripts/bench-fhir-api.sh` makes the Bundle from the sample encounter and runs this.)
 //!
-//! 1. Seeds a fresh store with copies of one real job Bundle (each copy a distinct job: the
-//!    job name inside its identifiers is replaced, so every copy has its own resources; the
-//!    scribe Device stays shared), spread over 500 patients, one encounter per copy.
+//! 1. Seeds a fresh store with copies of one real job Bundle, each a COMPLETED job record with
+//!    its Bundle and its served resources, as the service leaves them (the job name inside
+//!    the identifiers is replaced, so every copy has its own resources; the scribe Device stays
+//!    shared), spread over 500 patients, one encounter per copy.
 //! 2. Starts `fhirscribe serve --insecure-no-auth` on that store and runs a mix of searches
 //!    (by patient, by encounter with `_revinclude`, by code without an index, by type +
 //!    date, reads by id), printing p50/p99 per kind and overall.
@@ -20,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fhirscribe::store::{JobContext, ResourceStore};
+use fhirscribe::healthscribe::{DateTime, MedicalScribeJobStatus};
+use fhirscribe::store::{
+    ChartTarget, JobContext, JobRecord, JobStore, MediaSource, Owner, ResourceStore, SledJobStore,
+};
 use serde_json::Value;
 
 struct Args {
@@ -70,7 +74,9 @@ fn args() -> Args {
 /// number of copies now stored.
 fn seed(store_dir: &Path, bundle_text: &str, job: &str, from: usize, target: usize) -> usize {
     let db = fhirscribe::store::open_db(store_dir).expect("open store");
-    let store = ResourceStore::in_db(&db).expect("resource store");
+    let store =
+        ResourceStore::open(&db, &store_dir.join("fhir-resources")).expect("resource store");
+    let jobs = SledJobStore::in_db(&db).expect("job store");
     let per_copy: usize = serde_json::from_str::<Value>(bundle_text).unwrap()["entry"]
         .as_array()
         .unwrap()
@@ -90,12 +96,53 @@ fn seed(store_dir: &Path, bundle_text: &str, job: &str, from: usize, target: usi
         let copy: Value = serde_json::from_str(&bundle_text.replace(job, &name)).unwrap();
         let patient = format!("p{}", copies % 500);
         let encounter = format!("e{copies}");
+        let at_ms = 1_790_000_000_000 + copies as i64 * 60_000;
+        // The job as the service records a completed one: the record with its Bundle
+        // (recovery keeps resources only of jobs that exist), then its resources.
+        let record = JobRecord {
+            name: name.clone(),
+            id: format!("bench-id-{copies}"),
+            status: MedicalScribeJobStatus::Completed,
+            request: serde_json::from_value(serde_json::json!({
+                "MedicalScribeJobName": name,
+                "Media": {"MediaFileUri": "media://bench"},
+                "OutputBucketName": "bench",
+                "DataAccessRoleArn": "arn:aws:iam::000000000000:role/bench",
+                "Settings": {"ChannelIdentification": true},
+                "ChannelDefinitions": [{"ChannelId": 0, "ParticipantRole": "CLINICIAN"},
+                                       {"ChannelId": 1, "ParticipantRole": "PATIENT"}]
+            }))
+            .expect("request"),
+            media: MediaSource::Upload { id: "bench".into() },
+            chart: Some(ChartTarget {
+                ehr: "bench".into(),
+                patient: format!("Patient/{patient}"),
+                encounter: format!("Encounter/{encounter}"),
+            }),
+            owner: Owner {
+                subject: "bench".into(),
+                patient: None,
+            },
+            seq: copies as u64,
+            creation_time: DateTime::from_unix_millis(at_ms - 60_000),
+            start_time: Some(DateTime::from_unix_millis(at_ms - 30_000)),
+            completion_time: Some(DateTime::from_unix_millis(at_ms)),
+            failure_reason: None,
+            run: 1,
+            audio_secs: Some(146.0),
+            outputs: vec!["fhir-bundle.json".into()],
+            delivery_queued: true,
+        };
+        jobs.create_job(&record, usize::MAX).expect("create job");
+        let raw = serde_json::to_vec(&copy).unwrap();
+        jobs.finish_job(&record, &[("fhir-bundle.json", &raw)])
+            .expect("finish job");
         let ctx = JobContext {
             job: &name,
             owner: "bench",
             patient: &patient,
             encounter: &encounter,
-            at_ms: 1_790_000_000_000 + copies as i64 * 60_000,
+            at_ms,
         };
         store.put_job_unflushed(&ctx, &copy).expect("put");
         copies += 1;
@@ -236,10 +283,11 @@ fn main() {
         rng ^= rng << 17;
         (rng % n as u64) as usize
     };
-    let (_, some, _) = get(&http, &format!("{}/Condition?_count=200", server.base));
+    let (status, some, _) = get(&http, &format!("{}/Condition?_count=200", server.base));
+    assert_eq!(status, 200, "{some}");
     let ids: Vec<String> = some["entry"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{some}"))
         .iter()
         .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
         .collect();

@@ -298,6 +298,8 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// HTTP threads (default: 2).
     pub http_workers: usize,
+    /// The store's page cache, MiB (memory stays flat whatever the store holds).
+    pub store_cache_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -314,6 +316,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: 600,
             shutdown_grace_secs: 30,
             http_workers: 2,
+            store_cache_mib: 128,
         }
     }
 }
@@ -959,6 +962,19 @@ mod tests {
         .unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
         assert!(e.to_string().contains("note.llm.base_url"), "{e}");
+        for (toml, key) in [
+            ("[fhir_api]\nbase_path = \"fhir\"\n", "fhir_api.base_path"),
+            ("[fhir_api]\nbase_path = \"/v1\"\n", "fhir_api.base_path"),
+            ("[aws_api]\npath = \"/a b\"\n", "aws_api.path"),
+            (
+                "[[fhir_api.groups]]\nid = \"a/b\"\npatients = []\n",
+                "fhir_api.groups.id",
+            ),
+        ] {
+            let cfg = Config::from_toml(toml).unwrap();
+            let e = cfg.check().unwrap_err().to_string();
+            assert!(e.starts_with(key), "{toml}: {e}");
+        }
     }
 
     #[test]

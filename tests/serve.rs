@@ -763,6 +763,9 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
     let hfs = Hfs::start(HfsOptions::default());
     let mut app = spawn_app(AppOptions {
         ehrs: vec![("main".into(), hfs.base_url())],
+        // The FHIR base and the AWS endpoint are where the configuration puts them.
+        extra_toml: "\n[fhir_api]\nbase_path = \"/ehr/fhir\"\n\n[aws_api]\npath = \"/aws\"\n"
+            .into(),
         ..Default::default()
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -785,9 +788,18 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
     for (path, methods) in paths {
         for (method, _) in methods.as_object().unwrap() {
             ops += 1;
+            assert!(
+                path.starts_with("/v1/")
+                    || path.starts_with("/ehr/fhir/")
+                    || ["/aws", "/healthz", "/readyz", "/metrics", "/openapi.json"]
+                        .contains(&path.as_str()),
+                "{path} is not under its configured mount"
+            );
             let concrete = path
                 .replace("{name}", "no-such-job")
-                .replace("{file}", "transcript.json");
+                .replace("{file}", "transcript.json")
+                .replace("{type}", "Condition")
+                .replace("{id}", "x");
             let r = app.call(&method.to_uppercase(), &concrete, None, None);
             let msg = r.body["message"].as_str().unwrap_or_default();
             assert!(
@@ -796,7 +808,19 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 11, "every route is documented once");
+    assert_eq!(ops, 22, "every route is documented once");
+    let cs = app.call("GET", "/ehr/fhir/metadata", None, None);
+    assert_eq!(
+        cs.body["resourceType"], "CapabilityStatement",
+        "{}",
+        cs.text
+    );
+    assert_eq!(app.call("GET", "/fhir/r4/metadata", None, None).status, 404);
+    assert_eq!(
+        app.call("POST", "/", None, None).status,
+        404,
+        "the AWS endpoint moved"
+    );
     let m = request("GET", &app.url("/metrics"), None, None);
     assert!(m.text.contains("fhirscribe_queue_depth"), "{}", m.text);
     // --check-config: a good config passes, a bad one is named.

@@ -370,7 +370,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     }
     let store_dir = cfg.store_dir();
     std::fs::create_dir_all(&store_dir)?;
-    let db = crate::store::open_db(&store_dir)?;
+    let db = crate::store::open_db_with_cache(&store_dir, cfg.server.store_cache_mib << 20)?;
     let store = Arc::new(SledJobStore::in_db(&db)?);
     let mut outboxes = BTreeMap::new();
     let mut delivery = Vec::new();
@@ -401,7 +401,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         retain_audio: cfg.server.retain_audio,
         max_upload_bytes: cfg.server.max_upload_bytes,
     };
-    let resources = crate::store::ResourceStore::in_db(&db)?;
+    let resources = crate::store::ResourceStore::open(&db, &store_dir.join("fhir-resources"))?;
     let fhir = fhir_endpoint(&cfg, &db, resources.clone())?;
     let service = JobService::new(
         engine,

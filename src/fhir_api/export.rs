@@ -618,7 +618,7 @@ mod tests {
     fn an_export_writes_one_line_per_resource_and_only_its_owner_sees_it() {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::store::open_db(&dir.path().join("db")).unwrap();
-        let res = ResourceStore::in_db(&db).unwrap();
+        let res = ResourceStore::open(&db, &dir.path().join("bodies")).unwrap();
         for (i, p) in ["p1", "p2", "p3"].iter().enumerate() {
             let job = format!("j{i}");
             let ctx = JobContext {

@@ -501,8 +501,7 @@ pub fn parse_search(
                 }
                 let (t, id) = value.rsplit_once('/').unwrap_or_default();
                 let t = t.rsplit('/').next().unwrap_or_default();
-                q.target
-                    .push(format!("{t}/{}", reference_id(id, t).unwrap_or(id)));
+                q.target.push(format!("{t}/{}", reference_id(id, t)?));
             }
             ("code", Some(_)) => q.code.push(values().map(Token::parse).collect()),
             ("type", Some(_)) => q.doc_type.push(values().map(Token::parse).collect()),

@@ -343,6 +343,10 @@ impl JobService {
                 self.resources.remove_job(&name)?;
             }
         }
+        let swept = self.resources.sweep()?;
+        if swept > 0 {
+            tracing::info!(swept, "resource files a stop left behind were removed");
+        }
         let n = queued.len();
         let mut q = lock(&self.queue);
         q.names.extend(queued);

@@ -40,7 +40,20 @@ pub enum StoreError {
     Full { limit: usize },
 }
 
-/// Opens the database folder (created if missing).
+/// sled's page cache when nothing else is configured. sled's own default (1 GiB) lets a
+/// full scan (a Bulk Data export, a list of every job) grow the process by the size of what it
+/// read; a bounded cache keeps memory flat whatever the store holds.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
+
+/// Opens the database folder (created if missing) with the default page cache.
 pub fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new().path(dir).open()?)
+    open_db_with_cache(dir, DEFAULT_CACHE_BYTES)
+}
+
+/// Opens the database folder with a page cache of at most `cache_bytes`.
+pub fn open_db_with_cache(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .open()?)
 }

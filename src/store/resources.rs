@@ -12,6 +12,12 @@
 //!   (`Patient/…`, `Encounter/…`) are kept as they are.
 //! - **A job's resources come and go together**, in one transaction with their index keys;
 //!   a resource owned by several jobs (the Device) goes with the last of them.
+//! - **Bodies live in files, not in sled.** sled keeps each resource's metadata and the
+//!   indexes; the JSON body is a file under the store's `fhir-resources/` folder (written,
+//!   synced and renamed into place before the metadata commits; deleted after it is removed;
+//!   files without metadata are swept at start-up). sled 0.34's page cache grows with the
+//!   size of values read, far past `cache_capacity`, so a scan of large DocumentReferences
+//!   (an export) would otherwise hold the store in memory.
 //! - **Access needs no content scan.** Each resource carries its patient (None: outside every
 //!   patient's compartment) and the subject that created its job; indexes by type and time,
 //!   patient, encounter and Provenance target make searches and exports key scans.
@@ -24,7 +30,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::StoreError;
 
-const RESOURCES: &str = "fhir_resources";
+const META: &str = "fhir_resource_meta";
 const INDEX: &str = "fhir_index";
 
 /// Namespace of the ids of served resources (UUIDv5 of `Type?ifNoneExist`).
@@ -63,6 +69,35 @@ impl StoredResource {
     }
 }
 
+/// What sled keeps of a resource (its body is a file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Meta {
+    patient: Option<String>,
+    encounter: Option<String>,
+    owner: String,
+    last_updated_ms: i64,
+    /// A Provenance's targets (`Type/id`), for its index keys.
+    #[serde(default)]
+    targets: Vec<String>,
+}
+
+impl Meta {
+    fn of(r: &StoredResource) -> Meta {
+        Meta {
+            patient: r.patient.clone(),
+            encounter: r.encounter.clone(),
+            owner: r.owner.clone(),
+            last_updated_ms: r.last_updated_ms,
+            targets: r.resource["target"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["reference"].as_str().map(str::to_owned))
+                .collect(),
+        }
+    }
+}
+
 /// The job a Bundle came from and whose context its resources get.
 #[derive(Debug, Clone)]
 pub struct JobContext<'a> {
@@ -80,9 +115,11 @@ pub struct JobContext<'a> {
 /// The served resources, in two trees of the service's sled database.
 #[derive(Clone)]
 pub struct ResourceStore {
-    resources: sled::Tree,
+    meta: sled::Tree,
     index: sled::Tree,
     db: sled::Db,
+    /// The folder of the bodies.
+    dir: std::path::PathBuf,
 }
 
 type Tx = sled::transaction::TransactionalTree;
@@ -105,7 +142,7 @@ fn strip<'a>(reference: &'a str, ty: &str) -> &'a str {
 }
 
 /// The index keys of one resource (written with it, removed with it).
-fn index_keys(ty: &str, id: &str, r: &StoredResource) -> Vec<Vec<u8>> {
+fn index_keys(ty: &str, id: &str, r: &Meta) -> Vec<Vec<u8>> {
     let mut keys = vec![key(&["t", ty, &time_key(r.last_updated_ms), id])];
     if let Some(p) = &r.patient {
         keys.push(key(&["p", p, ty, id]));
@@ -115,13 +152,39 @@ fn index_keys(ty: &str, id: &str, r: &StoredResource) -> Vec<Vec<u8>> {
         keys.push(key(&["e", e, ty, id]));
     }
     if ty == "Provenance" {
-        for t in r.resource["target"].as_array().into_iter().flatten() {
-            if let Some(target) = t["reference"].as_str() {
-                keys.push(key(&["r", target, id]));
-            }
+        for target in &r.targets {
+            keys.push(key(&["r", target, id]));
         }
     }
     keys
+}
+
+fn io_error(path: &std::path::Path, e: std::io::Error) -> StoreError {
+    StoreError::Corrupt {
+        key: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` whole: a temporary file renamed into place, synced (file and
+/// folder) when `durable`.
+fn write_file(path: &std::path::Path, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
+    use std::io::Write;
+    let dir = path.parent().expect("a body path has a folder");
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
+    if durable {
+        f.sync_all().map_err(|e| io_error(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    if durable {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, e))?;
+    }
+    Ok(())
 }
 
 /// The resources of a transaction Bundle as they are served: ids from business identifiers,
@@ -180,7 +243,7 @@ fn resolve(v: &mut Value, refs: &BTreeMap<String, String>) {
     }
 }
 
-fn decode(k: &[u8], raw: &[u8]) -> Result<StoredResource, StoreError> {
+fn decode(k: &[u8], raw: &[u8]) -> Result<Meta, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(k).into_owned(),
         reason: e.to_string(),
@@ -200,32 +263,61 @@ fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreEr
 }
 
 impl ResourceStore {
-    pub fn in_db(db: &sled::Db) -> Result<Self, StoreError> {
+    /// The resource trees of `db`, with bodies under `dir` (created if missing).
+    pub fn open(db: &sled::Db, dir: &std::path::Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         Ok(Self {
-            resources: db.open_tree(RESOURCES)?,
+            meta: db.open_tree(META)?,
             index: db.open_tree(INDEX)?,
             db: db.clone(),
+            dir: dir.to_owned(),
         })
     }
 
-    /// Stores the resources of a job's Bundle (idempotent: a re-run writes the same ids) and
-    /// flushes. Returns how many resources the job has.
+    fn body_path(&self, ty: &str, id: &str) -> std::path::PathBuf {
+        let fan = id.get(..2).unwrap_or("__");
+        self.dir.join(ty).join(fan).join(format!("{id}.json"))
+    }
+
+    /// Stores the resources of a job's Bundle (idempotent: a re-run writes the same ids),
+    /// durably. Returns how many resources the job has.
     pub fn put_job(&self, ctx: &JobContext<'_>, bundle: &Value) -> Result<usize, StoreError> {
-        let n = self.put_job_unflushed(ctx, bundle)?;
+        let n = self.put(ctx, bundle, true)?;
         self.db.flush()?;
         Ok(n)
     }
 
-    /// [`ResourceStore::put_job`] without the flush, for bulk loads that flush once at the end.
+    /// [`ResourceStore::put_job`] without syncing, for bulk loads (benchmarks) that call
+    /// [`ResourceStore::flush`] at the end and accept the OS's write-back for the bodies.
     pub fn put_job_unflushed(
         &self,
         ctx: &JobContext<'_>,
         bundle: &Value,
     ) -> Result<usize, StoreError> {
+        self.put(ctx, bundle, false)
+    }
+
+    fn put(
+        &self,
+        ctx: &JobContext<'_>,
+        bundle: &Value,
+        durable: bool,
+    ) -> Result<usize, StoreError> {
         let patient = strip(ctx.patient, "Patient").to_owned();
         let encounter = strip(ctx.encounter, "Encounter").to_owned();
         let resources = served_resources(bundle, ctx.at_ms)?;
-        let r = (&self.resources, &self.index).transaction(|(res, idx)| {
+        // Bodies first: metadata never names a body that is not on disk.
+        for r in &resources {
+            let ty = r["resourceType"].as_str().unwrap_or_default();
+            let id = r["id"].as_str().unwrap_or_default();
+            let shared = ty == "Device";
+            if shared && self.meta.contains_key(format!("{ty}/{id}").as_bytes())? {
+                continue;
+            }
+            let raw = serde_json::to_vec(r).map_err(StoreError::Encode)?;
+            write_file(&self.body_path(ty, id), &raw, durable)?;
+        }
+        let r = (&self.meta, &self.index).transaction(|(res, idx)| {
             for r in &resources {
                 let ty = r["resourceType"].as_str().unwrap_or_default();
                 let id = r["id"].as_str().unwrap_or_default();
@@ -238,15 +330,15 @@ impl ResourceStore {
                         Err(e) => return abort(e),
                     },
                     old => {
-                        let stored = StoredResource {
+                        let stored = Meta::of(&StoredResource {
                             patient: in_compartment.then(|| patient.clone()),
                             encounter: in_compartment.then(|| encounter.clone()),
                             owner: ctx.owner.to_owned(),
                             last_updated_ms: ctx.at_ms,
                             resource: r.clone(),
-                        };
+                        });
                         if let Some(old) = old {
-                            // A re-run: replace the old copy and its index keys.
+                            // A re-run: replace the old copy's index keys.
                             match decode(rkey.as_bytes(), &old) {
                                 Ok(o) => remove_keys(idx, ty, id, &o)?,
                                 Err(e) => return abort(e),
@@ -319,10 +411,12 @@ impl ResourceStore {
                 })
                 .count();
             let (ty, id) = rkey.split_once('/').unwrap_or((&rkey, ""));
-            if let Some(p) = self.get(ty, id)?.and_then(|r| r.patient) {
-                patients.insert(p);
+            if let Some(raw) = self.meta.get(rkey.as_bytes())? {
+                if let Some(p) = decode(rkey.as_bytes(), &raw)?.patient {
+                    patients.insert(p);
+                }
             }
-            let r = (&self.resources, &self.index).transaction(|(res, idx)| {
+            let r = (&self.meta, &self.index).transaction(|(res, idx)| {
                 idx.remove(key(&["j", job, &rkey]))?;
                 idx.remove(key(&["o", &rkey, job]))?;
                 if others > 0 {
@@ -337,6 +431,12 @@ impl ResourceStore {
                 Ok(true)
             });
             if unwrap_tx(r)? {
+                let path = self.body_path(ty, id);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(&path, e)),
+                }
                 removed += 1;
             }
         }
@@ -354,10 +454,64 @@ impl ResourceStore {
 
     pub fn get(&self, ty: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
         let k = format!("{ty}/{id}");
-        self.resources
-            .get(k.as_bytes())?
-            .map(|raw| decode(k.as_bytes(), &raw))
-            .transpose()
+        let Some(raw) = self.meta.get(k.as_bytes())? else {
+            return Ok(None);
+        };
+        let meta = decode(k.as_bytes(), &raw)?;
+        let path = self.body_path(ty, id);
+        let body = match std::fs::read(&path) {
+            Ok(b) => b,
+            // Removed between the metadata read and this one.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && !self.meta.contains_key(k.as_bytes())? =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        let resource = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt {
+            key: k.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(StoredResource {
+            patient: meta.patient,
+            encounter: meta.encounter,
+            owner: meta.owner,
+            last_updated_ms: meta.last_updated_ms,
+            resource,
+        }))
+    }
+
+    /// Deletes body files that have no metadata (a stop between writing a body and its
+    /// metadata, or between removing the metadata and the body). Returns how many went.
+    pub fn sweep(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        let Ok(types) = std::fs::read_dir(&self.dir) else {
+            return Ok(0);
+        };
+        for ty in types.flatten() {
+            let ty_name = ty.file_name().to_string_lossy().into_owned();
+            for fan in std::fs::read_dir(ty.path()).into_iter().flatten().flatten() {
+                for f in std::fs::read_dir(fan.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    let keep = match name.strip_suffix(".json") {
+                        Some(id) => self
+                            .meta
+                            .contains_key(format!("{ty_name}/{id}").as_bytes())?,
+                        None => false, // an interrupted write's temporary file
+                    };
+                    if !keep && std::fs::remove_file(f.path()).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Ids under an index prefix (`p|patient|Type|`, `e|encounter|Type|`, `r|target|`).
@@ -442,7 +596,7 @@ impl ResourceStore {
     }
 }
 
-fn remove_keys(idx: &Tx, ty: &str, id: &str, r: &StoredResource) -> TxResult<()> {
+fn remove_keys(idx: &Tx, ty: &str, id: &str, r: &Meta) -> TxResult<()> {
     for k in index_keys(ty, id, r) {
         // The patient marker goes with the patient's last resource (checked after).
         if k.starts_with(b"P|") {
@@ -484,8 +638,29 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, ResourceStore) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::open_db(dir.path()).unwrap();
-        (dir, ResourceStore::in_db(&db).unwrap())
+        let db = crate::store::open_db(&dir.path().join("db")).unwrap();
+        let s = ResourceStore::open(&db, &dir.path().join("bodies")).unwrap();
+        (dir, s)
+    }
+
+    fn bodies(dir: &tempfile::TempDir) -> usize {
+        walk(&dir.path().join("bodies"))
+    }
+
+    fn walk(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     #[test]
@@ -528,11 +703,36 @@ mod tests {
         assert_eq!(s.count("Device"), 1);
         assert_eq!(s.count("Condition"), 1);
         assert!(s.ids_by_patient("p1", "Condition").unwrap().is_empty());
+        assert_eq!(
+            bodies(&_d),
+            3,
+            "j2's Condition and Provenance and the Device"
+        );
         assert_eq!(s.remove_job("j2").unwrap(), 3);
         for ty in TYPES {
             assert_eq!(s.count(ty), 0, "{ty}");
         }
         assert_eq!(s.scan("Condition", None).count(), 0);
+        assert_eq!(bodies(&_d), 0, "no body outlives its resource");
+    }
+
+    #[test]
+    fn bodies_without_metadata_are_swept() {
+        let (d, s) = open();
+        s.put_job(&ctx("j1", "p1"), &bundle("j1")).unwrap();
+        let stray = d.path().join("bodies/Condition/ab/abcdef.json");
+        std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        std::fs::write(&stray, b"{}").unwrap();
+        std::fs::write(stray.with_extension("json.tmp"), b"{").unwrap();
+        assert_eq!(s.sweep().unwrap(), 2);
+        assert_eq!(bodies(&d), 3, "the stored resources' bodies stay");
+        assert!(s
+            .get(
+                "Condition",
+                &s.ids_by_patient("p1", "Condition").unwrap()[0]
+            )
+            .unwrap()
+            .is_some());
     }
 
     #[test]

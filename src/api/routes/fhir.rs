@@ -430,14 +430,7 @@ async fn kick_off(req: HttpRequest, state: State, level: ExportLevel) -> FhirRes
             "$export is asynchronous: send the header Prefer: respond-async",
         ));
     }
-    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
-    if !matches!(accept, None | Some("application/fhir+json") | Some("*/*")) {
-        return Err(Outcome::new(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            "$export answers application/fhir+json: send Accept: application/fhir+json",
-        ));
-    }
+    check_accept(&req)?;
     let request = parse_export(level, &query_pairs(&req), lenient(&req))?;
     let owner = export_owner(&req, &state, &request.types).await?;
     let exports = f.exports.clone();
