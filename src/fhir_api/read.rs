@@ -639,6 +639,18 @@ pub fn search(
         Some(store.ids_by_encounter(e, ty)?)
     } else if let Some(t) = q.target.first() {
         Some(store.provenance_of(t)?)
+    } else if let Some(tokens) = q
+        .code
+        .first()
+        .filter(|t| t.iter().all(|t| t.code.is_some()))
+    {
+        let mut ids = Vec::new();
+        for t in tokens {
+            ids.extend(store.ids_by_code(ty, t.code.as_deref().unwrap_or_default())?);
+        }
+        ids.sort();
+        ids.dedup();
+        Some(ids)
     } else {
         None
     };

@@ -79,6 +79,9 @@ struct Meta {
     /// A Provenance's targets (`Type/id`), for its index keys.
     #[serde(default)]
     targets: Vec<String>,
+    /// `(code, system)` of a Condition's `code` or a MedicationStatement's medication.
+    #[serde(default)]
+    codes: Vec<(String, String)>,
 }
 
 impl Meta {
@@ -94,8 +97,25 @@ impl Meta {
                 .flatten()
                 .filter_map(|t| t["reference"].as_str().map(str::to_owned))
                 .collect(),
+            codes: codings(&r.resource)
+                .filter_map(|c| {
+                    Some((
+                        c["code"].as_str()?.to_owned(),
+                        c["system"].as_str().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
         }
     }
+}
+
+/// The codings the `code` search parameter reads.
+fn codings(r: &Value) -> impl Iterator<Item = &Value> {
+    let field = match r["resourceType"].as_str() {
+        Some("MedicationStatement") => &r["medicationCodeableConcept"],
+        _ => &r["code"],
+    };
+    field["coding"].as_array().into_iter().flatten()
 }
 
 /// The job a Bundle came from and whose context its resources get.
@@ -154,6 +174,11 @@ fn index_keys(ty: &str, id: &str, r: &Meta) -> Vec<Vec<u8>> {
     if ty == "Provenance" {
         for target in &r.targets {
             keys.push(key(&["r", target, id]));
+        }
+    }
+    for (code, system) in &r.codes {
+        if !code.contains('|') && !system.contains('|') {
+            keys.push(key(&["c", ty, code, system, id]));
         }
     }
     keys
@@ -543,6 +568,23 @@ impl ResourceStore {
         self.ids(&["r", reference])
     }
 
+    /// Ids of `ty` resources coded `code` (in any system; the caller checks the system).
+    pub fn ids_by_code(&self, ty: &str, code: &str) -> Result<Vec<String>, StoreError> {
+        let mut prefix = key(&["c", ty, code]);
+        prefix.push(b'|');
+        let mut out = Vec::new();
+        for k in self.index.scan_prefix(&prefix).keys() {
+            let k = k?;
+            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some((_, id)) = rest.rsplit_once('|') {
+                out.push(id.to_owned());
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The patients that have resources here, in id order.
     pub fn patients(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
@@ -617,7 +659,8 @@ mod tests {
             {"fullUrl": format!("urn:uuid:{job}-dev"), "resource": {"resourceType": "Device"},
              "request": {"method": "POST", "url": "Device", "ifNoneExist": "identifier=s|scribe"}},
             {"fullUrl": format!("urn:uuid:{job}-c"), "resource": {"resourceType": "Condition",
-              "subject": {"reference": "Patient/p1"}},
+              "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}},
              "request": {"method": "POST", "url": "Condition", "ifNoneExist": format!("identifier=s|{job}-c")}},
             {"fullUrl": format!("urn:uuid:{job}-prov"), "resource": {"resourceType": "Provenance",
               "target": [{"reference": format!("urn:uuid:{job}-c")}],
@@ -685,6 +728,8 @@ mod tests {
         assert_eq!(p.patient.as_deref(), Some("p1"));
         assert_eq!(s.count("Device"), 1);
         assert!(s.has_job("j1").unwrap() && !s.has_job("j").unwrap());
+        assert_eq!(s.ids_by_code("Condition", "E11.9").unwrap(), conds);
+        assert!(s.ids_by_code("Condition", "E11").unwrap().is_empty());
     }
 
     #[test]
