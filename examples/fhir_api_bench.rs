@@ -271,7 +271,7 @@ fn main() {
     let mut kinds: Vec<(&str, Vec<f64>)> = vec![
         ("Condition?patient=", vec![]),
         ("Condition?encounter=&_revinclude=Provenance:target", vec![]),
-        ("Condition?code=", vec![]),
+        ("Condition?code= (every job has the codes)", vec![]),
         ("DocumentReference?patient=&_lastUpdated=ge", vec![]),
         ("Provenance?target=", vec![]),
         ("read Condition/{id}", vec![]),
