@@ -53,6 +53,8 @@ pub struct Config {
     pub aws_api: AwsApiConfig,
     /// The read-only FHIR API and Bulk Data export over what jobs produced.
     pub fhir_api: FhirApiConfig,
+    /// The review app launched from the EHR.
+    pub ui: UiConfig,
 }
 
 /// `[fhir_api]`: FHIR read/search and Bulk Data `$export` for clients that pull.
@@ -386,6 +388,42 @@ pub struct EhrConfig {
     /// SMART Backend Services registration (unset: no Authorization header).
     #[serde(default)]
     pub smart: Option<EhrSmartConfig>,
+    /// The review app's registration with this EHR (SMART App Launch; unset: no launch).
+    #[serde(default)]
+    pub app: Option<EhrAppConfig>,
+}
+
+/// `[ehr.app]`: the review app as a public SMART client of this EHR (PKCE S256).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EhrAppConfig {
+    pub client_id: String,
+    /// As registered with the EHR (default: PUBLIC_URL/callback).
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Space-separated scopes (default: launch openid fhirUser and the patient scopes the
+    /// review and sign steps need).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// `[ui]`: the review app's sessions.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// A session unused this long ends.
+    pub session_idle_secs: u64,
+    /// A session this old ends, used or not.
+    pub session_max_secs: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 1800,
+            session_max_secs: 8 * 3600,
+        }
+    }
 }
 
 fn default_ehr_timeout() -> u64 {

@@ -17,77 +17,12 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Follows the authorization server's pages as a user would (log in as `alice`, consent) until
-/// it redirects to the app's callback; returns the callback's query.
+/// The callback query the authorization server redirects to after login and consent.
 fn browser_login(authorize_url: &str) -> BTreeMap<String, String> {
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
-    let mut cookies: BTreeMap<String, String> = BTreeMap::new();
-    let mut next = (
-        String::from("GET"),
-        authorize_url.to_owned(),
-        Vec::<(String, String)>::new(),
-    );
-    for _ in 0..12 {
-        let (method, url, form) = next.clone();
-        let cookie = cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = agent.request(&method, &url).set("Cookie", &cookie);
-        let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let resp = match if method == "POST" {
-            req.send_form(&pairs)
-        } else {
-            req.call()
-        } {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {url}: {e}"),
-        };
-        for c in resp.all("set-cookie") {
-            let pair = c.split(';').next().unwrap_or_default();
-            if let Some((k, v)) = pair.split_once('=') {
-                cookies.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-        }
-        if let Some(loc) = resp.header("location") {
-            let target = reqwest::Url::parse(&url).unwrap().join(loc).unwrap();
-            if target.as_str().starts_with(Authz::APP_REDIRECT_URI) {
-                return target.query_pairs().into_owned().collect();
-            }
-            next = ("GET".into(), target.to_string(), Vec::new());
-            continue;
-        }
-        let status = resp.status();
-        let html = resp.into_string().unwrap_or_default();
-        assert_eq!(status, 200, "{url}: {html}");
-        // The page's form: its action and hidden fields, plus the login fields if it asks.
-        let action = html
-            .split("action=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_else(|| panic!("no form on {url}: {html}"));
-        let mut fields = Vec::new();
-        for input in html.split("<input").skip(1) {
-            let attr = |name: &str| {
-                input
-                    .split(&format!("{name}=\""))
-                    .nth(1)
-                    .and_then(|s| s.split('"').next())
-                    .map(str::to_owned)
-            };
-            match (attr("name"), attr("type").as_deref()) {
-                (Some(n), _) if n == "login" => fields.push((n, "alice".to_owned())),
-                (Some(n), _) if n == "password" => fields.push((n, "any".to_owned())),
-                (Some(n), Some("hidden")) => fields.push((n, attr("value").unwrap_or_default())),
-                _ => {}
-            }
-        }
-        let target = reqwest::Url::parse(&url).unwrap().join(action).unwrap();
-        next = ("POST".into(), target.to_string(), fields);
-    }
-    panic!("the login did not reach the callback");
+    common::browser::browse(authorize_url, |u| {
+        u.as_str().starts_with(Authz::APP_REDIRECT_URI)
+    })
+    .query()
 }
 
 #[test]

@@ -151,6 +151,55 @@ fn discover_token_endpoint(cfg: &Config) -> Option<String> {
     None
 }
 
+/// The review app, when an EHR has `[ehr.app]`.
+fn ui_endpoint(cfg: &Config, db: &sled::Db) -> Result<Option<routes::ui::UiEndpoint>, ServeError> {
+    let public = cfg.public_url();
+    let apps: Vec<crate::smart::launch::AppRegistration> = cfg
+        .ehr
+        .iter()
+        .filter_map(|e| {
+            let a = e.app.as_ref()?;
+            Some(crate::smart::launch::AppRegistration {
+                ehr: e.name.clone(),
+                fhir_base: e.fhir_base.clone(),
+                client_id: a.client_id.clone(),
+                redirect_uri: a
+                    .redirect_uri
+                    .clone()
+                    .unwrap_or_else(|| format!("{public}/callback")),
+                scope: a
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| crate::smart::launch::DEFAULT_SCOPE.to_owned()),
+            })
+        })
+        .collect();
+    if apps.is_empty() {
+        return Ok(None);
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ServeError::Config(format!("HTTP client: {e}")))?;
+    let limits = crate::store::sessions::SessionLimits {
+        idle_ms: cfg.ui.session_idle_secs * 1000,
+        max_ms: cfg.ui.session_max_secs * 1000,
+        login_ms: crate::smart::launch::LOGIN_TTL.as_millis() as u64,
+    };
+    Ok(Some(routes::ui::UiEndpoint {
+        launcher: crate::smart::launch::Launcher::new(apps, http.clone()),
+        sessions: crate::store::sessions::SessionStore::open(db, limits)?,
+        secure_cookie: public.starts_with("https://"),
+        ehrs: cfg
+            .ehr
+            .iter()
+            .map(|e| (e.name.clone(), e.fhir_base.clone()))
+            .collect(),
+        http,
+    }))
+}
+
 /// The FHIR read API and exports, unless switched off.
 fn fhir_endpoint(
     cfg: &Config,
@@ -403,6 +452,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     };
     let resources = crate::store::ResourceStore::open(&db, &store_dir.join("fhir-resources"))?;
     let fhir = fhir_endpoint(&cfg, &db, resources.clone())?;
+    let ui = ui_endpoint(&cfg, &db)?;
     let service = JobService::new(
         engine,
         store,
@@ -430,6 +480,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         ready: AtomicBool::new(true),
         aws,
         fhir,
+        ui,
         paths: paths.clone(),
     });
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);

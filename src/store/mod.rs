@@ -10,6 +10,7 @@
 pub mod jobs;
 pub mod outbox;
 pub mod resources;
+pub mod sessions;
 
 pub use jobs::{
     AuditEvent, ChartTarget, JobRecord, JobStore, MediaRecord, MediaSource, Owner, SledJobStore,

@@ -39,5 +39,6 @@ pub fn engine() -> &'static Engine {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fhirscribe"))
 }
+pub mod browser;
 pub mod peers;
 pub mod serve;

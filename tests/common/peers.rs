@@ -212,6 +212,20 @@ impl Authz {
 
     /// Tokens live `ttl`; their `iat`/`exp` claims are moved `backdate` into the past.
     pub fn start_with(fhir_aud: &str, ttl: Duration, backdate: Duration) -> Authz {
+        Self::start_inner(fhir_aud, ttl, backdate, Self::APP_REDIRECT_URI)
+    }
+
+    /// Starts it with `scribe-app` redirecting to `redirect_uri` (the review app under test).
+    pub fn start_for_app(fhir_aud: &str, redirect_uri: &str) -> Authz {
+        Self::start_inner(
+            fhir_aud,
+            Duration::from_secs(300),
+            Duration::ZERO,
+            redirect_uri,
+        )
+    }
+
+    fn start_inner(fhir_aud: &str, ttl: Duration, backdate: Duration, redirect: &str) -> Authz {
         let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("fhirscribe-authz-")
@@ -234,7 +248,7 @@ impl Authz {
             .env("PORT", "0")
             .env("FHIR_AUD", fhir_aud)
             .env("CLIENT_JWKS", dir.path().join("client-jwks.json"))
-            .env("APP_REDIRECT_URI", Self::APP_REDIRECT_URI)
+            .env("APP_REDIRECT_URI", redirect)
             .env("TOKEN_TTL", ttl.as_secs().max(1).to_string())
             .env("TOKEN_BACKDATE", backdate.as_secs().to_string())
             .stdin(Stdio::null())

@@ -6,6 +6,7 @@ pub mod fhir;
 pub mod jobs;
 pub mod media;
 pub mod ops;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub aws: Option<AwsEndpoint>,
     /// The FHIR read API and Bulk Data export, unless `fhir_api.enabled = false`.
     pub fhir: Option<fhir::FhirEndpoint>,
+    /// The review app, when an EHR has `[ehr.app]`.
+    pub ui: Option<ui::UiEndpoint>,
     pub paths: Paths,
 }
 
@@ -248,6 +251,46 @@ pub const ROUTES: &[Route] = &[
         body: None,
         ok: (200, "OpenApi"),
         register: route!(get, ops::openapi),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "get",
+        path: "/launch",
+        summary: "SMART EHR launch of the review app (?iss=&launch=): redirects to the EHR's authorization server (PKCE S256)",
+        scope: None,
+        body: None,
+        ok: (302, "Redirect"),
+        register: route!(get, ui::launch),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "get",
+        path: "/callback",
+        summary: "SMART launch callback (?code=&state=): starts the session (HttpOnly cookie)",
+        scope: None,
+        body: None,
+        ok: (303, "Redirect"),
+        register: route!(get, ui::callback),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "get",
+        path: "/app",
+        summary: "The encounter page of the session's patient (HTML)",
+        scope: Some("session cookie"),
+        body: None,
+        ok: (200, "Html"),
+        register: route!(get, ui::app_page),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "post",
+        path: "/app/logout",
+        summary: "Ends the session (form field csrf)",
+        scope: Some("session cookie + CSRF token"),
+        body: Some("Form"),
+        ok: (200, "Html"),
+        register: route!(post, ui::logout),
     },
     // FHIR: specific paths before the generic `{type}` and `{type}/{id}`.
     Route {

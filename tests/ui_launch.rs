@@ -1,0 +1,156 @@
+//! The review app's entry (issue 18, first part) end to end: the real `fhirscribe serve`, the
+//! real SMART authorization server (oidc-provider, public client `scribe-app`, PKCE) and HFS as
+//! the EHR. An EHR launch with a patient and encounter context ends on the encounter page with
+//! the patient banner read from HFS with the clinician's token; the refusals (unknown `iss`,
+//! wrong or replayed `state`, missing CSRF token, ended or expired session) leave no session.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::browse;
+use common::peers::{fhir, free_port, Authz, Hfs, HfsOptions};
+use common::serve::{spawn_app, AppOptions};
+use serde_json::json;
+
+fn get(url: &str, cookie: &str) -> (u16, String, Option<String>) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let r = match agent.get(url).set("Cookie", cookie).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let set_cookie = r.header("set-cookie").map(str::to_owned);
+    (r.status(), r.into_string().unwrap_or_default(), set_cookie)
+}
+
+fn post_form(url: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let r = match agent.post(url).set("Cookie", cookie).send_form(form) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    (r.status(), r.into_string().unwrap_or_default())
+}
+
+#[test]
+fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session() {
+    let port = free_port();
+    let app_url = format!("http://127.0.0.1:{port}");
+    let hfs_port = free_port();
+    let hfs_base = format!("http://127.0.0.1:{hfs_port}");
+    let authz = Authz::start_for_app(&hfs_base, &format!("{app_url}/callback"));
+    let hfs = Hfs::start(HfsOptions::with_auth(&authz));
+    assert_eq!(hfs.base_url(), hfs_base);
+    let admin = authz.backend_token("system/*.cruds");
+    for (ty, id, body) in [
+        (
+            "Patient",
+            "p9",
+            json!({"resourceType": "Patient", "id": "p9",
+            "name": [{"given": ["Ada"], "family": "Lovelace"}], "birthDate": "1960-12-10"}),
+        ),
+        (
+            "Encounter",
+            "e9",
+            json!({"resourceType": "Encounter", "id": "e9", "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [{"text": "Follow-up visit"}],
+            "subject": {"reference": "Patient/p9"}, "period": {"start": "2026-12-06T09:00:00Z"}}),
+        ),
+    ] {
+        let (s, b) = fhir(
+            "PUT",
+            &format!("{hfs_base}/{ty}/{id}"),
+            Some(&admin),
+            Some(&body),
+        );
+        assert!(s == 200 || s == 201, "{s} {b}");
+    }
+    let app = spawn_app(AppOptions {
+        issuers: vec![authz.issuer().to_string()],
+        port: Some(port),
+        extra_toml: format!(
+            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n\n[ui]\nsession_idle_secs = 5\n",
+            Authz::APP_CLIENT_ID
+        ),
+        ..Default::default()
+    });
+    let launch = format!("{app_url}/launch?iss={hfs_base}&launch=p9:e9");
+
+    // The launch: login and consent at the authorization server, callback, encounter page.
+    let at_app = browse(&launch, |u| u.path() == "/app");
+    assert_eq!(at_app.url.as_str(), format!("{app_url}/app"));
+    let cookie = at_app.cookie_header();
+    assert!(cookie.contains("fhirscribe_session="), "{cookie}");
+    let (s, page, _) = get(&format!("{app_url}/app"), &cookie);
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("Ada Lovelace"),
+        "the banner names the launch patient: {page}"
+    );
+    assert!(
+        page.contains("1960-12-10") && page.contains("Follow-up visit"),
+        "{page}"
+    );
+    assert!(!page.contains(&admin), "no token in the page");
+
+    // Refusals.
+    let (s, page, set) = get(
+        &format!("{app_url}/launch?iss=http://127.0.0.1:9/fhir&launch=x"),
+        "",
+    );
+    assert_eq!(s, 400, "{page}");
+    assert!(page.contains("not an EHR"), "{page}");
+    assert!(set.is_none());
+    let (s, _, _) = get(&format!("{app_url}/launch"), "");
+    assert_eq!(s, 400);
+    let (s, page, set) = get(&format!("{app_url}/callback?state=forged&code=x"), "");
+    assert_eq!(s, 400, "{page}");
+    assert!(set.is_none(), "no session from a forged state");
+    // A callback replayed: the first one starts a session, the second is refused.
+    let at_callback = browse(&launch, |u| u.path() == "/callback");
+    let (s, _, set) = get(at_callback.url.as_str(), "");
+    assert_eq!(s, 303);
+    assert!(set.unwrap().starts_with("fhirscribe_session="));
+    let (s, page, set) = get(at_callback.url.as_str(), "");
+    assert_eq!(s, 400, "{page}");
+    assert!(set.is_none(), "a replayed callback starts no session");
+    // No session, or a made-up one: signed out.
+    assert_eq!(get(&format!("{app_url}/app"), "").0, 401);
+    assert_eq!(
+        get(&format!("{app_url}/app"), "fhirscribe_session=made-up").0,
+        401
+    );
+    // Sign-out needs the session's CSRF token.
+    let (s, _) = post_form(&format!("{app_url}/app/logout"), &cookie, &[]);
+    assert_eq!(s, 403);
+    let (s, _) = post_form(
+        &format!("{app_url}/app/logout"),
+        &cookie,
+        &[("csrf", "guess")],
+    );
+    assert_eq!(s, 403);
+    let (s, page, _) = get(&format!("{app_url}/app"), &cookie);
+    assert_eq!(s, 200, "a refused sign-out leaves the session: {page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (s, _) = post_form(
+        &format!("{app_url}/app/logout"),
+        &cookie,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(s, 200);
+    assert_eq!(get(&format!("{app_url}/app"), &cookie).0, 401, "signed out");
+    // An idle session expires (ui.session_idle_secs = 5).
+    let again = browse(&launch, |u| u.path() == "/app").cookie_header();
+    assert_eq!(get(&format!("{app_url}/app"), &again).0, 200);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(get(&format!("{app_url}/app"), &again).0, 401, "expired");
+    drop(app);
+}
