@@ -96,6 +96,109 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     );
     assert!(!page.contains(&admin), "no token in the page");
 
+    // A recording uploaded from the encounter page becomes a job of this patient and
+    // encounter; the review page shows the note beside the transcript, every sentence naming
+    // segments that are on the page.
+    let csrf = page
+        .split("name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned();
+    let audio = common::serve::clip(&common::repo_path("samples/encounter.flac"), 40.0);
+    let post_audio = |csrf: Option<&str>| {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut r = agent
+            .post(&format!("{app_url}/app/jobs?two_channel=1"))
+            .set("Cookie", &cookie);
+        if let Some(c) = csrf {
+            r = r.set("X-CSRF-Token", c);
+        }
+        match r.send_bytes(&audio) {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(post_audio(None).0, 403, "no CSRF token, no job");
+    let (s, body) = post_audio(Some(&csrf));
+    assert_eq!(s, 200, "{body}");
+    let job = serde_json::from_str::<serde_json::Value>(&body).unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let (s, body, _) = get(&format!("{app_url}/app/jobs/{job}"), &cookie);
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["status"] == "COMPLETED" {
+            break;
+        }
+        assert_ne!(v["status"], "FAILED", "{v}");
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (s, review, _) = get(&format!("{app_url}/app/review/{job}"), &cookie);
+    assert_eq!(s, 200, "{review}");
+    let sentences: Vec<&str> = review
+        .split("data-evidence=\"")
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .collect();
+    assert!(sentences.len() >= 3, "{review}");
+    for ids in &sentences {
+        for id in ids.split_whitespace() {
+            assert!(
+                review.contains(&format!("id=\"seg-{id}\"")),
+                "evidence {id} is on the page"
+            );
+        }
+    }
+    assert!(
+        review.contains("CLINICIAN") && review.contains("PATIENT"),
+        "roles shown"
+    );
+    // Another patient's job (started from a session launched for p10) is not reachable from
+    // this session.
+    let other = browse(
+        &format!("{app_url}/launch?iss={hfs_base}&launch=p10:e10"),
+        |u| u.path() == "/app",
+    )
+    .cookie_header();
+    let (_, other_page, _) = get(&format!("{app_url}/app"), &other);
+    let other_csrf = other_page
+        .split("name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned();
+    let agent = ureq::AgentBuilder::new().build();
+    let started = agent
+        .post(&format!("{app_url}/app/jobs"))
+        .set("Cookie", &other)
+        .set("X-CSRF-Token", &other_csrf)
+        .send_bytes(&common::serve::clip(
+            &common::repo_path("samples/encounter.flac"),
+            5.0,
+        ))
+        .unwrap()
+        .into_json::<serde_json::Value>()
+        .unwrap();
+    let other_job = started["job"].as_str().unwrap();
+    assert_eq!(
+        get(&format!("{app_url}/app/jobs/{other_job}"), &other).0,
+        200
+    );
+    assert_eq!(
+        get(&format!("{app_url}/app/jobs/{other_job}"), &cookie).0,
+        404
+    );
+    assert_eq!(
+        get(&format!("{app_url}/app/review/{other_job}"), &cookie).0,
+        404
+    );
+
     // Refusals.
     let (s, page, set) = get(
         &format!("{app_url}/launch?iss=http://127.0.0.1:9/fhir&launch=x"),

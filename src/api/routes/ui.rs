@@ -46,26 +46,30 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-/// A whole page: accessible defaults (language, viewport, one `main`, visible focus).
+/// A whole page: accessible defaults (language, viewport, one `main`, visible focus); styles
+/// and script are files of this service (the CSP allows nothing inline).
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    page_with(status, title, body, "")
+}
+
+fn page_with(status: StatusCode, title: &str, body: &str, csrf: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'",
+            "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; form-action 'self'",
         ))
         .body(format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{t} · fhirscribe</title>\
-<style>body{{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fff}}\
-header{{background:#12355b;color:#fff;padding:.75rem 1.25rem}}main{{padding:1.25rem;max-width:72rem}}\
-:focus{{outline:3px solid #f5a623;outline-offset:2px}}.banner dt{{font-weight:600}}\
-.banner{{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}}</style></head>\
+<meta name=\"csrf\" content=\"{csrf}\"><title>{t} · fhirscribe</title>\
+<link rel=\"stylesheet\" href=\"/app/app.css\"><script src=\"/app/app.js\" defer></script></head>\
 <body><header><strong>fhirscribe</strong></header><main><h1>{t}</h1>{body}</main></body></html>",
-            t = esc(title)
+            t = esc(title),
+            csrf = esc(csrf)
         ))
 }
 
@@ -370,12 +374,243 @@ pub async fn app_page(req: HttpRequest, state: State) -> HttpResponse {
     banner.push_str("</dl>");
     let body = format!(
         "{banner}\
-<p>Recording and review follow here.</p>\
+<h2>Recording</h2>\
+<form id=\"upload-form\"><label for=\"audio\">Encounter recording (WAV, FLAC, MP3, OGG, M4A, WebM)</label> \
+<input type=\"file\" id=\"audio\" accept=\"audio/*\"> \
+<label><input type=\"checkbox\" id=\"two-channel\"> two channels (channel 0 = clinician)</label> \
+<button type=\"submit\">Upload and transcribe</button></form>\
+<p id=\"progress\" role=\"status\" aria-live=\"polite\"></p>\
 <form method=\"post\" action=\"/app/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <button type=\"submit\">Sign out</button></form>",
         csrf = esc(&s.csrf)
     );
-    page(StatusCode::OK, "Encounter", &body)
+    page_with(StatusCode::OK, "Encounter", &body, &s.csrf)
+}
+
+/// `GET /app/app.css`, `/app/app.js`: the page assets (public, cacheable, no data).
+pub async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=300"))
+        .body(include_str!("../assets/app.css"))
+}
+
+pub async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=300"))
+        .body(include_str!("../assets/app.js"))
+}
+
+fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "message": message }))
+}
+
+/// The job-service caller of a session: the session's patient only.
+fn caller_of(s: &Session) -> Option<crate::jobs::service::Caller> {
+    Some(crate::jobs::service::Caller {
+        subject: s
+            .fhir_user
+            .clone()
+            .unwrap_or_else(|| format!("session:{}", s.ehr)),
+        visibility: crate::jobs::service::Visibility::Patient(s.patient.clone()?),
+    })
+}
+
+/// `POST /app/jobs[?two_channel=1]` (raw audio body, header `X-CSRF-Token`): uploads the
+/// recording and starts a job for the session's patient and encounter.
+pub async fn start_job(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
+    let Some(ui) = state.ui.as_ref() else {
+        return not_available();
+    };
+    let s = match session(&req, ui).await {
+        Ok(s) => s,
+        Err(_) => return json_error(StatusCode::UNAUTHORIZED, "no active session"),
+    };
+    let sent = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok());
+    if sent != Some(s.csrf.as_str()) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "the request lacks this session's CSRF token",
+        );
+    }
+    let (Some(caller), Some(encounter)) = (caller_of(&s), s.encounter.clone()) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "this session has no patient and encounter from the EHR launch",
+        );
+    };
+    let patient = s.patient.clone().unwrap_or_default();
+    let too_large = crate::api::error::ApiError::bad_request("the recording is too large");
+    let body = match super::read_body(
+        payload,
+        state.max_upload_bytes,
+        state.body_timeout,
+        too_large,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => return json_error(e.status, &e.message),
+    };
+    let two_channel = query(&req)
+        .iter()
+        .any(|(k, v)| k == "two_channel" && v == "1");
+    let service = state.service.clone();
+    let ehr = s.ehr.clone();
+    let started = web::block(move || {
+        let media = service.upload(&body, &caller)?;
+        let name = format!("review-{}", &random_token()[..16].replace(['-', '_'], "x"));
+        let settings = if two_channel {
+            serde_json::json!({"ChannelIdentification": true})
+        } else {
+            serde_json::json!({"ShowSpeakerLabels": true, "MaxSpeakerLabels": 2})
+        };
+        let mut request = serde_json::json!({
+            "MedicalScribeJobName": name,
+            "Media": {"MediaFileUri": media},
+            "OutputBucketName": "fhirscribe-review",
+            "Settings": settings,
+            "Extensions": {"Fhir": {"Ehr": ehr, "Patient": format!("Patient/{patient}"),
+                                    "Encounter": format!("Encounter/{encounter}")}}
+        });
+        if two_channel {
+            request["ChannelDefinitions"] = serde_json::json!([
+                {"ChannelId": 0, "ParticipantRole": "CLINICIAN"},
+                {"ChannelId": 1, "ParticipantRole": "PATIENT"}
+            ]);
+        }
+        service.start(request, &caller).map(|_| name)
+    })
+    .await;
+    match started {
+        Ok(Ok(name)) => HttpResponse::Ok().json(serde_json::json!({ "job": name })),
+        Ok(Err(e)) => {
+            let e = crate::api::error::ApiError::from(e);
+            json_error(e.status, &e.message)
+        }
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the job could not be started",
+        ),
+    }
+}
+
+/// `GET /app/jobs/{name}`: the status of one of the session patient's jobs.
+pub async fn job_status(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
+    let Some(ui) = state.ui.as_ref() else {
+        return not_available();
+    };
+    let Some(caller) = session(&req, ui).await.ok().as_ref().and_then(caller_of) else {
+        return json_error(StatusCode::UNAUTHORIZED, "no active session");
+    };
+    let service = state.service.clone();
+    let name = path.into_inner();
+    match web::block(move || service.get(&name, &caller)).await {
+        Ok(Ok((job, _))) => HttpResponse::Ok().json(serde_json::json!({
+            "status": job.medical_scribe_job_status,
+            "failure": job.failure_reason,
+        })),
+        Ok(Err(e)) => {
+            let e = crate::api::error::ApiError::from(e);
+            json_error(e.status, &e.message)
+        }
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the job could not be read",
+        ),
+    }
+}
+
+/// `GET /app/review/{name}`: the transcript (roles, sections) beside the note; each note
+/// sentence is a button naming its evidence segments.
+pub async fn review(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
+    let Some(ui) = state.ui.as_ref() else {
+        return not_available();
+    };
+    let s = match session(&req, ui).await {
+        Ok(s) => s,
+        Err(e) => return e.page(),
+    };
+    let Some(caller) = caller_of(&s) else {
+        return NoSession::Expired.page();
+    };
+    let service = state.service.clone();
+    let name = path.into_inner();
+    let files = web::block(move || {
+        let t = service.download(&name, "transcript.json", &caller)?;
+        let d = service.download(&name, "clinical-documentation.json", &caller)?;
+        Ok::<_, crate::jobs::service::ServiceError>((t, d))
+    })
+    .await;
+    let (t, d) = match files {
+        Ok(Ok(f)) => f,
+        _ => {
+            return refusal(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No completed job of this patient has that name.",
+            )
+        }
+    };
+    let transcript: serde_json::Value = serde_json::from_slice(&t).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_slice(&d).unwrap_or_default();
+    let mut left = String::from("<section aria-labelledby=\"t-h\"><h2 id=\"t-h\">Transcript</h2>");
+    for seg in transcript["Conversation"]["TranscriptSegments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        left.push_str(&format!(
+            "<div class=\"segment\" id=\"seg-{id}\" data-begin=\"{b}\"><span class=\"role\">{role}</span> \
+<span class=\"section-tag\">{sec}</span><div>{text}</div></div>",
+            id = esc(seg["SegmentId"].as_str().unwrap_or_default()),
+            b = seg["BeginAudioTime"].as_f64().unwrap_or(0.0),
+            role = esc(seg["ParticipantDetails"]["ParticipantRole"].as_str().unwrap_or_default()),
+            sec = esc(seg["SectionDetails"]["SectionName"].as_str().unwrap_or_default()),
+            text = esc(seg["Content"].as_str().unwrap_or_default()),
+        ));
+    }
+    left.push_str("</section>");
+    let mut right = String::from("<section aria-labelledby=\"n-h\"><h2 id=\"n-h\">Note</h2>");
+    for sec in doc["ClinicalDocumentation"]["Sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        right.push_str(&format!(
+            "<h3>{}</h3><ul>",
+            esc(&sec["SectionName"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('_', " ")
+                .to_lowercase())
+        ));
+        for sum in sec["Summary"].as_array().into_iter().flatten() {
+            let ids: Vec<&str> = sum["EvidenceLinks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["SegmentId"].as_str())
+                .collect();
+            right.push_str(&format!(
+                "<li><button type=\"button\" class=\"sentence\" data-evidence=\"{}\">{}</button></li>",
+                esc(&ids.join(" ")),
+                esc(sum["SummarizedSegment"].as_str().unwrap_or_default())
+            ));
+        }
+        right.push_str("</ul>");
+    }
+    right.push_str("</section>");
+    page_with(
+        StatusCode::OK,
+        "Review",
+        &format!("<div class=\"columns\">{right}{left}</div>"),
+        &s.csrf,
+    )
 }
 
 /// `POST /app/logout` (form field `csrf`): ends the session.
