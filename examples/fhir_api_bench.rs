@@ -132,6 +132,7 @@ fn seed(store_dir: &Path, bundle_text: &str, job: &str, from: usize, target: usi
             audio_secs: Some(146.0),
             outputs: vec!["fhir-bundle.json".into()],
             delivery_queued: true,
+            retain_audio: false,
         };
         jobs.create_job(&record, usize::MAX).expect("create job");
         let raw = serde_json::to_vec(&copy).unwrap();

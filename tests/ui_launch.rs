@@ -159,6 +159,26 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
         review.contains("CLINICIAN") && review.contains("PATIENT"),
         "roles shown"
     );
+    // The recording is kept for the review page and served in byte ranges to this session.
+    assert!(
+        review.contains(&format!("src=\"/app/jobs/{job}/audio\"")),
+        "{review}"
+    );
+    let ranged = ureq::get(&format!("{app_url}/app/jobs/{job}/audio"))
+        .set("Cookie", &cookie)
+        .set("Range", "bytes=0-99")
+        .call()
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(
+        ranged.header("content-range"),
+        Some(format!("bytes 0-99/{}", audio.len()).as_str())
+    );
+    assert_eq!(ranged.header("content-type"), Some("audio/wav"));
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(&mut ranged.into_reader(), &mut head).unwrap();
+    assert_eq!(head, audio[..100]);
+    assert_eq!(get(&format!("{app_url}/app/jobs/{job}/audio"), "").0, 401);
     // Another patient's job (started from a session launched for p10) is not reachable from
     // this session.
     let other = browse(
@@ -196,6 +216,10 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     );
     assert_eq!(
         get(&format!("{app_url}/app/review/{other_job}"), &cookie).0,
+        404
+    );
+    assert_eq!(
+        get(&format!("{app_url}/app/jobs/{other_job}/audio"), &cookie).0,
         404
     );
 

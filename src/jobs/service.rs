@@ -139,6 +139,9 @@ pub struct ServiceSettings {
 struct StartExtensions {
     #[serde(default)]
     fhir: Option<FhirTarget>,
+    /// Keep the audio after completion (the review app plays evidence spans from it).
+    #[serde(default)]
+    retain_audio: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,7 +457,7 @@ impl JobService {
             }
             q.reserved += 1;
         }
-        let created = self.create(spec, req, chart, caller);
+        let created = self.create(spec, req, chart, ext.retain_audio, caller);
         let mut q = lock(&self.queue);
         q.reserved -= 1;
         let job = created?;
@@ -471,6 +474,7 @@ impl JobService {
         spec: JobSpec,
         req: StartMedicalScribeJobRequest,
         chart: Option<ChartTarget>,
+        retain_audio: bool,
         caller: &Caller,
     ) -> Result<JobRecord, ServiceError> {
         let job = JobRecord {
@@ -490,6 +494,7 @@ impl JobService {
             audio_secs: None,
             outputs: Vec::new(),
             delivery_queued: false,
+            retain_audio,
         };
         if let Err(e) = self.store.create_job(&job, self.settings.max_jobs) {
             if matches!(e, StoreError::Full { .. }) {
@@ -704,6 +709,19 @@ impl JobService {
         Ok(())
     }
 
+    /// The uploaded audio of a job the caller sees, with its format (`wav`, `flac`, …), while
+    /// it is kept (`retain_audio`).
+    pub fn audio(&self, name: &str, caller: &Caller) -> Result<(Vec<u8>, String), ServiceError> {
+        let job = self.visible_job(name, caller)?;
+        let gone = || ServiceError::NotFound(format!("job {name} keeps no audio"));
+        let MediaSource::Upload { id } = &job.media else {
+            return Err(gone());
+        };
+        let rec = self.store.media_record(id)?.ok_or_else(gone)?;
+        let bytes = self.store.media_bytes(id)?.ok_or_else(gone)?;
+        Ok((bytes, rec.format))
+    }
+
     /// An output file of a completed job.
     pub fn download(
         &self,
@@ -908,7 +926,7 @@ impl JobService {
         if job.status == MedicalScribeJobStatus::Completed && !job.delivery_queued {
             self.queue_delivery(&mut job)?;
         }
-        if !self.settings.retain_audio {
+        if !self.settings.retain_audio && !job.retain_audio {
             if let MediaSource::Upload { id } = &job.media {
                 self.store.delete_media(id)?;
             }

@@ -73,6 +73,10 @@ pub struct JobRecord {
     pub outputs: Vec<String>,
     /// The Bundle is in the outbox (or needs no delivery): recovery enqueues the others.
     pub delivery_queued: bool,
+    /// Keep the uploaded audio after the job completes (the review page plays it) until the
+    /// job is deleted, whatever `server.retain_audio` says.
+    #[serde(default)]
+    pub retain_audio: bool,
 }
 
 /// What was uploaded; the bytes live apart.
@@ -445,6 +449,7 @@ mod tests {
             audio_secs: None,
             outputs: vec![],
             delivery_queued: false,
+            retain_audio: false,
         }
     }
 

@@ -335,6 +335,16 @@ pub const ROUTES: &[Route] = &[
     Route {
         mount: Mount::Root,
         method: "get",
+        path: "/app/jobs/{name}/audio",
+        summary: "The recording of one of the session patient's jobs (byte ranges)",
+        scope: Some("session cookie"),
+        body: None,
+        ok: (200, "Audio"),
+        register: route!(get, ui::audio),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "get",
         path: "/app/review/{name}",
         summary: "The review page: transcript beside the note; a sentence shows its evidence",
         scope: Some("session cookie"),

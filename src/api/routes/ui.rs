@@ -475,7 +475,8 @@ pub async fn start_job(req: HttpRequest, state: State, payload: web::Payload) ->
             "OutputBucketName": "fhirscribe-review",
             "Settings": settings,
             "Extensions": {"Fhir": {"Ehr": ehr, "Patient": format!("Patient/{patient}"),
-                                    "Encounter": format!("Encounter/{encounter}")}}
+                                    "Encounter": format!("Encounter/{encounter}")},
+                           "RetainAudio": true}
         });
         if two_channel {
             request["ChannelDefinitions"] = serde_json::json!([
@@ -525,6 +526,91 @@ pub async fn job_status(req: HttpRequest, state: State, path: web::Path<String>)
     }
 }
 
+/// The byte range a `Range: bytes=…` header asks of a body of `len` bytes: `Some(Ok(range))`,
+/// `Some(Err(()))` when unsatisfiable, None without a (single, byte) range.
+fn byte_range(header: Option<&str>, len: usize) -> Option<Result<std::ops::Range<usize>, ()>> {
+    let spec = header?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // several ranges: answer the whole body
+    }
+    let (a, b) = spec.split_once('-')?;
+    let r = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: usize = suffix.parse().ok()?;
+            len.saturating_sub(n)..len
+        }
+        (start, "") => start.parse().ok()?..len,
+        (start, end) => {
+            let end: usize = end.parse().ok()?;
+            start.parse().ok()?..(end.saturating_add(1)).min(len)
+        }
+    };
+    Some(if r.start < r.end && r.start < len {
+        Ok(r)
+    } else {
+        Err(())
+    })
+}
+
+/// `GET /app/jobs/{name}/audio`: the recording of one of the session patient's jobs, with
+/// byte ranges (the audio element seeks to an evidence span).
+pub async fn audio(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
+    let Some(ui) = state.ui.as_ref() else {
+        return not_available();
+    };
+    let Some(caller) = session(&req, ui).await.ok().as_ref().and_then(caller_of) else {
+        return json_error(StatusCode::UNAUTHORIZED, "no active session");
+    };
+    let service = state.service.clone();
+    let name = path.into_inner();
+    let (bytes, format) = match web::block(move || service.audio(&name, &caller)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            let e = crate::api::error::ApiError::from(e);
+            return json_error(e.status, &e.message);
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the audio could not be read",
+            )
+        }
+    };
+    let mime = match format.as_str() {
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        "webm" => "audio/webm",
+        _ => "application/octet-stream",
+    };
+    let len = bytes.len();
+    let range = req.headers().get("range").and_then(|v| v.to_str().ok());
+    let mut r = match byte_range(range, len) {
+        None => HttpResponse::Ok(),
+        Some(Ok(_)) => HttpResponse::PartialContent(),
+        Some(Err(())) => {
+            return HttpResponse::RangeNotSatisfiable()
+                .insert_header(("Content-Range", format!("bytes */{len}")))
+                .finish()
+        }
+    };
+    r.content_type(mime)
+        .insert_header(("Accept-Ranges", "bytes"))
+        .insert_header(("Cache-Control", "no-store"));
+    match byte_range(range, len) {
+        Some(Ok(span)) => {
+            r.insert_header((
+                "Content-Range",
+                format!("bytes {}-{}/{len}", span.start, span.end - 1),
+            ));
+            r.body(bytes[span].to_vec())
+        }
+        _ => r.body(bytes),
+    }
+}
+
 /// `GET /app/review/{name}`: the transcript (roles, sections) beside the note; each note
 /// sentence is a button naming its evidence segments.
 pub async fn review(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
@@ -540,6 +626,7 @@ pub async fn review(req: HttpRequest, state: State, path: web::Path<String>) -> 
     };
     let service = state.service.clone();
     let name = path.into_inner();
+    let job_name = name.clone();
     let files = web::block(move || {
         let t = service.download(&name, "transcript.json", &caller)?;
         let d = service.download(&name, "clinical-documentation.json", &caller)?;
@@ -605,10 +692,15 @@ pub async fn review(req: HttpRequest, state: State, path: web::Path<String>) -> 
         right.push_str("</ul>");
     }
     right.push_str("</section>");
+    let player = format!(
+        "<audio id=\"audio-player\" controls preload=\"metadata\" src=\"/app/jobs/{}/audio\">\
+The recording cannot be played in this browser.</audio>",
+        esc(&job_name)
+    );
     page_with(
         StatusCode::OK,
         "Review",
-        &format!("<div class=\"columns\">{right}{left}</div>"),
+        &format!("{player}<div class=\"columns\">{right}{left}</div>"),
         &s.csrf,
     )
 }
@@ -652,4 +744,28 @@ pub async fn logout(req: HttpRequest, state: State, payload: web::Payload) -> Ht
             .insert(actix_web::http::header::SET_COOKIE, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_follow_rfc_9110() {
+        assert_eq!(byte_range(Some("bytes=0-99"), 1000), Some(Ok(0..100)));
+        assert_eq!(byte_range(Some("bytes=900-"), 1000), Some(Ok(900..1000)));
+        assert_eq!(byte_range(Some("bytes=-100"), 1000), Some(Ok(900..1000)));
+        assert_eq!(
+            byte_range(Some("bytes=990-2000"), 1000),
+            Some(Ok(990..1000))
+        );
+        assert_eq!(byte_range(Some("bytes=1000-"), 1000), Some(Err(())));
+        assert_eq!(byte_range(Some("bytes=0-1,5-9"), 1000), None);
+        assert_eq!(byte_range(Some("items=0-1"), 1000), None);
+        assert_eq!(byte_range(None, 1000), None);
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
 }
