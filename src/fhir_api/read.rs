@@ -252,13 +252,7 @@ impl DateFilter {
 
 /// Unix ms of a civil date-time in UTC.
 fn unix_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64) -> i64 {
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::healthscribe::days_from_civil(y, mo, d);
     ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
 }
 

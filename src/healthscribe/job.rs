@@ -336,20 +336,25 @@ impl DateTime {
         let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
         let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
         let frac: f64 = format!("0.{frac}").parse().ok()?;
-        // Days from civil (Howard Hinnant's algorithm), the inverse of `civil_from_days`.
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + day - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = days_from_civil(y, m, day);
         Some((days * 86_400 + h * 3600 + min * 60 + sec) as f64 + frac)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days-from-civil, the
+/// inverse of `civil_from_days`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).

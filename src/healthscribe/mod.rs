@@ -93,7 +93,7 @@ pub use insights::{
     Span, SpanError, Trait, TraitName,
 };
 pub use job::{
-    validate_job_name, ClinicalNoteGenerationSettings, DateTime, DateTimeError,
+    days_from_civil, validate_job_name, ClinicalNoteGenerationSettings, DateTime, DateTimeError,
     DeleteMedicalScribeJobRequest, GetMedicalScribeJobRequest, GetMedicalScribeJobResponse,
     ListMedicalScribeJobsRequest, ListMedicalScribeJobsResponse, Media,
     MedicalScribeChannelDefinition, MedicalScribeContext, MedicalScribeJob, MedicalScribeJobStatus,

@@ -406,6 +406,20 @@ fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({ "message": message }))
 }
 
+/// A job-service refusal with the status and message the job API gives it.
+fn service_error(e: crate::jobs::service::ServiceError) -> HttpResponse {
+    let e = crate::api::error::ApiError::from(e);
+    json_error(e.status, &e.message)
+}
+
+/// The job-service caller of the request's session (None: no live session).
+async fn session_caller(
+    req: &HttpRequest,
+    ui: &UiEndpoint,
+) -> Option<crate::jobs::service::Caller> {
+    session(req, ui).await.ok().as_ref().and_then(caller_of)
+}
+
 /// The job-service caller of a session: the session's patient only.
 fn caller_of(s: &Session) -> Option<crate::jobs::service::Caller> {
     Some(crate::jobs::service::Caller {
@@ -489,10 +503,7 @@ pub async fn start_job(req: HttpRequest, state: State, payload: web::Payload) ->
     .await;
     match started {
         Ok(Ok(name)) => HttpResponse::Ok().json(serde_json::json!({ "job": name })),
-        Ok(Err(e)) => {
-            let e = crate::api::error::ApiError::from(e);
-            json_error(e.status, &e.message)
-        }
+        Ok(Err(e)) => service_error(e),
         Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the job could not be started",
@@ -505,7 +516,7 @@ pub async fn job_status(req: HttpRequest, state: State, path: web::Path<String>)
     let Some(ui) = state.ui.as_ref() else {
         return not_available();
     };
-    let Some(caller) = session(&req, ui).await.ok().as_ref().and_then(caller_of) else {
+    let Some(caller) = session_caller(&req, ui).await else {
         return json_error(StatusCode::UNAUTHORIZED, "no active session");
     };
     let service = state.service.clone();
@@ -515,10 +526,7 @@ pub async fn job_status(req: HttpRequest, state: State, path: web::Path<String>)
             "status": job.medical_scribe_job_status,
             "failure": job.failure_reason,
         })),
-        Ok(Err(e)) => {
-            let e = crate::api::error::ApiError::from(e);
-            json_error(e.status, &e.message)
-        }
+        Ok(Err(e)) => service_error(e),
         Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the job could not be read",
@@ -558,17 +566,14 @@ pub async fn audio(req: HttpRequest, state: State, path: web::Path<String>) -> H
     let Some(ui) = state.ui.as_ref() else {
         return not_available();
     };
-    let Some(caller) = session(&req, ui).await.ok().as_ref().and_then(caller_of) else {
+    let Some(caller) = session_caller(&req, ui).await else {
         return json_error(StatusCode::UNAUTHORIZED, "no active session");
     };
     let service = state.service.clone();
     let name = path.into_inner();
     let (bytes, format) = match web::block(move || service.audio(&name, &caller)).await {
         Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            let e = crate::api::error::ApiError::from(e);
-            return json_error(e.status, &e.message);
-        }
+        Ok(Err(e)) => return service_error(e),
         Err(_) => {
             return json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
