@@ -103,7 +103,7 @@ fn words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for c in s.to_lowercase().replace('’', "'").chars() {
-        if c.is_alphanumeric() || c == '\'' || c == '-' {
+        if c.is_alphanumeric() || c == '\'' || c == '-' || c == '/' {
             cur.push(c);
         } else {
             if !cur.is_empty() {
@@ -121,8 +121,8 @@ fn words(s: &str) -> Vec<String> {
 }
 
 const FILLER_WORDS: &[&str] = &[
-    "um", "umm", "uh", "uhm", "hmm", "mm", "mm-hmm", "mhm", "uh-huh", "er", "ah", "oh", "okay",
-    "ok", "alright", "yeah", "yep", "yup", "kinda", "sorta", "gonna", "wanna", "thanks", "let's",
+    "um", "umm", "uh", "uhm", "hmm", "mm-hmm", "mhm", "uh-huh", "ah", "oh", "okay", "ok",
+    "alright", "yeah", "yep", "yup", "kinda", "sorta", "gonna", "wanna", "thanks", "let's",
     "anyways", "alrighty", "gotcha",
 ];
 
@@ -132,6 +132,10 @@ pub fn has_filler(w: &[String]) -> bool {
     for i in 0..w.len() {
         let (prev, cur, next) = (if i == 0 { "" } else { at(i - 1) }, at(i), at(i + 1));
         if FILLER_WORDS.contains(&cur) {
+            return true;
+        }
+        // "mm" and "er" are fillers only standing alone (else millimetres, emergency room).
+        if matches!(cur, "mm" | "er") && matches!(prev, "" | ",") && matches!(next, "" | ",") {
             return true;
         }
         match (cur, next) {
@@ -320,6 +324,7 @@ mod tests {
             "Denies chest pain, shortness of breath or ankle swelling.",
             "Let me know if the symptoms worsen.",
             "Some kind of rash on the arm.",
+            "There is a 6 mm stone, seen in the ER/PR panel and at the ER.",
         ] {
             assert!(!has_filler(&w(s)), "{s}");
         }

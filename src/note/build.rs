@@ -253,9 +253,7 @@ fn rewrite_toks(
     if announcing {
         toks = phrasing::strip_fillers(phrasing::after_announcement(toks));
     }
-    if speaker == Speaker::Clinician {
-        toks = phrasing::clinician_register(toks)?;
-    }
+    toks = phrasing::clinician_register(toks, speaker == Speaker::Clinician)?;
     let toks = phrasing::to_third_person(toks, speaker, p);
     let toks = phrasing::written_register(toks);
     let toks = phrasing::normalise_terms(toks);
@@ -1212,6 +1210,42 @@ fn statement_line(
     };
     let raw = &seg.content[s.bytes.clone()];
     let toks = rewrite_toks(raw, role(seg), p, announcing, min_words)?;
+    // A short patient sentence whose conditions the traits all negate is a denial, written as
+    // notes write one ("I haven't had any fever or chills." → "Denies fever or chills.").
+    let denied: Vec<String> =
+        f.conditions
+            .iter()
+            .filter_map(|x| insight_text(x))
+            .fold(Vec::new(), |mut v, t| {
+                if !v.contains(&t) {
+                    v.push(t);
+                }
+                v
+            });
+    if role(seg) == Speaker::Patient
+        && kind != Content::FamilyHistory
+        && !denied.is_empty()
+        && f.conditions.iter().all(|x| {
+            !has_trait(x, TraitName::PertainsToFamily) && !has_trait(x, TraitName::Hypothetical)
+        })
+        && f.conditions
+            .iter()
+            .all(|x| has_trait(x, TraitName::Negation))
+        && phrasing::words(&toks).count() <= SHORT_DENIAL_WORDS
+    {
+        let mut evidence = vec![s.seg];
+        if context_kind[s.seg].is_some() && s.seg > 0 {
+            evidence.insert(0, s.seg - 1);
+        }
+        return Some(Line {
+            kind,
+            text: format!("Denies {}.", join_list(&denied)),
+            evidence,
+            order: (s.seg, k + 1),
+            list: None,
+            alt: None,
+        });
+    }
     let t = phrasing::render(&toks);
     let alt = (role(seg) == Speaker::Patient).then(|| {
         // Only the patient's own "I"/"we" became the pronoun; a "he" they said is someone else.
@@ -1261,6 +1295,9 @@ fn patient_voice(mut toks: Vec<Tok>, p: PronounSet, own_subject: bool) -> String
     toks.insert(0, Tok::Word("the".into()));
     phrasing::render(&toks)
 }
+
+/// At most this many words make a patient's sentence short enough to be a plain denial.
+const SHORT_DENIAL_WORDS: usize = 10;
 
 /// Whether the written sentence `lower_t` loses the status of one of its conditions: a finding
 /// keeps its status, negated only with its negation, a relative's only with the relative named,

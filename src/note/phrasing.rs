@@ -92,7 +92,7 @@ pub fn split_long(text: &str, r: SentenceRange) -> Vec<SentenceRange> {
             .map(|(_, n)| format!("{lw} {}", n.to_lowercase()))
             .unwrap_or_default();
         let strong = (STRONG.contains(&lw) || STRONG.contains(&two.as_str()))
-            && count >= 3
+            && count >= 2
             && i + 2 < words.len()
             && !PREDICATE.contains(&prev.as_str());
         let weak = long && count >= 8 && (MARKERS.contains(&lw) || MARKERS.contains(&two.as_str()));
@@ -223,17 +223,45 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
     toks
 }
 
-/// Words that carry nothing in a note, removed anywhere.
+/// Words that carry nothing in a note, removed anywhere ("mm" and "er" only standing alone:
+/// elsewhere they are millimetres and the emergency room).
 const FILLERS: &[&str] = &[
-    "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm", "mm-hmm", "mhm", "er", "ah", "oh", "huh",
-    "kinda", "sorta", "thanks", "alrighty", "gotcha",
+    "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm-hmm", "mhm", "ah", "oh", "huh", "kinda",
+    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof",
 ];
 
 /// Words dropped at the start of a sentence (discourse markers).
 const OPENERS: &[&str] = &[
-    "so", "okay", "ok", "alright", "well", "and", "but", "now", "yeah", "yes", "right", "anyway",
-    "also", "then", "great", "good", "sure", "actually", "alrighty", "hey", "yep", "yup",
-    "perfect", "anyways", "like",
+    "so",
+    "okay",
+    "ok",
+    "alright",
+    "well",
+    "and",
+    "but",
+    "now",
+    "yeah",
+    "yes",
+    "right",
+    "anyway",
+    "also",
+    "then",
+    "great",
+    "good",
+    "sure",
+    "actually",
+    "alrighty",
+    "hey",
+    "yep",
+    "yup",
+    "perfect",
+    "anyways",
+    "like",
+    "sorry",
+    "understood",
+    "cool",
+    "awesome",
+    "wow",
 ];
 
 /// Discourse markers and acknowledgements removed where they stand alone between punctuation
@@ -263,6 +291,8 @@ const STANDALONE_MARKERS: &[&str] = &[
     "wow",
     "excellent",
     "fine",
+    "mm",
+    "er",
 ];
 
 /// Word sequences that are fillers or politeness wherever they stand; each is removed with the
@@ -289,10 +319,86 @@ const FILLER_RUNS: &[&[&str]] = &[
 /// know") rather than a filler.
 const YOU_KNOW_CLAUSE_BEFORE: &[&str] = &["do", "did", "if", "let", "don't", "to", "would", "you"];
 /// Words after "you know" that make it a clause ("you know of", "you know what it is").
-const YOU_KNOW_CLAUSE_AFTER: &[&str] = &["of", "about", "what", "how", "whether", "if", "that"];
+const YOU_KNOW_CLAUSE_AFTER: &[&str] = &["of", "about", "what", "how", "whether", "if"];
 /// Words before "kind of"/"sort of" that make it a noun phrase ("some kind of rash").
 const KIND_OF_NOUN_BEFORE: &[&str] = &[
     "some", "what", "this", "that", "any", "a", "the", "no", "every",
+];
+
+/// Words after which "okay"/"alright" is a predicate ("doing okay"), not a filler.
+const MARKER_PREDICATES: &[&str] = &[
+    "doing", "is", "was", "be", "been", "feel", "feels", "felt", "feeling", "look", "looks",
+    "it's", "that's", "i'm", "he's", "she's", "are", "am", "seems", "seem", "were", "sounds",
+    "pretty", "just", "all", "fine", "not", "being", "looked", "seemed",
+];
+/// Words before a hedging "like" ("it was like really bad").
+const LIKE_HEDGE_BEFORE: &[&str] = &[
+    "is", "was", "are", "were", "it's", "that's", "just", "really", "and", "but", "so", "or", "be",
+    "been", "kind", "sort", "i'm", "he's", "she's",
+];
+/// Words after a hedging "like" ("like maybe", "like a couple").
+const LIKE_HEDGE_AFTER: &[&str] = &[
+    "really",
+    "maybe",
+    "about",
+    "just",
+    "so",
+    "very",
+    "kind",
+    "literally",
+    "i",
+    "he",
+    "she",
+    "we",
+    "they",
+    "you",
+    "it's",
+    "i'm",
+    "almost",
+    "probably",
+    "every",
+];
+/// Words before a "like" that is a verb or a comparison ("feels like", "would like").
+const LIKE_KEEP_BEFORE: &[&str] = &[
+    "feel",
+    "feels",
+    "felt",
+    "feeling",
+    "look",
+    "looks",
+    "looked",
+    "looking",
+    "seem",
+    "seems",
+    "seemed",
+    "sound",
+    "sounds",
+    "sounded",
+    "would",
+    "i'd",
+    "he'd",
+    "she'd",
+    "we'd",
+    "they'd",
+    "you'd",
+    "something",
+    "anything",
+    "nothing",
+    "things",
+    "stuff",
+    "more",
+    "much",
+    "exactly",
+    "don't",
+    "doesn't",
+    "didn't",
+    "not",
+    "i",
+    "you",
+    "we",
+    "they",
+    "he",
+    "she",
 ];
 
 fn is_punct_or_edge(t: Option<&Tok>) -> bool {
@@ -322,6 +428,20 @@ fn filler_len(toks: &[Tok], i: usize, out: &[Tok]) -> usize {
     }
     if (w == "kind" || w == "sort") && next == "of" && !KIND_OF_NOUN_BEFORE.contains(&prev) {
         return 2;
+    }
+    // An acknowledgement inside an unpunctuated sentence ("… badly okay now …") is a
+    // filler unless it is a predicate ("doing okay", "if it is okay").
+    if matches!(w, "okay" | "ok" | "alright" | "yeah" | "yep" | "understood")
+        && !MARKER_PREDICATES.contains(&prev)
+    {
+        return 1;
+    }
+    // "like" as a hedge ("it was like really bad", "I was like, …").
+    if w == "like"
+        && (LIKE_HEDGE_BEFORE.contains(&prev)
+            || (LIKE_HEDGE_AFTER.contains(&next) && !LIKE_KEEP_BEFORE.contains(&prev)))
+    {
+        return 1;
     }
     let standalone = is_punct_or_edge(out.last()) && is_punct_or_edge(toks.get(i + 1));
     if standalone && STANDALONE_MARKERS.contains(&w) {
@@ -457,11 +577,13 @@ const ANNOUNCING: &[&str] = &[
 
 /// The clinician's "let's …": an announcement ("let's talk about your knee", "let me take a
 /// look") is not note content and is cut to the end of its clause; a proposal ("let's order an
-/// x-ray") is the plan, written "we will order an x-ray". `None` when nothing is left.
-pub fn clinician_register(toks: Vec<Tok>) -> Option<Vec<Tok>> {
+/// x-ray") is the plan, written "we will order an x-ray" when `proposals` (the clinician's
+/// speech; a patient's "let's" is only cut when it announces). `None` when nothing is left.
+pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
     let Some(pos) = toks
         .iter()
-        .position(|t| matches!(t.word(), Some("let's" | "let")))
+        .position(|t| t.word() == Some("let's"))
+        .or_else(|| toks.iter().position(|t| t.word() == Some("let")))
     else {
         return Some(toks);
     };
@@ -499,6 +621,9 @@ pub fn clinician_register(toks: Vec<Tok>) -> Option<Vec<Tok>> {
             out.remove(0);
         }
         return (out.iter().filter(|t| t.word().is_some()).count() > 0).then_some(out);
+    }
+    if !proposals {
+        return Some(toks);
     }
     let mut out: Vec<Tok> = toks[..pos].to_vec();
     out.push(Tok::Word("we".into()));
@@ -768,6 +893,12 @@ fn agree(verb: &str, singular: bool) -> Option<String> {
     }
 }
 
+/// Auxiliaries that make the clinician's next `you` their subject ("are you", "do you").
+const AUX_BEFORE_SUBJECT: &[&str] = &[
+    "are", "were", "do", "did", "does", "have", "has", "had", "can", "could", "would", "will",
+    "should", "don't", "didn't", "aren't", "haven't", "weren't", "may", "might", "must",
+];
+
 /// Words after which a clinician's `you` is the subject of what follows.
 const AUX_AFTER_SUBJECT: &[&str] = &[
     "are",
@@ -891,6 +1022,32 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
             }
             if let Some(v) = agree(w, p.singular) {
                 out.push(Tok::Word(v));
+                i += 1;
+                continue;
+            }
+        }
+        // An auxiliary opening a clause before the clinician's "you" makes a question ("are
+        // you taking", "do you have"): "you" is its subject, the auxiliary agrees with it.
+        if speaker == Speaker::Clinician && w == "you" {
+            let n = out.len();
+            let opens = n >= 1
+                && (n == 1
+                    || matches!(out[n - 2], Tok::Punct(_))
+                    || matches!(
+                        out[n - 2].word(),
+                        Some("and" | "so" | "but" | "or" | "now" | "then" | "well")
+                    ));
+            let aux = out
+                .last()
+                .and_then(Tok::word)
+                .filter(|a| AUX_BEFORE_SUBJECT.contains(a))
+                .map(str::to_owned);
+            if let (true, Some(a)) = (opens, aux) {
+                if let Some(v) = agree(&a, p.singular) {
+                    out.pop();
+                    out.push(Tok::Word(v));
+                }
+                out.push(Tok::Word(p.subj.to_owned()));
                 i += 1;
                 continue;
             }
@@ -1425,7 +1582,7 @@ mod tests {
 
     #[test]
     fn lets_is_a_plan_or_an_announcement() {
-        let c = |t: &str| clinician_register(strip_fillers(tokenize(t))).map(|t| render(&t));
+        let c = |t: &str| clinician_register(strip_fillers(tokenize(t)), true).map(|t| render(&t));
         assert_eq!(
             c("let's go ahead and order an x-ray of your knee").as_deref(),
             Some("We will order an x-ray of your knee.")
