@@ -4,6 +4,7 @@
 # built in a temporary git worktree) and as the working tree writes them now.
 #   docs/notes/regenerate.sh            # both sides (two release builds of the crate)
 #   AFTER_ONLY=1 docs/notes/regenerate.sh   # keep docs/notes/before/, rewrite the after side
+#   FHIRSCRIBE_BIN=path/to/fhirscribe …      # the after side from a binary already built
 # Needs the shared data folder (DATA, default ../shared/data/aci-bench); writes nothing else.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
@@ -14,11 +15,15 @@ DATA=$(realpath "${DATA:-../shared/data/aci-bench}")
 # notes of the BIRP/GIRPP/SIRP kind, DAP).
 PAIRS="HISTORY_AND_PHYSICAL:D2N077 PHYSICAL_SOAP:D2N068 BEHAVIORAL_SOAP:D2N073 GIRPP:D2N080 DAP:D2N084"
 
-write_side() { # $1 = source tree, $2 = output folder
+write_side() { # $1 = source tree, $2 = output folder, $3 = a built binary (optional)
   for pair in $PAIRS; do
     t=${pair%%:*}
-    (cd "$1" && cargo run --release -q -- eval notes --data "$DATA" --split valid \
-      --template "$t" --write-notes "$2/$t" >/dev/null)
+    if [ -n "${3:-}" ]; then
+      "$3" eval notes --data "$DATA" --split valid --template "$t" --write-notes "$2/$t" >/dev/null
+    else
+      (cd "$1" && cargo run --release -q -- eval notes --data "$DATA" --split valid \
+        --template "$t" --write-notes "$2/$t" >/dev/null)
+    fi
   done
 }
 
@@ -35,7 +40,7 @@ if [ -z "${AFTER_ONLY:-}" ]; then
   done
 fi
 out=$(mktemp -d)
-write_side "$root" "$out"
+write_side "$root" "$out" "${FHIRSCRIBE_BIN:-}"
 for pair in $PAIRS; do
   t=${pair%%:*}; id=${pair##*:}
   mkdir -p docs/notes/after/$t
