@@ -129,7 +129,7 @@ fn history_and_physical_content() {
     let ros = section("REVIEW_OF_SYSTEMS");
     // One line of pertinent negatives for the review of systems.
     assert!(
-        ros.contains("Denies chest pain, shortness of breath or swelling."),
+        ros.starts_with("Denies ") && ros.contains("chest pain, shortness of breath or swelling."),
         "{ros}"
     );
     // Family members' conditions only in family history.
@@ -156,7 +156,10 @@ fn history_and_physical_content() {
     assert!(section("DIAGNOSTIC_TESTING").contains("came back at 7.2"));
     // Vital signs as values, numbers as notes write them.
     let exam = section("PHYSICAL_EXAMINATION");
-    assert!(exam.contains("142/88") && !exam.contains("over 88"), "{exam}");
+    assert!(
+        exam.contains("142/88") && !exam.contains("over 88"),
+        "{exam}"
+    );
     assert!(section("HISTORY_OF_PRESENT_ILLNESS").contains("never misses the morning pills"));
     assert!(section("PLAN").contains("lisinopril to 20 mg once a day"));
 }

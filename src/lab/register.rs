@@ -79,8 +79,8 @@ pub fn note_sentences(text: &str) -> Vec<String> {
         }
         let mut start = 0;
         let b = line.as_bytes();
-        for i in 0..b.len() {
-            if matches!(b[i], b'.' | b'?' | b'!') && (i + 1 == b.len() || b[i + 1] == b' ') {
+        for (i, &c) in b.iter().enumerate() {
+            if matches!(c, b'.' | b'?' | b'!') && (i + 1 == b.len() || b[i + 1] == b' ') {
                 push_sentence(&line[start..=i], &mut out);
                 start = i + 1;
             }

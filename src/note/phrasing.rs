@@ -593,7 +593,7 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
         rest.first().copied().unwrap_or(""),
         rest.get(1).copied().unwrap_or(""),
     );
-    if !lets && !(w1 == "me" || w1 == "us") {
+    if !(lets || w1 == "me" || w1 == "us") {
         return Some(toks);
     }
     // After "let me"/"let us" the verb is the word after the pronoun.
@@ -1499,7 +1499,7 @@ mod tests {
                 Speaker::Clinician,
                 Some(Pronouns::SheHer)
             ),
-            "I want to go ahead and increase her metformin to 1000 mg, twice daily."
+            "I want to increase her metformin to 1000 mg, twice daily."
         );
         assert_eq!(
             pipeline(
