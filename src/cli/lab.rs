@@ -40,11 +40,14 @@ pub enum EvalCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// Notes on ACI-BENCH: ROUGE (full note and divisions), evidence support, fact recall.
+    /// Notes on ACI-BENCH: ROUGE (full note and divisions), evidence support, fact recall and
+    /// register figures (fillers, broken agreement, patient first person; gold notes alike).
     Notes {
         /// The aci-bench folder.
         #[arg(long)]
         data: PathBuf,
+        /// A split of the folder (train, valid, clinicalnlp_taskB_test1, …), or `train-dev` /
+        /// `train-heldout`: train without / with only every fifth encounter (held out).
         #[arg(long, default_value = "clinicalnlp_taskB_test1")]
         split: String,
         #[arg(long, default_value = "HISTORY_AND_PHYSICAL")]
@@ -59,6 +62,9 @@ pub enum EvalCommand {
         /// with its reason.
         #[arg(long)]
         show_failures: bool,
+        /// Write each generated note into this folder as `ID.md` and `ID.json`.
+        #[arg(long)]
+        write_notes: Option<PathBuf>,
     },
     /// What the chart gets per ACI-BENCH encounter: Conditions before/after the mapping's chart
     /// policy (and codes charted twice before), MedicationStatements.
@@ -197,6 +203,7 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             vocab,
             fallback_analyzer,
             show_failures,
+            write_notes,
         } => eval_notes(
             &data,
             &split,
@@ -204,6 +211,7 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             vocab,
             fallback_analyzer,
             show_failures,
+            write_notes.as_deref(),
         )?,
     }
     Ok(())
@@ -216,6 +224,7 @@ fn eval_notes(
     vocab: Option<PathBuf>,
     fallback_analyzer: bool,
     show_failures: bool,
+    write_notes: Option<&Path>,
 ) -> Result<()> {
     let templates = crate::note::Templates::builtin()?;
     let tpl = templates
@@ -249,6 +258,11 @@ fn eval_notes(
     };
     if show_failures {
         out!("{}", report.failures_text());
+    }
+    if let Some(dir) = write_notes {
+        report
+            .write_notes(dir)
+            .with_context(|| format!("writing notes to {}", dir.display()))?;
     }
     out!("{}", report.to_text(label));
     Ok(())

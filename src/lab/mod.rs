@@ -23,6 +23,7 @@ pub mod aci;
 pub mod facts;
 pub mod fallback;
 pub mod notes;
+pub mod register;
 pub mod rouge;
 
 // FHIR: what reaches the chart, write-back throughput.

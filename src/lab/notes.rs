@@ -11,10 +11,38 @@ use anyhow::Result;
 
 use super::aci::{dialogue_to_conversation, read_aci_bench, DIVISIONS};
 use super::facts::{fact_recall, Lexicon};
+use super::register::{either_count, RegisterCounts};
 use super::rouge::{rouge, RougeScores};
 use crate::healthscribe::{ClinicalDocumentation, Conversation, NoteSectionName};
 use crate::note::support::{check_support, SupportReport};
-use crate::note::{generate_with_report, render_text, NoteContext, Template};
+use crate::note::{generate_with_report, render_markdown, render_text, NoteContext, Template};
+
+/// Held-out part of ACI-BENCH train: every fifth encounter in file order (the 5th, 10th, …),
+/// kept for measurement only while the note generator is tuned on the rest (`train-dev`),
+/// valid and test-1 never being tuned on per item either. Named `train-heldout` on the command
+/// line.
+pub const HELD_OUT_SPLIT: &str = "train-heldout";
+/// The rest of ACI-BENCH train, for development.
+pub const DEV_SPLIT: &str = "train-dev";
+
+/// Reads a split, `train-heldout` and `train-dev` being the two parts of train.
+fn read_split(dir: &Path, split: &str) -> Result<Vec<super::aci::AciEncounter>> {
+    let part = match split {
+        HELD_OUT_SPLIT => Some(true),
+        DEV_SPLIT => Some(false),
+        _ => None,
+    };
+    let all = read_aci_bench(dir, if part.is_some() { "train" } else { split })?;
+    Ok(match part {
+        None => all,
+        Some(held) => all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| (i % 5 == 4) == held)
+            .map(|(_, e)| e)
+            .collect(),
+    })
+}
 
 /// Which ACI-BENCH division a note section counts towards (H&P and SOAP section names).
 pub fn division_of(section: &NoteSectionName) -> Option<usize> {
@@ -49,6 +77,14 @@ pub struct AciNoteResult {
     pub generate_micros: u128,
     /// The generated note as plain text.
     pub text: String,
+    /// The generated note as Markdown, and as written (documentation JSON).
+    pub markdown: String,
+    pub doc: ClinicalDocumentation,
+    /// Register figures of the generated note and of the gold note.
+    pub register: RegisterCounts,
+    pub register_either: usize,
+    pub gold_register: RegisterCounts,
+    pub gold_register_either: usize,
 }
 
 /// Averages over a split.
@@ -66,9 +102,28 @@ pub struct AciReport {
     pub generated_sentences: usize,
     pub dropped: usize,
     pub fact_recall: Option<f64>,
+    /// Register figures summed over the split, ours and the gold notes'.
+    pub register: RegisterCounts,
+    pub register_either: usize,
+    pub gold_register: RegisterCounts,
+    pub gold_register_either: usize,
 }
 
 impl AciReport {
+    /// Writes each note as `ID.md` (Markdown, the EHR rendering) and `ID.json` (the
+    /// documentation as written, with its evidence links) into `dir`.
+    pub fn write_notes(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for n in &self.notes {
+            std::fs::write(dir.join(format!("{}.md", n.id)), &n.markdown)?;
+            std::fs::write(
+                dir.join(format!("{}.json", n.id)),
+                serde_json::to_string_pretty(&n.doc)? + "\n",
+            )?;
+        }
+        Ok(())
+    }
+
     /// Each sentence the generator produced that the checker rejected (and the runtime check
     /// dropped), with its encounter, section and reason; then the totals.
     pub fn failures_text(&self) -> String {
@@ -135,6 +190,14 @@ impl AciReport {
             }
             None => s += "fact recall            n/a (no lexicon)\n",
         }
+        s += &format!(
+            "register (ours)        {}\n",
+            self.register.line(self.register_either)
+        );
+        s += &format!(
+            "register (gold notes)  {}\n",
+            self.gold_register.line(self.gold_register_either)
+        );
         s
     }
 }
@@ -148,7 +211,7 @@ pub fn evaluate_aci_bench(
     analyzer: &dyn Fn(&mut Conversation),
     lexicon: Option<&Lexicon>,
 ) -> Result<AciReport> {
-    let encounters = read_aci_bench(dir, split)?;
+    let encounters = read_split(dir, split)?;
     let mut notes = Vec::new();
     for e in &encounters {
         let mut conv = dialogue_to_conversation(&e.id, &e.dialogue);
@@ -182,6 +245,12 @@ pub fn evaluate_aci_bench(
         }
         let support = check_support(&doc, &conv);
         notes.push(AciNoteResult {
+            markdown: render_markdown(&doc, template),
+            register: RegisterCounts::of_note(&text),
+            register_either: either_count(&text),
+            gold_register: RegisterCounts::of_note(&e.note),
+            gold_register_either: either_count(&e.note),
+            doc,
             id: e.id.clone(),
             full: rouge(&text, &e.note),
             divisions,
@@ -210,7 +279,17 @@ pub fn evaluate_aci_bench(
         .map(|n| n.generated.sentences - n.generated.supported)
         .sum();
     let recalls: Vec<f64> = notes.iter().filter_map(|n| n.fact_recall).collect();
+    let mut register = RegisterCounts::default();
+    let mut gold_register = RegisterCounts::default();
+    for n in &notes {
+        register.add(n.register);
+        gold_register.add(n.gold_register);
+    }
     Ok(AciReport {
+        register,
+        register_either: notes.iter().map(|n| n.register_either).sum(),
+        gold_register,
+        gold_register_either: notes.iter().map(|n| n.gold_register_either).sum(),
         split: split.to_owned(),
         full: full.scale(k),
         divisions: divisions.map(|d| d.scale(k)),

@@ -20,9 +20,9 @@ use super::NoteContext;
 use crate::clinical::traits::answer_polarity;
 use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
 use cues::{
-    ALLERGY, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS, COUNSEL, EXAM,
-    EXAM_INTENT, GOALS, INTRO, PLAN, PROGRESS, QUESTION_OPENERS, RESULTS, RESULT_VERBS, SOCIAL,
-    TAG_QUESTIONS, TRAILING_TAGS, VITALS,
+    ALLERGY, AP_ANNOUNCE, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS,
+    COUNSEL, EXAM, EXAM_INTENT, FINITE_VERBS, GOALS, INTRO, PLAN, PROGRESS, QUESTION_OPENERS,
+    RESULTS, RESULT_VERBS, SOCIAL, SUBJECT_STARTS, TAG_QUESTIONS, TRAILING_TAGS, VITALS,
 };
 
 /// Words a note sentence may contain without their being in the linked segments: pronouns for
@@ -71,6 +71,7 @@ pub const CONNECTIVES: &[&str] = &[
     "at",
     "will",
     "would",
+    "we",
 ];
 
 /// One sentence of a segment with what the generator knows about it.
@@ -225,19 +226,42 @@ struct Line {
     evidence: Vec<usize>,
     /// Position in the transcript, for ordering.
     order: (usize, usize),
+    /// For a `Denies …`/`Reports …` line: whether it denies, and its items (merged per
+    /// note by [`merge_review_of_systems`]).
+    list: Option<(bool, Vec<String>)>,
+    /// The same sentence with the patient as "the patient" ("The patient reports …"), for
+    /// the first patient sentences of a section ([`assemble`]).
+    alt: Option<String>,
 }
 
 /// Cleans and rewrites one sentence into clinical style; `None` when nothing is left worth
 /// writing (fewer than `min_words` words).
 fn rewrite(raw: &str, speaker: Speaker, p: PronounSet, min_words: usize) -> Option<String> {
-    let toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+    rewrite_toks(raw, speaker, p, false, min_words).map(|t| phrasing::render(&t))
+}
+
+/// The tokens of [`rewrite`]; `announcing` cuts an announcement of the assessment and plan
+/// off the front of the sentence.
+fn rewrite_toks(
+    raw: &str,
+    speaker: Speaker,
+    p: PronounSet,
+    announcing: bool,
+    min_words: usize,
+) -> Option<Vec<Tok>> {
+    let mut toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+    if announcing {
+        toks = phrasing::strip_fillers(phrasing::after_announcement(toks));
+    }
+    toks = phrasing::clinician_register(toks, speaker == Speaker::Clinician)?;
     let toks = phrasing::to_third_person(toks, speaker, p);
+    let toks = phrasing::written_register(toks);
     let toks = phrasing::normalise_terms(toks);
     let toks = trim_tags(toks);
     if phrasing::words(&toks).count() < min_words {
         return None;
     }
-    Some(phrasing::render(&toks))
+    Some(toks)
 }
 
 /// Drops trailing question tags and fillers (", right", ", okay", ", correct").
@@ -344,10 +368,79 @@ pub(super) fn generate(
     let mut ix = index(conv);
     mark_answered_statements_as_questions(&mut ix);
     let qa = question_answer_lines(&ix, p);
-    let mut lines = qa.lines;
+    let mut lines = merge_review_of_systems(qa.lines);
     lines.extend(chief_complaint(&ix));
-    lines.extend(statement_lines(&ix, p, &qa.used_answers, &qa.context_kind));
+    let ap_from = assessment_announced(&ix);
+    lines.extend(medication_list(&ix, ap_from));
+    let (values, valued) = value_lines(&ix, ap_from);
+    lines.extend(values);
+    lines.extend(statement_lines(
+        &ix,
+        p,
+        &qa.used_answers,
+        &qa.context_kind,
+        ap_from,
+        &valued,
+    ));
     assemble(conv, template, lines)
+}
+
+/// The review of systems as pertinent negatives and positives: every `Denies …` line of the
+/// note becomes one (at the first one's place, linked to all their segments), every `Reports …`
+/// line another; an item both denied and reported is left out of both.
+fn merge_review_of_systems(lines: Vec<Line>) -> Vec<Line> {
+    let (lists, mut rest): (Vec<Line>, Vec<Line>) =
+        lines.into_iter().partition(|l| l.list.is_some());
+    let items = |denied: bool| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for l in &lists {
+            if let Some((d, xs)) = &l.list {
+                for x in xs {
+                    if *d == denied && !v.contains(x) {
+                        v.push(x.clone());
+                    }
+                }
+            }
+        }
+        v
+    };
+    let (denied, reported) = (items(true), items(false));
+    for (is_denied, verb) in [(true, "Denies"), (false, "Reports")] {
+        let mine: Vec<&Line> = lists
+            .iter()
+            .filter(|l| l.list.as_ref().is_some_and(|(d, _)| *d == is_denied))
+            .collect();
+        let (own, other) = if is_denied {
+            (&denied, &reported)
+        } else {
+            (&reported, &denied)
+        };
+        let kept: Vec<String> = own.iter().filter(|x| !other.contains(x)).cloned().collect();
+        if kept.is_empty() || mine.is_empty() {
+            continue;
+        }
+        // Only the question-answer pairs that named a kept item are linked.
+        let mut evidence: Vec<usize> = mine
+            .iter()
+            .filter(|l| {
+                l.list
+                    .as_ref()
+                    .is_some_and(|(_, xs)| xs.iter().any(|x| kept.contains(x)))
+            })
+            .flat_map(|l| l.evidence.iter().copied())
+            .collect();
+        evidence.sort_unstable();
+        evidence.dedup();
+        rest.push(Line {
+            kind: Content::ReviewOfSystems,
+            text: format!("{verb} {}.", join_list(&kept)),
+            evidence,
+            order: mine[0].order,
+            list: None,
+            alt: None,
+        });
+    }
+    rest
 }
 
 /// What the question–answer step writes and leaves for the statements.
@@ -460,6 +553,8 @@ fn confirmed_statement(
         text: t,
         evidence: vec![i, i + 1],
         order: (i, 0),
+        list: None,
+        alt: None,
     })
 }
 
@@ -538,6 +633,8 @@ impl Verdicts {
                 text: format!("{verb} {}.", join_list(items)),
                 evidence: vec![i, i + 1],
                 order: (i, 0),
+                list: (kind == Content::ReviewOfSystems).then(|| (verb == "Denies", items.clone())),
+                alt: None,
             });
             wrote = true;
         }
@@ -567,6 +664,8 @@ fn introduced_complaint(ix: &Segs) -> Option<Line> {
                 text: phrase,
                 evidence: vec![s.seg],
                 order: (s.seg, k),
+                list: None,
+                alt: None,
             });
         }
     }
@@ -596,6 +695,8 @@ fn first_reported_symptom(ix: &Segs) -> Option<Line> {
                         text: phrasing::render(&[Tok::Word(t)]),
                         evidence: vec![s.seg],
                         order: (s.seg, 0),
+                        list: None,
+                        alt: None,
                     });
                 }
             }
@@ -612,24 +713,304 @@ fn statement_lines(
     p: PronounSet,
     used_answers: &HashSet<usize>,
     context_kind: &[Option<Content>],
+    ap_from: Option<usize>,
+    valued: &HashSet<usize>,
 ) -> Vec<Line> {
     let mut lines = Vec::new();
     for (k, s) in ix.sents.iter().enumerate() {
-        if s.question || used_answers.contains(&k) || has_any(&s.lower, COMMAND) {
+        if s.question
+            || used_answers.contains(&k)
+            || valued.contains(&k)
+            || has_any(&s.lower, COMMAND)
+        {
             continue;
         }
         let seg = &ix.segs[s.seg];
-        let section = seg.section_details.section_name;
+        let mut section = seg.section_details.section_name;
+        // The clinician announcing the assessment and plan starts it, whatever the section
+        // model said about the sentences after.
+        if role(seg) == Speaker::Clinician && ap_from.is_some_and(|a| k >= a) {
+            section = TranscriptSectionName::AssessmentAndPlan;
+        }
         if section == TranscriptSectionName::Other && s.insights.is_empty() {
             continue;
         }
         let facts = Facts::of(s);
+        if let Some(line) = fragment_line(ix, k, &facts, p) {
+            lines.push(line);
+            continue;
+        }
         let Some(kind) = route(role(seg), section, s, &facts, context_kind[s.seg]) else {
             continue;
         };
-        lines.extend(statement_line(ix, k, kind, &facts, p, context_kind));
+        let announcing = ap_from == Some(k);
+        lines.extend(statement_line(
+            ix,
+            k,
+            kind,
+            &facts,
+            p,
+            context_kind,
+            announcing,
+        ));
     }
     lines
+}
+
+/// Whether an insight is asserted as the patient's own: not negated, hypothetical, a
+/// relative's or uncertain.
+fn asserted(x: &ClinicalInsight) -> bool {
+    !has_trait(x, TraitName::Negation)
+        && !has_trait(x, TraitName::Hypothetical)
+        && !has_trait(x, TraitName::PertainsToFamily)
+        && !has_trait(x, TraitName::LowConfidence)
+}
+
+/// An insight written with its attributes of the given types, in that order ("lisinopril 20
+/// mg once a day"), and the segments they lie in; `None` without one of them.
+fn with_attributes(
+    ix: &Segs,
+    ins: &ClinicalInsight,
+    types: &[EntitySubType],
+    sep: &str,
+) -> Option<(String, Vec<usize>, usize)> {
+    let name = insight_text(ins)?;
+    let mut parts: Vec<String> = Vec::new();
+    let mut evidence: Vec<usize> = ins
+        .spans
+        .iter()
+        .filter_map(|sp| ix.segs.iter().position(|g| g.segment_id == sp.segment_id))
+        .collect();
+    for ty in types {
+        for a in ins.attributes.iter().filter(|a| a.attribute_type == *ty) {
+            let Some(sp) = a.spans.first() else { continue };
+            let Some(seg) = ix.segs.iter().position(|g| g.segment_id == sp.segment_id) else {
+                continue;
+            };
+            let toks = phrasing::normalise_terms(phrasing::tokenize(&sp.content));
+            let t: Vec<&str> = phrasing::words(&toks).collect();
+            // An attribute is written only as whole words of its segment as the note writes
+            // them (a span cut inside a number, "seven" of "seventy", is not).
+            let seg_toks = phrasing::normalise_terms(phrasing::tokenize(&ix.segs[seg].content));
+            let seg_words: HashSet<&str> = phrasing::words(&seg_toks).collect();
+            if !t.iter().all(|w| seg_words.contains(w)) {
+                continue;
+            }
+            let t = t.join(" ");
+            if !t.is_empty() && !parts.contains(&t) && !name.contains(&t) {
+                parts.push(t);
+                evidence.push(seg);
+            }
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let n = parts.len();
+    let text = phrasing::render(&phrasing::tokenize(&format!(
+        "{name}{sep}{}",
+        parts.join(" ")
+    )));
+    Some((text, evidence, n))
+}
+
+/// The medications of the history as a list, one line per medication with its dose, route and
+/// frequency from the entity's attributes ("Lisinopril 20 mg once a day."): those named
+/// outside questions before the assessment and plan, asserted, with at least one attribute;
+/// the fullest mention of each.
+fn medication_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
+    use EntitySubType as T;
+    let mut best: Vec<(String, usize, Line)> = Vec::new();
+    for (k, s) in ix.sents.iter().enumerate() {
+        if ap_from.is_some_and(|a| k >= a) {
+            break;
+        }
+        let seg = &ix.segs[s.seg];
+        if s.question || seg.section_details.section_name != TranscriptSectionName::Subjective {
+            continue;
+        }
+        for ins in &s.insights {
+            if ins.category != EntityType::Medication || !asserted(ins) {
+                continue;
+            }
+            let Some(name) = insight_text(ins) else {
+                continue;
+            };
+            let types = [
+                T::Strength,
+                T::Dosage,
+                T::Form,
+                T::RouteOrMode,
+                T::Frequency,
+                T::Rate,
+                T::Duration,
+            ];
+            let Some((text, mut evidence, n)) = with_attributes(ix, ins, &types, " ") else {
+                continue;
+            };
+            evidence.push(s.seg);
+            let line = Line {
+                kind: Content::Medications,
+                text,
+                evidence,
+                order: (s.seg, k + 1),
+                list: None,
+                alt: None,
+            };
+            match best.iter_mut().find(|(b, _, _)| *b == name) {
+                Some(b) if b.1 < n => {
+                    b.1 = n;
+                    b.2.text = line.text;
+                    b.2.evidence = line.evidence;
+                }
+                Some(_) => {}
+                None => best.push((name, n, line)),
+            }
+        }
+    }
+    best.into_iter().map(|(_, _, l)| l).collect()
+}
+
+/// Vital signs and results as values ("Blood pressure: 142/88.", "A1c: 7.2."), from the
+/// clinician's test names with a value attribute, outside questions and the patient's own
+/// account, in the examination part of the visit; vital signs are examination, other tests
+/// results. Also the sentences they came
+/// from when those name no condition (the values say what they said).
+fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>) {
+    use EntitySubType as T;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut from: HashSet<usize> = HashSet::new();
+    for (k, s) in ix.sents.iter().enumerate() {
+        if ap_from.is_some_and(|a| k >= a) {
+            break;
+        }
+        let seg = &ix.segs[s.seg];
+        if s.question
+            || role(seg) != Speaker::Clinician
+            || seg.section_details.section_name != TranscriptSectionName::Objective
+        {
+            continue;
+        }
+        let mut wrote = false;
+        for ins in &s.insights {
+            if ins.category != EntityType::TestTreatmentProcedure
+                || ins.entity_type != T::TestName
+                || !asserted(ins)
+            {
+                continue;
+            }
+            let Some(name) = insight_text(ins) else {
+                continue;
+            };
+            if seen.contains(&name) {
+                continue;
+            }
+            let Some((text, mut evidence, _)) =
+                with_attributes(ix, ins, &[T::TestValue, T::TestUnit, T::TestUnits], ": ")
+            else {
+                continue;
+            };
+            evidence.push(s.seg);
+            seen.push(name.clone());
+            wrote = true;
+            lines.push(Line {
+                kind: if VITALS.contains(&name.as_str()) {
+                    Content::PhysicalExamination
+                } else {
+                    Content::DiagnosticResults
+                },
+                text,
+                evidence,
+                order: (s.seg, k + 1),
+                list: None,
+                alt: None,
+            });
+        }
+        if wrote && !s.insights.iter().any(|x| is_condition(x)) {
+            from.insert(k);
+        }
+    }
+    (lines, from)
+}
+
+/// The first clinician sentence that announces the assessment and plan ("let's talk about my
+/// assessment and plan"), question or not.
+fn assessment_announced(ix: &Segs) -> Option<usize> {
+    ix.sents
+        .iter()
+        .position(|s| role(&ix.segs[s.seg]) == Speaker::Clinician && has_any(&s.lower, AP_ANNOUNCE))
+}
+
+/// A patient's answer that is a fragment ("Maybe two tablets, a couple of times a week.")
+/// joined to what the question asked about: "Ibuprofen: maybe 2 tablets, a couple of times a
+/// week.", linked to both segments. Only the first sentence of an answer that is not a denial,
+/// after a question naming a medication, condition or test the answer does not name itself
+/// (not negated, hypothetical or a relative's); `None` otherwise.
+fn fragment_line(ix: &Segs, k: usize, f: &Facts, p: PronounSet) -> Option<Line> {
+    let s = &ix.sents[k];
+    let seg = &ix.segs[s.seg];
+    if role(seg) != Speaker::Patient
+        || s.seg == 0
+        || ix.by_seg[s.seg].start != k
+        || role(&ix.segs[s.seg - 1]) != Speaker::Clinician
+        || answer_polarity(&s.lower) == Some(false)
+    {
+        return None;
+    }
+    let q = ix.by_seg[s.seg - 1].clone().last()?;
+    if !ix.sents[q].question {
+        return None;
+    }
+    let raw = &seg.content[s.bytes.clone()];
+    let toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+    let mut words = phrasing::words(&toks);
+    let first = words.next()?;
+    if SUBJECT_STARTS.contains(&first)
+        || phrasing::words(&toks).any(|w| FINITE_VERBS.contains(&w))
+        || phrasing::words(&toks).count() < 2
+    {
+        return None;
+    }
+    let anchor = ix.sents[q].insights.iter().rev().find(|x| {
+        matches!(
+            x.category,
+            EntityType::Medication
+                | EntityType::MedicalCondition
+                | EntityType::TestTreatmentProcedure
+        ) && !has_trait(x, TraitName::Negation)
+            && !has_trait(x, TraitName::LowConfidence)
+            && !has_trait(x, TraitName::Hypothetical)
+            && !has_trait(x, TraitName::PertainsToFamily)
+    })?;
+    let name = insight_text(anchor)?;
+    if s.lower.contains(&name) {
+        return None;
+    }
+    let rest = rewrite_toks(raw, Speaker::Patient, p, false, 2)?;
+    let mut toks = phrasing::normalise_terms(phrasing::tokenize(&name));
+    toks.push(Tok::Punct(':'));
+    toks.extend(rest);
+    let text = phrasing::render(&toks);
+    let evidence = vec![s.seg - 1, s.seg];
+    if status_lost(ix, &evidence, &f.conditions, &text.to_lowercase()) {
+        return None;
+    }
+    let kind = if anchor.category == EntityType::Medication {
+        Content::Medications
+    } else if seg.section_details.section_name == TranscriptSectionName::Subjective {
+        Content::HistoryOfPresentIllness
+    } else {
+        return None;
+    };
+    Some(Line {
+        kind,
+        text,
+        evidence,
+        order: (s.seg, k + 1),
+        list: None,
+        alt: None,
+    })
 }
 
 /// What routing knows about a sentence from its insights and words.
@@ -815,6 +1196,7 @@ fn statement_line(
     f: &Facts,
     p: PronounSet,
     context_kind: &[Option<Content>],
+    announcing: bool,
 ) -> Option<Line> {
     let s = &ix.sents[k];
     let seg = &ix.segs[s.seg];
@@ -827,7 +1209,55 @@ fn statement_line(
         _ => 3,
     };
     let raw = &seg.content[s.bytes.clone()];
-    let t = rewrite(raw, role(seg), p, min_words)?;
+    let toks = rewrite_toks(raw, role(seg), p, announcing, min_words)?;
+    // A short patient sentence whose conditions the traits all negate is a denial, written as
+    // notes write one ("I haven't had any fever or chills." → "Denies fever or chills.").
+    let denied: Vec<String> =
+        f.conditions
+            .iter()
+            .filter_map(|x| insight_text(x))
+            .fold(Vec::new(), |mut v, t| {
+                if !v.contains(&t) {
+                    v.push(t);
+                }
+                v
+            });
+    if role(seg) == Speaker::Patient
+        && kind != Content::FamilyHistory
+        && !denied.is_empty()
+        && f.conditions.iter().all(|x| {
+            !has_trait(x, TraitName::PertainsToFamily) && !has_trait(x, TraitName::Hypothetical)
+        })
+        && f.conditions
+            .iter()
+            .all(|x| has_trait(x, TraitName::Negation))
+        && phrasing::words(&toks).count() <= SHORT_DENIAL_WORDS
+    {
+        let mut evidence = vec![s.seg];
+        if context_kind[s.seg].is_some() && s.seg > 0 {
+            evidence.insert(0, s.seg - 1);
+        }
+        return Some(Line {
+            kind,
+            text: format!("Denies {}.", join_list(&denied)),
+            evidence,
+            order: (s.seg, k + 1),
+            list: None,
+            alt: None,
+        });
+    }
+    let t = phrasing::render(&toks);
+    let alt = (role(seg) == Speaker::Patient).then(|| {
+        // Only the patient's own "I"/"we" became the pronoun; a "he" they said is someone else.
+        let raw_toks = phrasing::strip_fillers(phrasing::tokenize(raw));
+        let own = phrasing::words(&raw_toks).next().is_some_and(|w| {
+            matches!(
+                w,
+                "i" | "i'm" | "i've" | "i'd" | "i'll" | "we" | "we're" | "we've"
+            )
+        });
+        patient_voice(toks, p, own)
+    });
     let mut evidence = vec![s.seg];
     if context_kind[s.seg].is_some() && s.seg > 0 {
         evidence.insert(0, s.seg - 1);
@@ -845,8 +1275,29 @@ fn statement_line(
         text: t,
         evidence,
         order: (s.seg, k + 1),
+        list: None,
+        alt,
     })
 }
+
+/// A patient's sentence with the patient named as notes name them: a sentence opening with
+/// the patient's singular pronoun takes "The patient" for it ("She has had…" → "The patient
+/// has had…"); any other opens with "The patient reports" ("Her knee hurts…" → "The patient
+/// reports her knee hurts…").
+fn patient_voice(mut toks: Vec<Tok>, p: PronounSet, own_subject: bool) -> String {
+    let first = toks.first().and_then(Tok::word).unwrap_or("").to_owned();
+    if p.singular && own_subject && first == p.subj {
+        toks.remove(0);
+    } else if !matches!(first.as_str(), "denies" | "reports") {
+        toks.insert(0, Tok::Word("reports".into()));
+    }
+    toks.insert(0, Tok::Word("patient".into()));
+    toks.insert(0, Tok::Word("the".into()));
+    phrasing::render(&toks)
+}
+
+/// At most this many words make a patient's sentence short enough to be a plain denial.
+const SHORT_DENIAL_WORDS: usize = 10;
 
 /// Whether the written sentence `lower_t` loses the status of one of its conditions: a finding
 /// keeps its status, negated only with its negation, a relative's only with the relative named,
@@ -887,6 +1338,10 @@ fn content_words(s: &str) -> HashSet<String> {
         .collect()
 }
 
+/// How many of a section's patient sentences name "the patient" ([`patient_voice`]); the rest
+/// keep the pronoun, as a note does once it has said who is speaking.
+const PATIENT_VOICED: usize = 6;
+
 fn assemble(
     conv: &Conversation,
     template: &Template,
@@ -910,7 +1365,14 @@ fn assemble(
         ls.sort_by_key(|(rank, l)| (*rank, l.order));
         let mut seen: HashSet<String> = HashSet::new();
         let mut summary = Vec::new();
-        for (_, l) in ls {
+        let mut voiced = 0;
+        for (_, mut l) in ls {
+            if let Some(alt) = l.alt.take() {
+                if voiced < PATIENT_VOICED {
+                    l.text = alt;
+                    voiced += 1;
+                }
+            }
             // Skip a sentence that adds nothing to what the section already says.
             let words = content_words(&l.text);
             let new = words.iter().filter(|w| !seen.contains(*w)).count();

@@ -3,9 +3,14 @@
 //!
 //! # How a note is built
 //! Sentences are built from what was said, never generated freely:
-//! 1. Each segment is split into sentences; each sentence is cleaned (fillers, false starts,
-//!    repetitions), rewritten into the third person for the patient (pronouns from
-//!    [`NoteContext`], else neutral `they`), and number words become digits ([`phrasing`]).
+//! 1. Each segment is split into sentences (also at an acknowledgement inside unpunctuated
+//!    speech); each sentence is put in a note's register ([`phrasing`]): fillers, politeness,
+//!    discourse markers, false starts and repetitions out; the patient in the third person
+//!    (pronouns from [`NoteContext`], else neutral `they`; "The patient reports …" for the
+//!    first patient sentences of a section), the clinician's own first person kept ("let's
+//!    order" → "we will order"; an announcement such as "let's talk about…" is cut);
+//!    contractions spelled out, "going to" → "will"; numbers as notes write them (digits,
+//!    `142/88`, `7.2%`, `mg`).
 //! 2. Each sentence gets one [`Content`] kind from who said it, the transcript section of its
 //!    segment, the insights whose spans fall in it (category, type, traits) and cue words. A
 //!    sentence goes to family history when its conditions carry PERTAINS_TO_FAMILY (a family
@@ -18,7 +23,15 @@
 //!    after a confirming answer; past history goes to past medical history); whether the
 //!    answer confirms or denies is read with the clinical stage's own answer lists
 //!    ([`crate::clinical::traits::answer_polarity`]). It links both segments.
-//! 4. The template routes each kind to a section; sections keep the template's order and
+//!    A short patient sentence whose conditions are all negated is written `Denies X.`; a
+//!    fragment answer ("Maybe two tablets a week.") is joined to the entity the question named
+//!    ("Ibuprofen: maybe 2 tablets a week."), else left out. The clinician announcing the
+//!    assessment and plan starts it: later clinician sentences are assessment and plan.
+//! 4. From the clinical analysis: the `Denies`/`Reports` lines of the note merged into one of
+//!    each (pertinent negatives and positives); the medications of the history as a list with
+//!    dose, route and frequency from the entity attributes; vital signs and results as values
+//!    ("Blood pressure: 142/88."), from test names with a value attribute.
+//! 5. The template routes each kind to a section; sections keep the template's order and
 //!    sentences the transcript's; empty sections are left out.
 //!
 //! Negation, family, hypothetical and past history come from the clinical stage's traits on the

@@ -65,17 +65,25 @@ pub fn split_long(text: &str, r: SentenceRange) -> Vec<SentenceRange> {
     const MARKERS: &[&str] = &[
         "okay", "ok", "alright", "so", "now", "well", "yeah", "and then",
     ];
+    // Acknowledgements that end a thought in unpunctuated speech ("… started feeling badly
+    // okay now were you having chills"): a break at any length, unless they are a predicate
+    // ("doing okay", "if it's okay").
+    const STRONG: &[&str] = &["okay", "ok", "alright", "yeah", "all right"];
+    const PREDICATE: &[&str] = &[
+        "doing", "is", "was", "be", "been", "feel", "feels", "felt", "look", "looks", "it's",
+        "that's", "i'm", "he's", "she's", "are", "am", "seems", "seem", "were", "sounds", "pretty",
+        "just", "all",
+    ];
     let s = &text[r.start..r.end];
     let words: Vec<(usize, &str)> = s
         .split_whitespace()
         .map(|w| (w.as_ptr() as usize - s.as_ptr() as usize, w))
         .collect();
-    if words.len() <= 30 {
-        return vec![r];
-    }
+    let long = words.len() > 30;
     let mut out = Vec::new();
     let mut start = 0usize;
     let mut count = 0usize;
+    let mut prev = String::new();
     for (i, (off, w)) in words.iter().enumerate() {
         let lw = w.to_lowercase();
         let lw = lw.trim_matches(|c: char| !c.is_alphanumeric());
@@ -83,12 +91,18 @@ pub fn split_long(text: &str, r: SentenceRange) -> Vec<SentenceRange> {
             .get(i + 1)
             .map(|(_, n)| format!("{lw} {}", n.to_lowercase()))
             .unwrap_or_default();
-        if count >= 8 && (MARKERS.contains(&lw) || MARKERS.contains(&two.as_str())) {
+        let strong = (STRONG.contains(&lw) || STRONG.contains(&two.as_str()))
+            && count >= 2
+            && i + 2 < words.len()
+            && !PREDICATE.contains(&prev.as_str());
+        let weak = long && count >= 8 && (MARKERS.contains(&lw) || MARKERS.contains(&two.as_str()));
+        if strong || weak {
             push_trimmed(text, r.start + start, r.start + off, &mut out);
             start = *off;
             count = 0;
         }
         count += 1;
+        prev = lw.to_owned();
     }
     push_trimmed(text, r.start + start, r.end, &mut out);
     out
@@ -209,51 +223,269 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
     toks
 }
 
-/// Words that carry nothing in a note.
+/// Words that carry nothing in a note, removed anywhere ("mm" and "er" only standing alone:
+/// elsewhere they are millimetres and the emergency room).
 const FILLERS: &[&str] = &[
-    "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm", "mm-hmm", "mhm", "er", "ah", "oh", "huh",
+    "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm-hmm", "mhm", "ah", "oh", "huh", "kinda",
+    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof",
 ];
 
 /// Words dropped at the start of a sentence (discourse markers).
 const OPENERS: &[&str] = &[
-    "so", "okay", "ok", "alright", "well", "and", "but", "now", "yeah", "yes", "right", "anyway",
-    "also", "then", "great", "good", "sure", "actually", "alrighty", "hey", "yep", "yup",
+    "so",
+    "okay",
+    "ok",
+    "alright",
+    "well",
+    "and",
+    "but",
+    "now",
+    "yeah",
+    "yes",
+    "right",
+    "anyway",
+    "also",
+    "then",
+    "great",
+    "good",
+    "sure",
+    "actually",
+    "alrighty",
+    "hey",
+    "yep",
+    "yup",
+    "perfect",
+    "anyways",
+    "like",
+    "sorry",
+    "understood",
+    "cool",
+    "awesome",
+    "wow",
 ];
 
-/// Two-word fillers, removed anywhere.
-const FILLER_PAIRS: &[(&str, &str)] = &[
-    ("you", "know"),
-    ("i", "mean"),
-    ("all", "right"),
-    ("you", "see"),
+/// Discourse markers and acknowledgements removed where they stand alone between punctuation
+/// or the sentence's edges (", okay ,"; "great ."), and kept inside a clause ("doing okay").
+const STANDALONE_MARKERS: &[&str] = &[
+    "okay",
+    "ok",
+    "alright",
+    "yeah",
+    "yep",
+    "yup",
+    "yes",
+    "right",
+    "sure",
+    "great",
+    "good",
+    "perfect",
+    "well",
+    "so",
+    "now",
+    "anyway",
+    "anyways",
+    "correct",
+    "like",
+    "awesome",
+    "cool",
+    "wow",
+    "excellent",
+    "fine",
+    "mm",
+    "er",
 ];
 
-/// Removes fillers, false starts, immediate repetitions and leading discourse markers.
+/// Word sequences that are fillers or politeness wherever they stand; each is removed with the
+/// words listed, first match wins.
+const FILLER_RUNS: &[&[&str]] = &[
+    &["thank", "you", "so", "much"],
+    &["thank", "you", "very", "much"],
+    &["thank", "you"],
+    &["like", "you", "know"],
+    &["i", "mean"],
+    &["i", "guess"],
+    &["all", "right"],
+    &["go", "ahead", "and"],
+    &["and", "things", "like", "that"],
+    &["and", "stuff", "like", "that"],
+    &["or", "anything", "like", "that"],
+    &["or", "something", "like", "that"],
+    &["things", "like", "that"],
+    &["and", "stuff"],
+    &["or", "whatever"],
+];
+
+/// Words before "you know" that make it a real question or clause ("do you know", "let you
+/// know") rather than a filler.
+const YOU_KNOW_CLAUSE_BEFORE: &[&str] = &["do", "did", "if", "let", "don't", "to", "would", "you"];
+/// Words after "you know" that make it a clause ("you know of", "you know what it is").
+const YOU_KNOW_CLAUSE_AFTER: &[&str] = &["of", "about", "what", "how", "whether", "if"];
+/// Words before "kind of"/"sort of" that make it a noun phrase ("some kind of rash").
+const KIND_OF_NOUN_BEFORE: &[&str] = &[
+    "some", "what", "this", "that", "any", "a", "the", "no", "every",
+];
+
+/// Words after which "okay"/"alright" is a predicate ("doing okay"), not a filler.
+const MARKER_PREDICATES: &[&str] = &[
+    "doing", "is", "was", "be", "been", "feel", "feels", "felt", "feeling", "look", "looks",
+    "it's", "that's", "i'm", "he's", "she's", "are", "am", "seems", "seem", "were", "sounds",
+    "pretty", "just", "all", "fine", "not", "being", "looked", "seemed",
+];
+/// Words before a hedging "like" ("it was like really bad").
+const LIKE_HEDGE_BEFORE: &[&str] = &[
+    "is", "was", "are", "were", "it's", "that's", "just", "really", "and", "but", "so", "or", "be",
+    "been", "kind", "sort", "i'm", "he's", "she's",
+];
+/// Words after a hedging "like" ("like maybe", "like a couple").
+const LIKE_HEDGE_AFTER: &[&str] = &[
+    "really",
+    "maybe",
+    "about",
+    "just",
+    "so",
+    "very",
+    "kind",
+    "literally",
+    "i",
+    "he",
+    "she",
+    "we",
+    "they",
+    "you",
+    "it's",
+    "i'm",
+    "almost",
+    "probably",
+    "every",
+];
+/// Words before a "like" that is a verb or a comparison ("feels like", "would like").
+const LIKE_KEEP_BEFORE: &[&str] = &[
+    "feel",
+    "feels",
+    "felt",
+    "feeling",
+    "look",
+    "looks",
+    "looked",
+    "looking",
+    "seem",
+    "seems",
+    "seemed",
+    "sound",
+    "sounds",
+    "sounded",
+    "would",
+    "i'd",
+    "he'd",
+    "she'd",
+    "we'd",
+    "they'd",
+    "you'd",
+    "something",
+    "anything",
+    "nothing",
+    "things",
+    "stuff",
+    "more",
+    "much",
+    "exactly",
+    "don't",
+    "doesn't",
+    "didn't",
+    "not",
+    "i",
+    "you",
+    "we",
+    "they",
+    "he",
+    "she",
+];
+
+fn is_punct_or_edge(t: Option<&Tok>) -> bool {
+    matches!(t, None | Some(Tok::Punct(_)))
+}
+
+/// How many tokens from `i` form a filler (0: none). `out` is what is kept so far.
+fn filler_len(toks: &[Tok], i: usize, out: &[Tok]) -> usize {
+    let word = |k: usize| toks.get(k).and_then(Tok::word).unwrap_or("");
+    let w = word(i);
+    if FILLERS.contains(&w) {
+        return 1;
+    }
+    for run in FILLER_RUNS {
+        if run.iter().enumerate().all(|(k, r)| word(i + k) == *r) {
+            return run.len();
+        }
+    }
+    let prev = out.last().and_then(Tok::word).unwrap_or("");
+    let next = word(i + 1);
+    if w == "you"
+        && next == "know"
+        && !YOU_KNOW_CLAUSE_BEFORE.contains(&prev)
+        && !YOU_KNOW_CLAUSE_AFTER.contains(&word(i + 2))
+    {
+        return 2;
+    }
+    if (w == "kind" || w == "sort") && next == "of" && !KIND_OF_NOUN_BEFORE.contains(&prev) {
+        return 2;
+    }
+    // An acknowledgement inside an unpunctuated sentence ("… badly okay now …") is a
+    // filler unless it is a predicate ("doing okay", "if it is okay").
+    if matches!(w, "okay" | "ok" | "alright" | "yeah" | "yep" | "understood")
+        && !MARKER_PREDICATES.contains(&prev)
+    {
+        return 1;
+    }
+    // "like" as a hedge ("it was like really bad", "I was like, …").
+    if w == "like"
+        && (LIKE_HEDGE_BEFORE.contains(&prev)
+            || (LIKE_HEDGE_AFTER.contains(&next) && !LIKE_KEEP_BEFORE.contains(&prev)))
+    {
+        return 1;
+    }
+    let standalone = is_punct_or_edge(out.last()) && is_punct_or_edge(toks.get(i + 1));
+    if standalone && STANDALONE_MARKERS.contains(&w) {
+        return 1;
+    }
+    // "like" as a hedge: after a comma or at the start before a word, or before a number
+    // ("like 2 weeks"); "feels like", "things like that" stay.
+    if w == "like"
+        && (is_punct_or_edge(out.last())
+            || matches!(toks.get(i + 1), Some(Tok::Punct(_)))
+            || (!matches!(
+                prev,
+                "feel"
+                    | "feels"
+                    | "felt"
+                    | "look"
+                    | "looks"
+                    | "seem"
+                    | "seems"
+                    | "sound"
+                    | "sounds"
+                    | "would"
+                    | "i'd"
+                    | "he'd"
+                    | "she'd"
+                    | "they'd"
+            ) && (next.starts_with(|c: char| c.is_ascii_digit())
+                || crate::words::number_value(next).is_some())))
+    {
+        return 1;
+    }
+    0
+}
+
+/// Removes fillers, politeness, false starts, immediate repetitions and leading discourse
+/// markers.
 pub fn strip_fillers(toks: Vec<Tok>) -> Vec<Tok> {
     let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
     let mut i = 0;
     while i < toks.len() {
         if let Tok::Word(w) = &toks[i] {
-            if FILLERS.contains(&w.as_str()) {
-                i += 1;
-                continue;
-            }
-            if let Some(Tok::Word(next)) = toks.get(i + 1) {
-                // A filler pair stands between commas or at an edge ("so , you know , my
-                // knee"), not inside a clause ("that you know of").
-                let at_edge = matches!(out.last(), None | Some(Tok::Punct(_)))
-                    || matches!(toks.get(i + 2), None | Some(Tok::Punct(_)));
-                if at_edge && FILLER_PAIRS.iter().any(|(a, b)| a == w && b == next) {
-                    i += 2;
-                    continue;
-                }
-            }
-            // ", like ," is a filler; "like" elsewhere is a word.
-            if w == "like"
-                && matches!(out.last(), Some(Tok::Punct(',')) | None)
-                && matches!(toks.get(i + 1), Some(Tok::Punct(',')))
-            {
-                i += 2;
+            let n = filler_len(&toks, i, &out);
+            if n > 0 {
+                i += n;
                 continue;
             }
             // Immediate repetition, with or without a comma between ("i , i", "been been").
@@ -306,6 +538,121 @@ pub fn strip_fillers(toks: Vec<Tok>) -> Vec<Tok> {
         cleaned.pop();
     }
     cleaned
+}
+
+/// Verbs after the clinician's "let's" / "let me" that announce the next part of the visit
+/// ("let's talk about…", "let me listen"), not an order.
+const ANNOUNCING: &[&str] = &[
+    "move",
+    "talk",
+    "go",
+    "look",
+    "start",
+    "switch",
+    "turn",
+    "focus",
+    "review",
+    "discuss",
+    "chat",
+    "see",
+    "hop",
+    "jump",
+    "wrap",
+    "finish",
+    "listen",
+    "examine",
+    "touch",
+    "circle",
+    "check",
+    "head",
+    "proceed",
+    "begin",
+    "pull",
+    "bring",
+    "just",
+    "quickly",
+    "recap",
+    "summarize",
+];
+
+/// The clinician's "let's …": an announcement ("let's talk about your knee", "let me take a
+/// look") is not note content and is cut to the end of its clause; a proposal ("let's order an
+/// x-ray") is the plan, written "we will order an x-ray" when `proposals` (the clinician's
+/// speech; a patient's "let's" is only cut when it announces). `None` when nothing is left.
+pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
+    let Some(pos) = toks
+        .iter()
+        .position(|t| t.word() == Some("let's"))
+        .or_else(|| toks.iter().position(|t| t.word() == Some("let")))
+    else {
+        return Some(toks);
+    };
+    let lets = toks[pos].word() == Some("let's");
+    let rest: Vec<&str> = toks[pos + 1..].iter().map_while(Tok::word).collect();
+    let (w1, w2) = (
+        rest.first().copied().unwrap_or(""),
+        rest.get(1).copied().unwrap_or(""),
+    );
+    if !(lets || w1 == "me" || w1 == "us") {
+        return Some(toks);
+    }
+    // After "let me"/"let us" the verb is the word after the pronoun.
+    let (verb, next) = if lets {
+        (w1, w2)
+    } else {
+        (w2, rest.get(2).copied().unwrap_or(""))
+    };
+    let announcing = ANNOUNCING.contains(&verb)
+        || (matches!(verb, "take" | "have" | "do" | "get") && matches!(next, "a" | "started"))
+        || rest.iter().any(|w| matches!(*w, "exam" | "examination"));
+    if !lets && !announcing {
+        // "let me know", "let me prescribe…": the clinician's own first person stays.
+        return Some(toks);
+    }
+    if announcing {
+        // Cut the clause from "let's" to the next punctuation mark.
+        let end = toks[pos..]
+            .iter()
+            .position(|t| matches!(t, Tok::Punct(_)))
+            .map_or(toks.len(), |e| pos + e);
+        let mut out: Vec<Tok> = toks[..pos].to_vec();
+        out.extend(toks[end..].iter().cloned());
+        while matches!(out.first(), Some(Tok::Punct(_))) {
+            out.remove(0);
+        }
+        return (out.iter().filter(|t| t.word().is_some()).count() > 0).then_some(out);
+    }
+    if !proposals {
+        return Some(toks);
+    }
+    let mut out: Vec<Tok> = toks[..pos].to_vec();
+    out.push(Tok::Word("we".into()));
+    out.push(Tok::Word("will".into()));
+    out.extend(toks[pos + 1..].iter().cloned());
+    Some(out)
+}
+
+/// The words after an announcement of the assessment and plan ("let's talk about my assessment
+/// and plan for you, so for your first problem…" → "for your first problem…"); the tokens
+/// unchanged when there is none.
+pub fn after_announcement(toks: Vec<Tok>) -> Vec<Tok> {
+    let w = |i: usize| toks.get(i).and_then(Tok::word).unwrap_or("");
+    let Some(p) = (0..toks.len()).find(|&i| {
+        matches!(w(i), "assessment" | "impression") && w(i + 1) == "and" && w(i + 2) == "plan"
+    }) else {
+        return toks;
+    };
+    let mut i = p + 3;
+    while i < toks.len()
+        && (matches!(toks[i], Tok::Punct(_))
+            || matches!(
+                w(i),
+                "for" | "you" | "here" | "today" | "is" | "as" | "follows" | "so"
+            ))
+    {
+        i += 1;
+    }
+    toks[i..].to_vec()
 }
 
 /// Who is speaking, for the person rewrite.
@@ -546,6 +893,12 @@ fn agree(verb: &str, singular: bool) -> Option<String> {
     }
 }
 
+/// Auxiliaries that make the clinician's next `you` their subject ("are you", "do you").
+const AUX_BEFORE_SUBJECT: &[&str] = &[
+    "are", "were", "do", "did", "does", "have", "has", "had", "can", "could", "would", "will",
+    "should", "don't", "didn't", "aren't", "haven't", "weren't", "may", "might", "must",
+];
+
 /// Words after which a clinician's `you` is the subject of what follows.
 const AUX_AFTER_SUBJECT: &[&str] = &[
     "are",
@@ -669,6 +1022,32 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
             }
             if let Some(v) = agree(w, p.singular) {
                 out.push(Tok::Word(v));
+                i += 1;
+                continue;
+            }
+        }
+        // An auxiliary opening a clause before the clinician's "you" makes a question ("are
+        // you taking", "do you have"): "you" is its subject, the auxiliary agrees with it.
+        if speaker == Speaker::Clinician && w == "you" {
+            let n = out.len();
+            let opens = n >= 1
+                && (n == 1
+                    || matches!(out[n - 2], Tok::Punct(_))
+                    || matches!(
+                        out[n - 2].word(),
+                        Some("and" | "so" | "but" | "or" | "now" | "then" | "well")
+                    ));
+            let aux = out
+                .last()
+                .and_then(Tok::word)
+                .filter(|a| AUX_BEFORE_SUBJECT.contains(a))
+                .map(str::to_owned);
+            if let (true, Some(a)) = (opens, aux) {
+                if let Some(v) = agree(&a, p.singular) {
+                    out.pop();
+                    out.push(Tok::Word(v));
+                }
+                out.push(Tok::Word(p.subj.to_owned()));
                 i += 1;
                 continue;
             }
@@ -863,6 +1242,129 @@ pub fn normalise_terms(toks: Vec<Tok>) -> Vec<Tok> {
         }
         out.push(t.clone());
     }
+    written_numbers(out)
+}
+
+fn is_number(w: &str) -> bool {
+    !w.is_empty()
+        && w.starts_with(|c: char| c.is_ascii_digit())
+        && w.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// Numbers as notes write them: "142 over 88" → "142/88" (also spoken "one forty two over
+/// eighty eight"), "7.2 percent" → "7.2%".
+fn written_numbers(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let w = |k: usize| toks.get(k).and_then(Tok::word).unwrap_or("");
+        let two_digits = |x: &str| x.len() == 2 && x.chars().all(|c| c.is_ascii_digit());
+        // Spoken hundreds before "over": "one forty two over eighty" → "142/80".
+        if matches!(w(i), "1" | "2")
+            && two_digits(w(i + 1))
+            && w(i + 2) == "over"
+            && is_number(w(i + 3))
+        {
+            out.push(Tok::Word(format!("{}{}/{}", w(i), w(i + 1), w(i + 3))));
+            i += 4;
+            continue;
+        }
+        if is_number(w(i)) && w(i + 1) == "over" && is_number(w(i + 2)) {
+            out.push(Tok::Word(format!("{}/{}", w(i), w(i + 2))));
+            i += 3;
+            continue;
+        }
+        if is_number(w(i)) && w(i + 1) == "percent" {
+            out.push(Tok::Word(format!("{}%", w(i))));
+            i += 2;
+            continue;
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// Contractions as notes write them out ("it's" → "it is", "doesn't" → "does not").
+const CONTRACTIONS: &[(&str, &str)] = &[
+    ("it's", "it is"),
+    ("that's", "that is"),
+    ("there's", "there is"),
+    ("what's", "what is"),
+    ("i'm", "i am"),
+    ("i've", "i have"),
+    ("i'll", "i will"),
+    ("i'd", "i would"),
+    ("we're", "we are"),
+    ("we've", "we have"),
+    ("we'll", "we will"),
+    ("they're", "they are"),
+    ("they've", "they have"),
+    ("they'll", "they will"),
+    ("he'll", "he will"),
+    ("she'll", "she will"),
+    ("don't", "do not"),
+    ("doesn't", "does not"),
+    ("didn't", "did not"),
+    ("can't", "cannot"),
+    ("won't", "will not"),
+    ("isn't", "is not"),
+    ("wasn't", "was not"),
+    ("aren't", "are not"),
+    ("weren't", "were not"),
+    ("haven't", "have not"),
+    ("hasn't", "has not"),
+    ("couldn't", "could not"),
+    ("wouldn't", "would not"),
+    ("shouldn't", "should not"),
+];
+
+/// Written register: contractions spelled out, "be going to" as "will" ("I'm going to order"
+/// → "I will order", "she is going to start" → "she will start"), and "just" dropped before
+/// verbs of wanting and thinking ("I just want to" → "I want to").
+pub fn written_register(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len() + 4);
+    let mut i = 0;
+    while i < toks.len() {
+        let w = |k: usize| toks.get(k).and_then(Tok::word).unwrap_or("");
+        let cur = w(i);
+        // "am/is/are/'m/'re going to VERB" → "will VERB" (not "going to the store").
+        let be_contracted = ["i'm", "we're", "they're", "you're"].contains(&cur);
+        let be = matches!(cur, "am" | "is" | "are");
+        if (be || be_contracted)
+            && w(i + 1) == "going"
+            && w(i + 2) == "to"
+            && !matches!(
+                w(i + 3),
+                "" | "the" | "a" | "an" | "be" | "my" | "your" | "his" | "her"
+            )
+        {
+            if be_contracted {
+                out.push(Tok::Word(cur.split('\'').next().unwrap_or(cur).to_owned()));
+            }
+            out.push(Tok::Word("will".into()));
+            i += 3;
+            continue;
+        }
+        if cur == "just"
+            && matches!(
+                w(i + 1),
+                "want" | "wanted" | "think" | "thought" | "feel" | "need" | "wanna" | "kind"
+            )
+        {
+            i += 1;
+            continue;
+        }
+        if let Some((_, full)) = CONTRACTIONS.iter().find(|(c, _)| *c == cur) {
+            for part in full.split(' ') {
+                out.push(Tok::Word(part.to_owned()));
+            }
+            i += 1;
+            continue;
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
     out
 }
 
@@ -997,7 +1499,7 @@ mod tests {
                 Speaker::Clinician,
                 Some(Pronouns::SheHer)
             ),
-            "I want to go ahead and increase her metformin to 1000 mg, twice daily."
+            "I want to increase her metformin to 1000 mg, twice daily."
         );
         assert_eq!(
             pipeline(
@@ -1031,6 +1533,73 @@ mod tests {
             pipeline("the left one is worse", Speaker::Patient, None),
             "The left one is worse."
         );
+    }
+
+    #[test]
+    fn no_broken_agreement_from_fillers() {
+        assert_eq!(
+            pipeline(
+                "no not really i mean i was just like you know i guess i just twisted",
+                Speaker::Patient,
+                Some(Pronouns::HeHim)
+            ),
+            "No not really he was just he just twisted."
+        );
+        assert_eq!(
+            pipeline(
+                "thanks , your blood pressure today is one forty two over eighty eight",
+                Speaker::Clinician,
+                Some(Pronouns::SheHer)
+            ),
+            "Her blood pressure today is 142/88."
+        );
+        assert_eq!(
+            pipeline("it was like two weeks ago , okay", Speaker::Patient, None),
+            "It was 2 weeks ago."
+        );
+        assert_eq!(
+            pipeline("your a1c was 7.2 percent", Speaker::Clinician, None),
+            "Their a1c was 7.2%."
+        );
+        // A clause that only looks like a filler stays.
+        assert_eq!(
+            pipeline("do you know what it is", Speaker::Patient, None),
+            "Do you know what it is."
+        );
+    }
+
+    #[test]
+    fn written_register_spells_out_and_uses_will() {
+        let w = |t: &str| render(&written_register(tokenize(t)));
+        assert_eq!(
+            w("i'm going to order an x-ray , it's broken"),
+            "I will order an x-ray, it is broken."
+        );
+        assert_eq!(w("she is going to the store"), "She is going to the store.");
+        assert_eq!(w("he doesn't smoke"), "He does not smoke.");
+        assert_eq!(w("i just want to check"), "I want to check.");
+    }
+
+    #[test]
+    fn lets_is_a_plan_or_an_announcement() {
+        let c = |t: &str| clinician_register(strip_fillers(tokenize(t)), true).map(|t| render(&t));
+        assert_eq!(
+            c("let's go ahead and order an x-ray of your knee").as_deref(),
+            Some("We will order an x-ray of your knee.")
+        );
+        assert_eq!(c("let's talk about your diabetes"), None);
+        assert_eq!(
+            c("your lungs are clear , let me take a listen to your heart").as_deref(),
+            Some("Your lungs are clear.")
+        );
+        assert_eq!(
+            c("let me know if it gets worse").as_deref(),
+            Some("Let me know if it gets worse.")
+        );
+        let a = after_announcement(tokenize(
+            "let's move onto assessment and plan , bilateral carpal tunnel syndrome",
+        ));
+        assert_eq!(render(&a), "Bilateral carpal tunnel syndrome.");
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const CHECKER_CONNECTIVES: &[&str] = &[
     "at",
     "will",
     "would",
+    "we",
 ];
 
 /// The checker's own word normalisation: lower case, contractions expanded, number words as
@@ -71,6 +72,16 @@ fn checker_words(text: &str) -> Vec<String> {
         let w = w.trim_matches(|c: char| c == '\'' || c == '-' || c == '.' || c == '/');
         if w.is_empty() {
             continue;
+        }
+        // A written ratio ("142/88", "3/6") is its two spoken numbers ("142 over 88").
+        if let Some((a, b)) = w.split_once('/') {
+            let numeric =
+                |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit() || c == '.');
+            if numeric(a) && numeric(b) {
+                raw.push(a.to_owned());
+                raw.push(b.to_owned());
+                continue;
+            }
         }
         // ACI-style split contractions: "do n't", "gon na".
         match w {
@@ -158,6 +169,14 @@ fn checker_words(text: &str) -> Vec<String> {
         last_tens = None;
         out.push(w);
     }
+    // Spoken hundreds ("one forty two" → 1, 42) also count as the written number (142).
+    let two_digits = |x: &str| x.len() == 2 && x.chars().all(|c| c.is_ascii_digit());
+    let hundreds: Vec<String> = out
+        .windows(2)
+        .filter(|p| matches!(p[0].as_str(), "1" | "2") && two_digits(&p[1]))
+        .map(|p| format!("{}{}", p[0], p[1]))
+        .collect();
+    out.extend(hundreds);
     out.into_iter().map(|w| lemma(&w)).collect()
 }
 
@@ -424,6 +443,12 @@ mod tests {
             &[]
         )
         .is_ok());
+        // Written ratios are their spoken numbers, and only those.
+        let bp = "your blood pressure is one forty two over eighty eight";
+        assert!(check_sentence("Blood pressure: 142/88.", &[bp], &[]).is_ok());
+        assert!(check_sentence("Blood pressure: 142/90.", &[bp], &[]).is_err());
+        assert!(check_sentence("Blood pressure: 188/42.", &[bp], &[]).is_err());
+        assert!(check_sentence("We will order an x-ray.", &["let's order an x-ray"], &[]).is_ok());
         assert!(check_sentence("Anything.", &[], &[])
             .unwrap_err()
             .contains("no evidence"));

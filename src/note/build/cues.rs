@@ -8,7 +8,8 @@
 /// request to tell.
 pub(super) const QUESTION_OPENERS: &[&str] = &[
     "have", "has", "do", "does", "did", "are", "is", "were", "any", "how", "what", "when", "where",
-    "why", "which", "can", "could", "would", "will", "anything", "tell", "describe",
+    "why", "which", "can", "could", "would", "will", "anything", "tell", "describe", "what's",
+    "how's", "where's", "who", "whose",
 ];
 
 /// A question that ends with one of these tags states something for the patient to confirm
@@ -380,4 +381,25 @@ pub(super) const ASSESS: &[&str] = &[
     "related to",
     "suggests",
     "i suspect",
+];
+
+/// The clinician announcing the assessment and plan: it starts there, whatever the section
+/// model says about the sentences after.
+pub(super) const AP_ANNOUNCE: &[&str] = &["assessment and plan", "impression and plan"];
+
+/// First words of an answer that is a full sentence (a subject); an answer that opens
+/// otherwise and has no finite verb ([`FINITE_VERBS`]) is a fragment, joined to the question.
+pub(super) const SUBJECT_STARTS: &[&str] = &[
+    "i", "i'm", "i've", "i'd", "i'll", "we", "we're", "we've", "it", "it's", "its", "my", "they",
+    "they're", "he", "he's", "she", "she's", "that", "that's", "this", "there", "there's", "our",
+    "his", "her", "you", "your", "mine", "what", "which", "no", "not", "none", "nothing", "never",
+    "yes", "nope",
+];
+
+/// Finite verbs: an answer with one is a sentence, not a fragment.
+pub(super) const FINITE_VERBS: &[&str] = &[
+    "is", "was", "are", "were", "am", "has", "have", "had", "do", "does", "did", "don't",
+    "doesn't", "didn't", "can", "can't", "could", "will", "would", "should", "hurts", "hurt",
+    "feel", "feels", "felt", "take", "takes", "took", "get", "gets", "got", "started", "go",
+    "goes", "went", "think", "know",
 ];
