@@ -874,8 +874,8 @@ fn medication_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
 /// Vital signs and results as values ("Blood pressure: 142/88.", "A1c: 7.2."), from the
 /// clinician's test names with a value attribute, outside questions and the patient's own
 /// account, in the examination part of the visit; vital signs are examination, other tests
-/// results. Also the sentences they came
-/// from when those name no condition (the values say what they said).
+/// results. Also the sentences that only gave vital signs (and name no condition): the values
+/// say what they said.
 fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>) {
     use EntitySubType as T;
     let mut lines: Vec<Line> = Vec::new();
@@ -893,6 +893,7 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
             continue;
         }
         let mut wrote = false;
+        let mut only_vitals = true;
         for ins in &s.insights {
             if ins.category != EntityType::TestTreatmentProcedure
                 || ins.entity_type != T::TestName
@@ -914,6 +915,7 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
             evidence.push(s.seg);
             seen.push(name.clone());
             wrote = true;
+            only_vitals &= VITALS.contains(&name.as_str());
             lines.push(Line {
                 kind: if VITALS.contains(&name.as_str()) {
                     Content::PhysicalExamination
@@ -927,7 +929,9 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
                 alt: None,
             });
         }
-        if wrote && !s.insights.iter().any(|x| is_condition(x)) {
+        // Vital signs say all the sentence said; a result's sentence may compare or interpret
+        // ("up a bit from 6.9 in the spring") and stays.
+        if wrote && only_vitals && !s.insights.iter().any(|x| is_condition(x)) {
             from.insert(k);
         }
     }
