@@ -140,11 +140,12 @@ fn fhir_json(status: StatusCode, v: &Value) -> HttpResponse {
 }
 
 /// The query string's pairs, in order, with repeats (FHIR ANDs repeated parameters).
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     pairs_of(req.query_string())
 }
 
-fn pairs_of(s: &str) -> Vec<(String, String)> {
+/// `application/x-www-form-urlencoded` pairs (a query string or a form body).
+pub(super) fn pairs_of(s: &str) -> Vec<(String, String)> {
     let Ok(u) = reqwest::Url::parse(&format!("http://x/?{s}")) else {
         return Vec::new();
     };

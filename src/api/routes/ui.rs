@@ -89,12 +89,6 @@ fn not_available() -> HttpResponse {
     )
 }
 
-fn query(req: &HttpRequest) -> Vec<(String, String)> {
-    reqwest::Url::parse(&format!("http://x/?{}", req.query_string()))
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default()
-}
-
 fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter()
         .find(|(k, _)| k == name)
@@ -154,7 +148,7 @@ pub async fn launch(req: HttpRequest, state: State) -> HttpResponse {
     let Some(ui) = state.ui.as_ref() else {
         return not_available();
     };
-    let q = query(&req);
+    let q = super::fhir::query_pairs(&req);
     let Some(iss) = param(&q, "iss") else {
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -205,7 +199,7 @@ pub async fn callback(req: HttpRequest, state: State) -> HttpResponse {
     let Some(ui) = state.ui.as_ref() else {
         return not_available();
     };
-    let q = query(&req);
+    let q = super::fhir::query_pairs(&req);
     if let Some(error) = param(&q, "error") {
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -470,7 +464,7 @@ pub async fn start_job(req: HttpRequest, state: State, payload: web::Payload) ->
         Ok(b) => b,
         Err(e) => return json_error(e.status, &e.message),
     };
-    let two_channel = query(&req)
+    let two_channel = super::fhir::query_pairs(&req)
         .iter()
         .any(|(k, v)| k == "two_channel" && v == "1");
     let service = state.service.clone();
@@ -723,10 +717,7 @@ pub async fn logout(req: HttpRequest, state: State, payload: web::Payload) -> Ht
     let body = super::read_body(payload, 8 * 1024, state.body_timeout, too_large)
         .await
         .unwrap_or_default();
-    let form: Vec<(String, String)> =
-        reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(&body)))
-            .map(|u| u.query_pairs().into_owned().collect())
-            .unwrap_or_default();
+    let form = super::fhir::pairs_of(&String::from_utf8_lossy(&body));
     let sent = req
         .headers()
         .get("x-csrf-token")
