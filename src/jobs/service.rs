@@ -214,7 +214,12 @@ pub struct JobService {
     delivery_beat: AtomicU64,
     /// What completed jobs produced, as the FHIR read API and exports serve it.
     resources: ResourceStore,
+    /// Clinician reviews and their audit trails.
+    reviews: crate::store::reviews::ReviewStore,
 }
+
+mod review;
+pub use review::SignRequest;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -236,6 +241,7 @@ impl JobService {
         store: Arc<dyn JobStore>,
         outboxes: BTreeMap<String, EhrOutbox>,
         resources: ResourceStore,
+        reviews: crate::store::reviews::ReviewStore,
         settings: ServiceSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<JobService> {
@@ -244,6 +250,7 @@ impl JobService {
             store,
             outboxes,
             resources,
+            reviews,
             settings,
             metrics,
             queue: Mutex::new(Queue::default()),
@@ -691,6 +698,7 @@ impl JobService {
             self.store.delete_media(id)?;
         }
         self.drop_undelivered(&job)?;
+        self.delete_review(&job)?;
         lock(&self.queue).names.retain(|n| n != name);
         tracing::info!(job = %job.name, "job deleted");
         Ok(())

@@ -770,6 +770,21 @@ fn decode_segment(segment: &str, what: &str) -> Result<Value, AuthError> {
     }
 }
 
+/// The key of a JWKS document that a token with `kid` (or none) and `alg` verifies with: the
+/// same choice the inbound verifier makes (used for the review app's `id_token`).
+pub(crate) fn key_in(jwks: &Value, kid: Option<&str>, alg: Algorithm) -> Option<Arc<DecodingKey>> {
+    let cache = KeyCache {
+        keys: jwks["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(usable_key)
+            .collect(),
+        ..KeyCache::default()
+    };
+    cache.find(kid, alg)
+}
+
 /// A JWK we can verify signatures with: RSA, or EC on P-256 / P-384, not marked for
 /// encryption. Others (and unparsable entries) are skipped, not fatal: a JWKS may hold keys
 /// for other purposes.
@@ -802,7 +817,7 @@ fn usable_key(v: &Value) -> Option<CachedKey> {
 }
 
 /// GET a JSON document, bounded in time and size.
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+pub(crate) async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
     let mut resp = http
         .get(url)
         .header("Accept", "application/json")

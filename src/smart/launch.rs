@@ -63,6 +63,11 @@ pub struct AppRegistration {
 pub struct Endpoints {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// The authorization server's issuer and keys: the `id_token` is checked against them.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 /// A login between the redirect to `authorize` and the callback; kept server-side, keyed by
@@ -75,6 +80,10 @@ pub struct PendingLogin {
     pub ehr: String,
     pub token_endpoint: String,
     pub created_ms: u64,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -103,6 +112,10 @@ pub struct LaunchTokens {
     pub patient: Option<String>,
     #[serde(default)]
     pub encounter: Option<String>,
+    /// The `id_token`'s claims once its signature, issuer, audience and expiry checked out
+    /// (None without an `id_token`, or when the server publishes no keys to check it with).
+    #[serde(skip)]
+    pub id_claims: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for LaunchTokens {
@@ -197,6 +210,8 @@ impl Launcher {
             ehr: app.ehr.clone(),
             token_endpoint: endpoints.token_endpoint.clone(),
             created_ms: now_ms(),
+            issuer: endpoints.issuer.clone(),
+            jwks_uri: endpoints.jwks_uri.clone(),
         };
         Ok((authorize_url(&endpoints, app, launch, &login)?, login))
     }
@@ -224,10 +239,43 @@ impl Launcher {
             ("client_id", app.client_id.as_str()),
             ("code_verifier", login.verifier.as_str()),
         ];
+        let mut tokens = self.token(&login.token_endpoint, &form).await?;
+        if let Some(idt) = tokens.id_token.clone() {
+            tokens.id_claims = self.verify_id_token(&idt, app, login).await?;
+        }
+        Ok(tokens)
+    }
+
+    /// A new access token for a session whose token expired (`grant_type=refresh_token`).
+    pub async fn refresh(
+        &self,
+        ehr: &str,
+        token_endpoint: &str,
+        refresh_token: &str,
+    ) -> Result<LaunchTokens, LaunchError> {
+        let app = self
+            .apps
+            .iter()
+            .find(|a| a.ehr == ehr)
+            .ok_or(LaunchError::UnknownState)?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", app.client_id.as_str()),
+        ];
+        self.token(token_endpoint, &form).await
+    }
+
+    /// One token request; the error names the server's `error` code, never a token.
+    async fn token(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Result<LaunchTokens, LaunchError> {
         let resp = self
             .http
-            .post(&login.token_endpoint)
-            .form(&form)
+            .post(endpoint)
+            .form(form)
             .send()
             .await
             .map_err(|e| LaunchError::Unavailable(e.without_url().to_string()))?;
@@ -252,6 +300,41 @@ impl Launcher {
         serde_json::from_slice(&body).map_err(|_| LaunchError::Refused {
             error: "invalid_token_response".into(),
         })
+    }
+
+    /// Checks the `id_token` (OpenID Connect Core §3.1.3.7): signed by a key of the server's
+    /// JWKS, `iss` the server's issuer, `aud` this app, not expired. A token that fails is a
+    /// refused login (its `fhirUser` would be the signer of notes); without published keys the
+    /// claims are not trusted at all (None).
+    async fn verify_id_token(
+        &self,
+        id_token: &str,
+        app: &AppRegistration,
+        login: &PendingLogin,
+    ) -> Result<Option<serde_json::Value>, LaunchError> {
+        let Some(jwks_uri) = &login.jwks_uri else {
+            tracing::warn!(ehr = %app.ehr, "the EHR publishes no jwks_uri: fhirUser is not trusted");
+            return Ok(None);
+        };
+        let bad = |why: &str| LaunchError::Refused {
+            error: format!("invalid id_token ({why})"),
+        };
+        let header = jsonwebtoken::decode_header(id_token).map_err(|_| bad("not a JWT"))?;
+        let jwks = crate::smart::inbound::get_json(&self.http, jwks_uri)
+            .await
+            .map_err(LaunchError::Unavailable)?;
+        let key = crate::smart::inbound::key_in(&jwks, header.kid.as_deref(), header.alg)
+            .ok_or_else(|| bad("signed with a key the server does not publish"))?;
+        let mut v = jsonwebtoken::Validation::new(header.alg);
+        v.set_audience(&[app.client_id.as_str()]);
+        match &login.issuer {
+            Some(iss) => v.set_issuer(&[iss.as_str()]),
+            None => v.iss = None,
+        }
+        v.leeway = 60;
+        let data = jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &v)
+            .map_err(|e| bad(&format!("{:?}", e.kind())))?;
+        Ok(Some(data.claims))
     }
 }
 
@@ -321,6 +404,8 @@ mod tests {
         let e = Endpoints {
             authorization_endpoint: "https://auth.example.org/authorize".into(),
             token_endpoint: "https://auth.example.org/token".into(),
+            issuer: None,
+            jwks_uri: None,
         };
         let login = PendingLogin {
             state: "st".into(),
@@ -328,6 +413,8 @@ mod tests {
             ehr: "main".into(),
             token_endpoint: e.token_endpoint.clone(),
             created_ms: 0,
+            issuer: None,
+            jwks_uri: None,
         };
         let url =
             reqwest::Url::parse(&authorize_url(&e, &app(), Some("L1"), &login).unwrap()).unwrap();

@@ -10,6 +10,7 @@
 pub mod jobs;
 pub mod outbox;
 pub mod resources;
+pub mod reviews;
 pub mod sessions;
 
 pub use jobs::{

@@ -31,6 +31,9 @@ pub struct Session {
     pub refresh_token: Option<String>,
     /// When the access token expires (Unix ms).
     pub token_expires_ms: u64,
+    /// Where a refresh token is redeemed.
+    #[serde(default)]
+    pub token_endpoint: String,
     /// Sent with every state-changing request (header `X-CSRF-Token` or form field `csrf`).
     pub csrf: String,
     pub created_ms: u64,
@@ -107,20 +110,54 @@ impl SessionStore {
     }
 
     /// The live session `id`, its last use moved to `now_ms`; an expired one is removed.
+    /// Read-modify-write in one atomic step, so a concurrent token refresh is never undone.
     pub fn touch(&self, id: &str, now_ms: u64) -> Result<Option<Session>, StoreError> {
-        let Some(raw) = self.sessions.get(id.as_bytes())? else {
-            return Ok(None);
-        };
-        let mut s: Session = decode("ui session", &raw)?;
-        let idle = now_ms.saturating_sub(s.last_seen_ms) > self.limits.idle_ms;
-        let old = now_ms.saturating_sub(s.created_ms) > self.limits.max_ms;
-        if idle || old {
-            self.remove(id)?;
-            return Ok(None);
+        let limits = self.limits;
+        let mut corrupt = None;
+        let after = self.sessions.update_and_fetch(id.as_bytes(), |old| {
+            let raw = old?;
+            let mut s: Session = match decode("ui session", raw) {
+                Ok(s) => s,
+                Err(e) => {
+                    corrupt = Some(e);
+                    return Some(raw.to_vec());
+                }
+            };
+            let idle = now_ms.saturating_sub(s.last_seen_ms) > limits.idle_ms;
+            let old = now_ms.saturating_sub(s.created_ms) > limits.max_ms;
+            if idle || old {
+                return None;
+            }
+            s.last_seen_ms = now_ms;
+            encode(&s).ok()
+        })?;
+        if let Some(e) = corrupt {
+            return Err(e);
         }
-        s.last_seen_ms = now_ms;
-        self.put(&s)?;
-        Ok(Some(s))
+        self.sessions.flush()?;
+        after.map(|raw| decode("ui session", &raw)).transpose()
+    }
+
+    /// Replaces the session's tokens after a refresh (atomically, beside concurrent touches).
+    pub fn set_tokens(
+        &self,
+        id: &str,
+        access_token: &str,
+        refresh_token: Option<&str>,
+        expires_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.sessions.update_and_fetch(id.as_bytes(), |old| {
+            let raw = old?;
+            let mut s: Session = decode("ui session", raw).ok()?;
+            s.access_token = access_token.to_owned();
+            if let Some(r) = refresh_token {
+                s.refresh_token = Some(r.to_owned());
+            }
+            s.token_expires_ms = expires_ms;
+            encode(&s).ok()
+        })?;
+        self.sessions.flush()?;
+        Ok(())
     }
 
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
@@ -153,6 +190,8 @@ mod tests {
             ehr: "main".into(),
             token_endpoint: "http://t".into(),
             created_ms,
+            issuer: None,
+            jwks_uri: None,
         }
     }
 
@@ -179,6 +218,7 @@ mod tests {
             access_token: "secret-token".into(),
             refresh_token: None,
             token_expires_ms: 0,
+            token_endpoint: String::new(),
             csrf: "c".into(),
             created_ms: 0,
             last_seen_ms: 0,

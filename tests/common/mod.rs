@@ -41,4 +41,5 @@ pub fn bin() -> PathBuf {
 }
 pub mod browser;
 pub mod peers;
+pub mod review;
 pub mod serve;

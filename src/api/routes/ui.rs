@@ -7,7 +7,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::Engine as _;
 
 use super::State;
 use crate::smart::launch::{random_token, LaunchError, Launcher};
@@ -24,9 +23,11 @@ pub struct UiEndpoint {
     /// EHR name → FHIR base.
     pub ehrs: Vec<(String, String)>,
     pub http: reqwest::Client,
+    /// Who writes the signed note.
+    pub sign_write: crate::config::SignWrite,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     crate::store::outbox::now_ms()
 }
 
@@ -52,7 +53,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     page_with(status, title, body, "")
 }
 
-fn page_with(status: StatusCode, title: &str, body: &str, csrf: &str) -> HttpResponse {
+pub(super) fn page_with(status: StatusCode, title: &str, body: &str, csrf: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
@@ -73,7 +74,7 @@ fn page_with(status: StatusCode, title: &str, body: &str, csrf: &str) -> HttpRes
         ))
 }
 
-fn refusal(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+pub(super) fn refusal(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     page(
         status,
         title,
@@ -81,7 +82,7 @@ fn refusal(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     )
 }
 
-fn not_available() -> HttpResponse {
+pub(super) fn not_available() -> HttpResponse {
     refusal(
         StatusCode::NOT_FOUND,
         "Not available",
@@ -108,13 +109,13 @@ fn session_id(req: &HttpRequest) -> Option<String> {
 }
 
 /// Why a request has no session.
-enum NoSession {
+pub(super) enum NoSession {
     Expired,
     Unreadable,
 }
 
 impl NoSession {
-    fn page(&self) -> HttpResponse {
+    pub(super) fn page(&self) -> HttpResponse {
         match self {
             NoSession::Expired => refusal(
                 StatusCode::UNAUTHORIZED,
@@ -131,7 +132,7 @@ impl NoSession {
 }
 
 /// The live session of the request.
-async fn session(req: &HttpRequest, ui: &UiEndpoint) -> Result<Session, NoSession> {
+pub(super) async fn session(req: &HttpRequest, ui: &UiEndpoint) -> Result<Session, NoSession> {
     let Some(id) = session_id(req) else {
         return Err(NoSession::Expired);
     };
@@ -181,19 +182,6 @@ pub async fn launch(req: HttpRequest, state: State) -> HttpResponse {
     }
 }
 
-/// The claims of a JWT, unverified: only for display (`fhirUser`); nothing is granted by them.
-fn claims_unverified(jwt: &str) -> serde_json::Value {
-    jwt.split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 /// `GET /callback?code=…&state=…`: completes the login and starts the session.
 pub async fn callback(req: HttpRequest, state: State) -> HttpResponse {
     let Some(ui) = state.ui.as_ref() else {
@@ -241,10 +229,10 @@ pub async fn callback(req: HttpRequest, state: State) -> HttpResponse {
         Err(e) => return refusal(StatusCode::BAD_GATEWAY, "Login failed", &e.to_string()),
     };
     let now = now_ms();
+    // Only from a verified id_token: the signer of notes.
     let fhir_user = tokens
-        .id_token
-        .as_deref()
-        .map(claims_unverified)
+        .id_claims
+        .as_ref()
         .and_then(|c| c["fhirUser"].as_str().map(str::to_owned));
     let session = Session {
         id: random_token(),
@@ -255,6 +243,7 @@ pub async fn callback(req: HttpRequest, state: State) -> HttpResponse {
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         token_expires_ms: now + tokens.expires_in.unwrap_or(300) * 1000,
+        token_endpoint: login.token_endpoint.clone(),
         csrf: random_token(),
         created_ms: now,
         last_seen_ms: now,
@@ -280,18 +269,75 @@ pub async fn callback(req: HttpRequest, state: State) -> HttpResponse {
         .finish()
 }
 
+/// Whether the request carries the session's CSRF token in `X-CSRF-Token` (compared in
+/// constant time).
+pub(super) fn csrf_ok(req: &HttpRequest, s: &Session) -> bool {
+    let sent = req
+        .headers()
+        .get("x-csrf-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    same_secret(sent, s.csrf.as_bytes())
+}
+
+/// Equality of two secrets in time that does not depend on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The session's access token, refreshed first when it expires within 30 s and the EHR gave
+/// a refresh token. A failed refresh keeps the old token (the EHR's 401 then says why).
+pub(super) async fn access_token(ui: &UiEndpoint, s: &Session) -> String {
+    let now = now_ms();
+    let Some(refresh) = s.refresh_token.as_deref() else {
+        return s.access_token.clone();
+    };
+    if s.token_expires_ms > now + 30_000 || s.token_endpoint.is_empty() {
+        return s.access_token.clone();
+    }
+    match ui
+        .launcher
+        .refresh(&s.ehr, &s.token_endpoint, refresh)
+        .await
+    {
+        Ok(t) => {
+            let sessions = ui.sessions.clone();
+            let (id, access, new_refresh) = (
+                s.id.clone(),
+                t.access_token.clone(),
+                t.refresh_token.clone(),
+            );
+            let expires = now + t.expires_in.unwrap_or(300) * 1000;
+            let _ = web::block(move || {
+                sessions.set_tokens(&id, &access, new_refresh.as_deref(), expires)
+            })
+            .await;
+            tracing::info!(ehr = %s.ehr, "review session's access token refreshed");
+            t.access_token
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refreshing the review session's token failed");
+            s.access_token.clone()
+        }
+    }
+}
+
+/// The FHIR base of the session's EHR.
+pub(super) fn ehr_base<'a>(ui: &'a UiEndpoint, s: &Session) -> Option<&'a str> {
+    ui.ehrs
+        .iter()
+        .find(|(n, _)| *n == s.ehr)
+        .map(|(_, b)| b.trim_end_matches('/'))
+}
+
 /// Reads `Type/id` from the EHR with the clinician's token (None when it cannot).
 async fn read_ehr(ui: &UiEndpoint, s: &Session, ty: &str, id: &str) -> Option<serde_json::Value> {
-    let base = ui
-        .ehrs
-        .iter()
-        .find(|(n, _)| *n == s.ehr)?
-        .1
-        .trim_end_matches('/');
+    let base = ehr_base(ui, s)?;
+    let token = access_token(ui, s).await;
     let r = ui
         .http
         .get(format!("{base}/{ty}/{id}"))
-        .bearer_auth(&s.access_token)
+        .bearer_auth(token)
         .header("Accept", "application/fhir+json")
         .send()
         .await
@@ -368,7 +414,14 @@ pub async fn app_page(req: HttpRequest, state: State) -> HttpResponse {
     banner.push_str("</dl>");
     let body = format!(
         "{banner}\
-<h2>Recording</h2>\
+<section id=\"recorder\" aria-labelledby=\"rec-h\"><h2 id=\"rec-h\">Record in the browser</h2>\
+<button type=\"button\" id=\"rec-start\">Start recording</button> \
+<button type=\"button\" id=\"rec-pause\" disabled>Pause</button> \
+<button type=\"button\" id=\"rec-stop\" disabled>Stop and transcribe</button> \
+<label for=\"rec-level\">Input level</label> <meter id=\"rec-level\" min=\"0\" max=\"1\" value=\"0\"></meter> \
+<span id=\"rec-time\" aria-label=\"Recorded time\">00:00</span>\
+<p id=\"rec-status\" role=\"status\" aria-live=\"polite\"></p></section>\
+<h2>Or upload a recording</h2>\
 <form id=\"upload-form\"><label for=\"audio\">Encounter recording (WAV, FLAC, MP3, OGG, M4A, WebM)</label> \
 <input type=\"file\" id=\"audio\" accept=\"audio/*\"> \
 <label><input type=\"checkbox\" id=\"two-channel\"> two channels (channel 0 = clinician)</label> \
@@ -393,15 +446,19 @@ pub async fn js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "max-age=300"))
-        .body(include_str!("../assets/app.js"))
+        .body(concat!(
+            include_str!("../assets/app.js"),
+            "\n",
+            include_str!("../assets/recorder.js")
+        ))
 }
 
-fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+pub(super) fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({ "message": message }))
 }
 
 /// A job-service refusal with the status and message the job API gives it.
-fn service_error(e: crate::jobs::service::ServiceError) -> HttpResponse {
+pub(super) fn service_error(e: crate::jobs::service::ServiceError) -> HttpResponse {
     let e = crate::api::error::ApiError::from(e);
     json_error(e.status, &e.message)
 }
@@ -415,7 +472,7 @@ async fn session_caller(
 }
 
 /// The job-service caller of a session: the session's patient only.
-fn caller_of(s: &Session) -> Option<crate::jobs::service::Caller> {
+pub(super) fn caller_of(s: &Session) -> Option<crate::jobs::service::Caller> {
     Some(crate::jobs::service::Caller {
         subject: s
             .fhir_user
@@ -435,11 +492,7 @@ pub async fn start_job(req: HttpRequest, state: State, payload: web::Payload) ->
         Ok(s) => s,
         Err(_) => return json_error(StatusCode::UNAUTHORIZED, "no active session"),
     };
-    let sent = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
-    if sent != Some(s.csrf.as_str()) {
+    if !csrf_ok(&req, &s) {
         return json_error(
             StatusCode::FORBIDDEN,
             "the request lacks this session's CSRF token",
@@ -610,100 +663,6 @@ pub async fn audio(req: HttpRequest, state: State, path: web::Path<String>) -> H
     }
 }
 
-/// `GET /app/review/{name}`: the transcript (roles, sections) beside the note; each note
-/// sentence is a button naming its evidence segments.
-pub async fn review(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let Some(ui) = state.ui.as_ref() else {
-        return not_available();
-    };
-    let s = match session(&req, ui).await {
-        Ok(s) => s,
-        Err(e) => return e.page(),
-    };
-    let Some(caller) = caller_of(&s) else {
-        return NoSession::Expired.page();
-    };
-    let service = state.service.clone();
-    let name = path.into_inner();
-    let job_name = name.clone();
-    let files = web::block(move || {
-        let t = service.download(&name, "transcript.json", &caller)?;
-        let d = service.download(&name, "clinical-documentation.json", &caller)?;
-        Ok::<_, crate::jobs::service::ServiceError>((t, d))
-    })
-    .await;
-    let (t, d) = match files {
-        Ok(Ok(f)) => f,
-        _ => {
-            return refusal(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No completed job of this patient has that name.",
-            )
-        }
-    };
-    let transcript: serde_json::Value = serde_json::from_slice(&t).unwrap_or_default();
-    let doc: serde_json::Value = serde_json::from_slice(&d).unwrap_or_default();
-    let mut left = String::from("<section aria-labelledby=\"t-h\"><h2 id=\"t-h\">Transcript</h2>");
-    for seg in transcript["Conversation"]["TranscriptSegments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        left.push_str(&format!(
-            "<div class=\"segment\" id=\"seg-{id}\" data-begin=\"{b}\"><span class=\"role\">{role}</span> \
-<span class=\"section-tag\">{sec}</span><div>{text}</div></div>",
-            id = esc(seg["SegmentId"].as_str().unwrap_or_default()),
-            b = seg["BeginAudioTime"].as_f64().unwrap_or(0.0),
-            role = esc(seg["ParticipantDetails"]["ParticipantRole"].as_str().unwrap_or_default()),
-            sec = esc(seg["SectionDetails"]["SectionName"].as_str().unwrap_or_default()),
-            text = esc(seg["Content"].as_str().unwrap_or_default()),
-        ));
-    }
-    left.push_str("</section>");
-    let mut right = String::from("<section aria-labelledby=\"n-h\"><h2 id=\"n-h\">Note</h2>");
-    for sec in doc["ClinicalDocumentation"]["Sections"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        right.push_str(&format!(
-            "<h3>{}</h3><ul>",
-            esc(&sec["SectionName"]
-                .as_str()
-                .unwrap_or_default()
-                .replace('_', " ")
-                .to_lowercase())
-        ));
-        for sum in sec["Summary"].as_array().into_iter().flatten() {
-            let ids: Vec<&str> = sum["EvidenceLinks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l["SegmentId"].as_str())
-                .collect();
-            right.push_str(&format!(
-                "<li><button type=\"button\" class=\"sentence\" data-evidence=\"{}\">{}</button></li>",
-                esc(&ids.join(" ")),
-                esc(sum["SummarizedSegment"].as_str().unwrap_or_default())
-            ));
-        }
-        right.push_str("</ul>");
-    }
-    right.push_str("</section>");
-    let player = format!(
-        "<audio id=\"audio-player\" controls preload=\"metadata\" src=\"/app/jobs/{}/audio\">\
-The recording cannot be played in this browser.</audio>",
-        esc(&job_name)
-    );
-    page_with(
-        StatusCode::OK,
-        "Review",
-        &format!("{player}<div class=\"columns\">{right}{left}</div>"),
-        &s.csrf,
-    )
-}
-
 /// `POST /app/logout` (form field `csrf`): ends the session.
 pub async fn logout(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
     let Some(ui) = state.ui.as_ref() else {
@@ -718,13 +677,9 @@ pub async fn logout(req: HttpRequest, state: State, payload: web::Payload) -> Ht
         .await
         .unwrap_or_default();
     let form = super::fhir::pairs_of(&String::from_utf8_lossy(&body));
-    let sent = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| param(&form, "csrf").map(str::to_owned));
-    if sent.as_deref() != Some(s.csrf.as_str()) {
+    let form_ok =
+        param(&form, "csrf").is_some_and(|c| same_secret(c.as_bytes(), s.csrf.as_bytes()));
+    if !(csrf_ok(&req, &s) || form_ok) {
         return refusal(
             StatusCode::FORBIDDEN,
             "Refused",
