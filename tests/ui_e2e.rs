@@ -42,7 +42,12 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
             "subject": {"reference": "Patient/pe2e"}, "period": {"start": "2026-12-06T10:00:00Z"}}),
         ),
     ] {
-        let (s, b) = fhir("PUT", &format!("{hfs_base}/{ty}/{id}"), Some(&admin), Some(&body));
+        let (s, b) = fhir(
+            "PUT",
+            &format!("{hfs_base}/{ty}/{id}"),
+            Some(&admin),
+            Some(&body),
+        );
         assert!(s == 200 || s == 201, "{s} {b}");
     }
     let _app = spawn_app(AppOptions {
@@ -84,7 +89,9 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
     assert_eq!(seen["encounterUrl"], format!("{app_url}/app"));
     let banner = seen["banner"].as_str().unwrap();
     assert!(
-        banner.contains("Grace Hopper") && banner.contains("1956-12-09") && banner.contains("Knee pain visit"),
+        banner.contains("Grace Hopper")
+            && banner.contains("1956-12-09")
+            && banner.contains("Knee pain visit"),
         "{banner}"
     );
     // The evidence of the clicked sentence is what lights up, and the audio is at its start.
@@ -124,11 +131,18 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
     for page in ["axeEncounter", "axeReview", "axeSigned"] {
         assert_eq!(seen[page], json!([]), "{page}: {:#}", seen[page]);
     }
-    assert_eq!(seen["csp"], json!([]), "no Content-Security-Policy violation");
+    assert_eq!(
+        seen["csp"],
+        json!([]),
+        "no Content-Security-Policy violation"
+    );
     // Signed: the page lists what was written; the EHR holds it, once.
     assert!(seen["written"].as_array().unwrap().len() >= 3, "{seen:#}");
     let signer = "Practitioner/alice";
-    assert!(seen["signedText"].as_str().unwrap().contains(signer), "{seen:#}");
+    assert!(
+        seen["signedText"].as_str().unwrap().contains(signer),
+        "{seen:#}"
+    );
     common::review::check_signed_chart(
         &hfs_base,
         &admin,
@@ -138,9 +152,17 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
         &[edit_text],
     );
     if let Some(dir) = shots {
-        for f in ["encounter.png", "review.png", "review-tablet.png", "signed.png"] {
+        for f in [
+            "encounter.png",
+            "review.png",
+            "review-tablet.png",
+            "signed.png",
+        ] {
             let p = std::path::Path::new(&dir).join(f);
-            assert!(p.metadata().map(|m| m.len() > 10_000).unwrap_or(false), "{p:?}");
+            assert!(
+                p.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+                "{p:?}"
+            );
         }
     }
 }

@@ -180,6 +180,181 @@ impl FhirClient {
     }
 }
 
+impl FhirClient {
+    /// Writes a transaction Bundle's entries one request at a time, for servers that refuse
+    /// transactions (and conditional writes) to the token at hand: SMART patient-scoped tokens
+    /// may often write single resources only. `known` maps `fullUrl` → `Type/id` of what the
+    /// server already holds (the draft's delivery, an earlier attempt) and gains every write:
+    /// - an update (`PUT`) goes to its known id, else to the entry's own `urn:uuid:` as a
+    ///   client-assigned id;
+    /// - a create (`POST`) already known is not sent again; else it is a plain create (a
+    ///   patient-scoped token may not run the conditional create's search).
+    ///
+    /// So a write that stops half way is finished, not duplicated, by running it again with
+    /// the same map. Entries go in dependency order, each in-Bundle reference replaced by its
+    /// target's `Type/id`. Not atomic: use [`FhirClient::post_transaction`] where allowed.
+    pub async fn write_entries(
+        &self,
+        bundle: &Value,
+        known: &mut std::collections::HashMap<String, String>,
+    ) -> Attempt {
+        let mut pending: Vec<Value> = bundle["entry"].as_array().cloned().unwrap_or_default();
+        let mut resolved: std::collections::HashMap<String, String> = Default::default();
+        let mut locations = Vec::new();
+        while !pending.is_empty() {
+            // The first entry whose in-Bundle references are all resolved.
+            let ready = pending.iter().position(|e| {
+                let mut refs = Vec::new();
+                urn_references(&e["resource"], &mut refs);
+                refs.iter().all(|r| resolved.contains_key(r))
+            });
+            let Some(i) = ready else {
+                return Attempt::Dead {
+                    status: None,
+                    reason: "the Bundle's references form a cycle".into(),
+                    outcome: None,
+                };
+            };
+            let mut entry = pending.remove(i);
+            resolve_references(&mut entry["resource"], &resolved);
+            let full = entry["fullUrl"].as_str().unwrap_or_default().to_owned();
+            let ty = entry["resource"]["resourceType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let create = entry["request"]["method"] == "POST";
+            let (method, url) = match (known.get(&full), create) {
+                (Some(t), true) => {
+                    // Created by an earlier attempt or delivery: only its id is needed.
+                    resolved.insert(full, t.clone());
+                    locations.push(t.clone());
+                    continue;
+                }
+                (Some(t), false) => ("PUT", t.clone()),
+                (None, true) => ("POST", ty.clone()),
+                (None, false) => match full.strip_prefix("urn:uuid:") {
+                    Some(id) => ("PUT", format!("{ty}/{id}")),
+                    None => {
+                        return Attempt::Dead {
+                            status: None,
+                            reason: format!("a {ty} entry has no urn:uuid fullUrl to write it by"),
+                            outcome: None,
+                        }
+                    }
+                },
+            };
+            if let Some(id) = url.split('/').nth(1) {
+                entry["resource"]["id"] = Value::String(id.to_owned());
+            }
+            let mut req = match method {
+                "PUT" => self.http.put(format!("{}/{url}", self.base)),
+                _ => self.http.post(format!("{}/{url}", self.base)),
+            }
+            .header("Content-Type", "application/fhir+json")
+            .header("Accept", "application/fhir+json")
+            .json(&entry["resource"]);
+            if let Some(t) = &self.bearer {
+                req = req.bearer_auth(t);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Attempt::Retry {
+                        status: None,
+                        reason: format!("FHIR server: {}", without_url(&e)),
+                        after: None,
+                    }
+                }
+            };
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body: Option<Value> = resp.json().await.ok();
+            if !(200..300).contains(&status) {
+                let reason = format!(
+                    "HTTP {status} writing a {ty}{}",
+                    outcome_summary(body.as_ref())
+                );
+                return if status == 408 || status == 429 || status >= 500 {
+                    Attempt::Retry {
+                        status: Some(status),
+                        reason,
+                        after: None,
+                    }
+                } else {
+                    Attempt::Dead {
+                        status: Some(status),
+                        reason,
+                        outcome: body.filter(|b| b["resourceType"] == "OperationOutcome"),
+                    }
+                };
+            }
+            // `Type/id` from the body, else from Location (absolute or relative).
+            let local = body
+                .as_ref()
+                .and_then(|b| {
+                    Some(format!(
+                        "{}/{}",
+                        b["resourceType"].as_str()?,
+                        b["id"].as_str()?
+                    ))
+                })
+                .or_else(|| {
+                    let l = location.as_deref()?;
+                    let l = l
+                        .strip_prefix(&self.base)
+                        .unwrap_or(l)
+                        .trim_start_matches('/');
+                    let mut parts = l.split('/');
+                    Some(format!("{}/{}", parts.next()?, parts.next()?))
+                })
+                .unwrap_or(url);
+            known.insert(full.clone(), local.clone());
+            resolved.insert(full, local.clone());
+            locations.push(location.unwrap_or(local));
+        }
+        Attempt::Delivered {
+            status: 200,
+            locations,
+        }
+    }
+}
+
+/// Every `urn:uuid:` reference inside `v`.
+fn urn_references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(r) = o.get("reference").and_then(Value::as_str) {
+                if r.starts_with("urn:uuid:") {
+                    out.push(r.to_owned());
+                }
+            }
+            o.values().for_each(|x| urn_references(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| urn_references(x, out)),
+        _ => {}
+    }
+}
+
+/// Replaces resolved `urn:uuid:` references with the server's `Type/id`.
+fn resolve_references(v: &mut Value, resolved: &std::collections::HashMap<String, String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("reference") {
+                if let Some(to) = resolved.get(r.as_str()) {
+                    *r = to.clone();
+                }
+            }
+            o.values_mut().for_each(|x| resolve_references(x, resolved));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| resolve_references(x, resolved)),
+        _ => {}
+    }
+}
+
 /// Locations from a `transaction-response`, or why it is not one.
 fn transaction_response(body: &Value) -> Result<Vec<String>, String> {
     let bundle: Bundle = serde_json::from_value(body.clone())

@@ -136,6 +136,10 @@ pub struct Review {
     /// Counter for clinician-written sentence ids.
     #[serde(default)]
     pub added: u64,
+    /// `fullUrl` → `Type/id` of what earlier attempts to sign wrote resource by resource, so
+    /// signing again finishes the write instead of repeating it.
+    #[serde(default)]
+    pub written_ids: std::collections::BTreeMap<String, String>,
 }
 
 /// One change to a review, as the page sends it.
@@ -289,6 +293,7 @@ impl Review {
             signature: None,
             sign_error: None,
             added: 0,
+            written_ids: Default::default(),
         }
     }
 

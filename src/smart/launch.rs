@@ -17,9 +17,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-/// The default scopes of the review app (SMART v2).
+/// The default scopes of the review app (SMART v2). Provenance is a `user/` scope: a
+/// Provenance about a Condition is not in the patient's compartment (FHIR's compartment
+/// definition counts only Patient targets), so servers that confine `patient/` scopes to the
+/// compartment (HFS does) refuse it under `patient/Provenance.c`; the clinician may record
+/// provenance of what they sign.
 pub const DEFAULT_SCOPE: &str = "launch openid fhirUser patient/Patient.r patient/Encounter.r \
-patient/DocumentReference.cu patient/Condition.cu patient/MedicationStatement.cu patient/Provenance.c";
+patient/DocumentReference.cu patient/Condition.cu patient/MedicationStatement.cu user/Provenance.c";
 
 /// How long a started login may take before its callback is refused.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);

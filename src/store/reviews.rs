@@ -189,6 +189,7 @@ mod tests {
             signature: None,
             sign_error: None,
             added: 0,
+            written_ids: Default::default(),
         }
     }
 

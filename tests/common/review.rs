@@ -23,9 +23,13 @@ pub fn check_signed_chart(
         assert_eq!(s, 200, "{q}: {b}");
         b["entry"].as_array().cloned().unwrap_or_default()
     };
-    let docs = search(&format!("DocumentReference?encounter=Encounter/{encounter}"));
+    let docs = search(&format!(
+        "DocumentReference?encounter=Encounter/{encounter}"
+    ));
     let conditions = search(&format!("Condition?encounter=Encounter/{encounter}"));
-    let meds = search(&format!("MedicationStatement?context=Encounter/{encounter}"));
+    let meds = search(&format!(
+        "MedicationStatement?context=Encounter/{encounter}"
+    ));
     let mut seen = std::collections::BTreeSet::new();
     for e in docs.iter().chain(&conditions).chain(&meds) {
         let r = &e["resource"];
@@ -56,7 +60,10 @@ pub fn check_signed_chart(
     for text in must_contain {
         assert!(md.contains(text), "the signed note has {text:?}: {md}");
     }
-    let mut kept = vec![format!("DocumentReference/{}", note["id"].as_str().unwrap())];
+    let mut kept = vec![format!(
+        "DocumentReference/{}",
+        note["id"].as_str().unwrap()
+    )];
     for e in conditions.iter().chain(&meds) {
         let r = &e["resource"];
         if r["identifier"][0]["value"] == removed_condition {
@@ -82,10 +89,14 @@ pub fn check_signed_chart(
                     .into_iter()
                     .flatten()
                     .any(|a| {
-                        a["type"]["coding"][0]["code"] == "verifier" && a["who"]["reference"] == signer
+                        a["type"]["coding"][0]["code"] == "verifier"
+                            && a["who"]["reference"] == signer
                     })
             })
             .count();
-        assert_eq!(verifiers, 1, "one verifier Provenance for {target}: {provs:?}");
+        assert_eq!(
+            verifiers, 1,
+            "one verifier Provenance for {target}: {provs:?}"
+        );
     }
 }

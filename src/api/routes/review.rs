@@ -479,13 +479,29 @@ pub async fn sign(req: HttpRequest, state: State, path: web::Path<String>) -> Ht
     };
     let token = access_token(ui, &s).await;
     let client = crate::fhir::client::FhirClient::with_bearer(base, ui.http.clone(), &token);
-    let outcome = match client.post_transaction(&sign.bundle).await {
-        crate::fhir::client::Attempt::Delivered { locations, .. } => Ok(locations),
-        crate::fhir::client::Attempt::Retry { reason, .. }
-        | crate::fhir::client::Attempt::Dead { reason, .. } => Err(reason),
+    use crate::fhir::client::Attempt;
+    let mut known = sign.known_ids.clone();
+    let mut attempt = client.post_transaction(&sign.bundle).await;
+    if matches!(
+        attempt,
+        Attempt::Dead {
+            status: Some(403),
+            ..
+        }
+    ) {
+        // Many EHRs let a patient-scoped user token write single resources but not a
+        // transaction: the same conditional writes, one at a time.
+        tracing::info!(
+            "the EHR refused the transaction to the user's token; writing resources one at a time"
+        );
+        attempt = client.write_entries(&sign.bundle, &mut known).await;
+    }
+    let outcome = match attempt {
+        Attempt::Delivered { locations, .. } => Ok(locations),
+        Attempt::Retry { reason, .. } | Attempt::Dead { reason, .. } => Err(reason),
     };
     let failed = outcome.is_err();
-    match web::block(move || service.finish_sign(&name, &caller, &who, outcome)).await {
+    match web::block(move || service.finish_sign(&name, &caller, &who, outcome, &known)).await {
         Ok(Ok(r)) if failed => HttpResponse::BadGateway().json(r),
         Ok(Ok(r)) => HttpResponse::Ok().json(r),
         Ok(Err(e)) => service_error(e),

@@ -33,6 +33,9 @@ pub struct SignRequest {
     pub review: Review,
     pub bundle: Value,
     pub chart: ChartTarget,
+    /// `fullUrl` → `Type/id` of the draft's resources the EHR already holds (from the draft's
+    /// delivery): a resource-by-resource write updates those in place.
+    pub known_ids: std::collections::HashMap<String, String>,
 }
 
 impl JobService {
@@ -156,13 +159,62 @@ impl JobService {
         match change {
             Change::Refused(e) => Err(e.into()),
             Change::Saved(_) => Ok(SignRequest {
-                review: review.ok_or_else(|| ServiceError::NotFound(name.to_owned()))?,
+                review: review
+                    .clone()
+                    .ok_or_else(|| ServiceError::NotFound(name.to_owned()))?,
                 bundle: built
                     .into_inner()
                     .ok_or_else(|| ServiceError::Internal("signing failed".into()))?,
+                known_ids: {
+                    let mut k = self.delivered_ids(&job, &chart)?;
+                    if let Some(r) = &review {
+                        k.extend(r.written_ids.clone());
+                    }
+                    k
+                },
                 chart,
             }),
         }
+    }
+
+    /// Where the EHR put the draft's resources, when the draft was delivered: its
+    /// transaction-response locations, in entry order.
+    fn delivered_ids(
+        &self,
+        job: &JobRecord,
+        chart: &ChartTarget,
+    ) -> Result<std::collections::HashMap<String, String>, ServiceError> {
+        let mut known = std::collections::HashMap::new();
+        let Some(ob) = self.outboxes.get(&chart.ehr) else {
+            return Ok(known);
+        };
+        let Some(e) = ob.outbox.get(&job.id)? else {
+            return Ok(known);
+        };
+        if e.state != crate::store::outbox::DeliveryState::Delivered {
+            return Ok(known);
+        }
+        let entries = e.bundle["entry"].as_array().cloned().unwrap_or_default();
+        if entries.len() != e.locations.len() {
+            return Ok(known); // not one location per entry: nothing can be matched safely
+        }
+        for (entry, loc) in entries.iter().zip(&e.locations) {
+            let rel = loc.split("://").nth(1).map_or(loc.as_str(), |_| {
+                // An absolute location: keep what follows the resource type's segment.
+                let ty = entry["resource"]["resourceType"]
+                    .as_str()
+                    .unwrap_or("\u{0}");
+                loc.rfind(&format!("/{ty}/"))
+                    .map_or(loc.as_str(), |i| &loc[i + 1..])
+            });
+            let mut parts = rel.split('/');
+            if let (Some(full), Some(ty), Some(id)) =
+                (entry["fullUrl"].as_str(), parts.next(), parts.next())
+            {
+                known.insert(full.to_owned(), format!("{ty}/{id}"));
+            }
+        }
+        Ok(known)
     }
 
     /// Records how the write went: `Ok(locations)` signs the review for good; `Err(reason)`
@@ -173,10 +225,13 @@ impl JobService {
         caller: &Caller,
         who: &str,
         outcome: Result<Vec<String>, String>,
+        written_ids: &std::collections::HashMap<String, String>,
     ) -> Result<Review, ServiceError> {
         let job = self.completed_job(name, caller)?;
         let at = crate::store::outbox::now_ms();
         let (_, review) = self.reviews.update(&job.id, |r| {
+            r.written_ids
+                .extend(written_ids.iter().map(|(k, v)| (k.clone(), v.clone())));
             let Some(sig) = r.signature.as_mut() else {
                 return Err(ReviewError::NoSigner);
             };
