@@ -54,6 +54,43 @@ fn an_ehr_launch_logs_in_with_pkce_and_gets_the_launch_context() {
     assert_eq!(tokens.patient.as_deref(), Some("p7"));
     assert_eq!(tokens.encounter.as_deref(), Some("e7"));
     assert!(tokens.id_token.is_some(), "openid was asked for");
+    // The id_token was checked (signature, issuer, audience, expiry): its fhirUser is the
+    // signer of notes. A token whose payload was changed does not verify.
+    let claims = tokens.id_claims.clone().expect("a verified id_token");
+    assert!(
+        claims["fhirUser"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("Practitioner/")),
+        "{claims}"
+    );
+    let jwks: serde_json::Value = ureq::get(&peers.authz.jwks_url())
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let idt = tokens.id_token.clone().unwrap();
+    let check = |t: &str| {
+        fhirscribe::smart::launch::check_id_token(
+            t,
+            &jwks,
+            "scribe-app",
+            Some(peers.authz.issuer()),
+        )
+    };
+    assert!(check(&idt).is_ok());
+    let parts: Vec<&str> = idt.split('.').collect();
+    let forged_claims = {
+        use base64::Engine as _;
+        let mut c = claims.clone();
+        c["fhirUser"] = serde_json::json!("Practitioner/mallory");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string())
+    };
+    let forged = format!("{}.{forged_claims}.{}", parts[0], parts[2]);
+    assert!(matches!(check(&forged), Err(LaunchError::Refused { .. })));
+    assert!(
+        fhirscribe::smart::launch::check_id_token(&idt, &jwks, "another-app", None).is_err(),
+        "an id_token for another client is refused"
+    );
     // The token is for the EHR's FHIR server (`aud` = iss) and carries the granted scopes.
     use base64::Engine as _;
     let payload = tokens.access_token.split('.').nth(1).unwrap();
@@ -71,6 +108,27 @@ fn an_ehr_launch_logs_in_with_pkce_and_gets_the_launch_context() {
             .contains("patient/Condition.cu"),
         "{claims}"
     );
+
+    // The refresh token gives a new access token for the same FHIR server and scopes.
+    let refreshed = rt
+        .block_on(launcher.refresh(
+            "main",
+            &login.token_endpoint,
+            tokens.refresh_token.as_deref().expect("a refresh token"),
+        ))
+        .unwrap();
+    let payload = refreshed.access_token.split('.').nth(1).unwrap_or_else(|| {
+        panic!("the refreshed access token is not a JWT: {}", refreshed.access_token.len())
+    });
+    let again: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again["aud"], fhir_base.as_str(), "{again}");
+    assert_eq!(again["scope"], claims["scope"], "{again}");
+    assert_eq!(again["patient"], "p7", "the launch context stays: {again}");
 
     // The same code twice: refused (a replayed callback gets no second session).
     let again = rt.block_on(launcher.complete(&login, &callback["code"]));
@@ -90,6 +148,19 @@ fn an_ehr_launch_logs_in_with_pkce_and_gets_the_launch_context() {
         matches!(wrong, Err(LaunchError::Refused { .. })),
         "{wrong:?}"
     );
+
+    // A code redeemed without the PKCE verifier: refused by the authorization server.
+    let (url, _login) = rt
+        .block_on(launcher.begin(&fhir_base, Some("p7:e7")))
+        .unwrap();
+    let callback = browser_login(&url);
+    let bare = ureq::post(&peers.authz.token_endpoint()).send_form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &callback["code"]),
+        ("redirect_uri", Authz::APP_REDIRECT_URI),
+        ("client_id", "scribe-app"),
+    ]);
+    assert!(matches!(bare, Err(ureq::Error::Status(400, _))), "{bare:?}");
 
     // An issuer that is not configured: refused before any request.
     let unknown = rt.block_on(launcher.begin("http://127.0.0.1:9/fhir", Some("x")));

@@ -452,3 +452,49 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     assert_eq!(get(&format!("{app_url}/app"), &again).0, 401, "expired");
     drop(app);
 }
+
+/// The EHR's access tokens live 2 s here (HFS refuses them after that): the encounter page
+/// still reads the patient from the EHR later, because the session redeems its refresh token.
+#[test]
+fn an_expired_access_token_is_refreshed_with_the_refresh_token() {
+    let port = free_port();
+    let app_url = format!("http://127.0.0.1:{port}");
+    let hfs_base = format!("http://127.0.0.1:{}", free_port());
+    let authz = Authz::start_for_app_with_ttl(
+        &hfs_base,
+        &format!("{app_url}/callback"),
+        Duration::from_secs(2),
+    );
+    let hfs = Hfs::start(HfsOptions::with_auth(&authz));
+    assert_eq!(hfs.base_url(), hfs_base);
+    let admin = authz.backend_token("system/*.cruds");
+    let (s, b) = fhir(
+        "PUT",
+        &format!("{hfs_base}/Patient/p5"),
+        Some(&admin),
+        Some(
+            &json!({"resourceType": "Patient", "id": "p5", "name": [{"text": "Mary Somerville"}]}),
+        ),
+    );
+    assert!(s == 200 || s == 201, "{s} {b}");
+    let app = spawn_app(AppOptions {
+        issuers: vec![authz.issuer().to_string()],
+        port: Some(port),
+        extra_toml: format!(
+            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n",
+            Authz::APP_CLIENT_ID
+        ),
+        ..Default::default()
+    });
+    let cookie = browse(
+        &format!("{app_url}/launch?iss={hfs_base}&launch=p5:e5"),
+        |u| u.path() == "/app",
+    )
+    .cookie_header();
+    for _ in 0..2 {
+        let (s, page, _) = get(&format!("{app_url}/app"), &cookie);
+        assert_eq!(s, 200, "{page}");
+        assert!(page.contains("Mary Somerville"), "{}", app.logs());
+        std::thread::sleep(Duration::from_secs(4));
+    }
+}

@@ -88,6 +88,8 @@ const SCOPES = ['openid', 'fhirUser', 'launch', 'launch/patient', 'launch/encoun
 
 // `launch` of the authorization request, by the jti of the code it produced.
 const launchByCode = new Map();
+// ... and by the grant it belongs to (refresh tokens keep the launch context).
+const launchByGrant = new Map();
 const parseLaunch = (l) => {
   const [patient, encounter] = String(l).split(':');
   return { ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}) };
@@ -143,9 +145,13 @@ const provider = new Provider(ISSUER, {
   },
   extraTokenClaims: async (ctx) => {
     const code = ctx?.oidc?.entities?.AuthorizationCode;
-    // Test-only: a client_credentials request may name a launch context (`launch=P:E`), so
-    // tests get patient-context tokens without driving the login pages.
-    const launch = code ? launchByCode.get(code.jti) : (ctx?.oidc?.params?.launch ?? ctx?.oidc?.body?.launch);
+    const refresh = ctx?.oidc?.entities?.RefreshToken;
+    // A refreshed token keeps its grant's launch context (SMART). Test-only: a
+    // client_credentials request may name a launch context (`launch=P:E`), so tests get
+    // patient-context tokens without driving the login pages.
+    const launch = code ? launchByCode.get(code.jti)
+      : refresh ? launchByGrant.get(refresh.grantId)
+        : (ctx?.oidc?.params?.launch ?? ctx?.oidc?.body?.launch);
     return launch ? parseLaunch(launch) : undefined;
   },
   formats: {
@@ -185,7 +191,7 @@ provider.use(async (ctx, next) => {
   const code = ctx.oidc?.entities?.AuthorizationCode;
   if (ctx.path.startsWith('/auth') && code) {
     const launch = ctx.oidc.params?.launch ?? ctx.oidc.entities?.Interaction?.params?.launch;
-    if (launch) launchByCode.set(code.jti, launch);
+    if (launch) { launchByCode.set(code.jti, launch); launchByGrant.set(code.grantId, launch); }
   }
   // SMART: the launch context also goes in the token response.
   if (ctx.path === '/token' && ctx.body?.access_token && code) {

@@ -198,6 +198,7 @@ fn ui_endpoint(cfg: &Config, db: &sled::Db) -> Result<Option<routes::ui::UiEndpo
             .collect(),
         http,
         sign_write: cfg.ui.sign_write,
+        refresh_lock: tokio::sync::Mutex::new(()),
     }))
 }
 

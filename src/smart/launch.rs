@@ -320,26 +320,37 @@ impl Launcher {
             tracing::warn!(ehr = %app.ehr, "the EHR publishes no jwks_uri: fhirUser is not trusted");
             return Ok(None);
         };
-        let bad = |why: &str| LaunchError::Refused {
-            error: format!("invalid id_token ({why})"),
-        };
-        let header = jsonwebtoken::decode_header(id_token).map_err(|_| bad("not a JWT"))?;
         let jwks = crate::smart::inbound::get_json(&self.http, jwks_uri)
             .await
             .map_err(LaunchError::Unavailable)?;
-        let key = crate::smart::inbound::key_in(&jwks, header.kid.as_deref(), header.alg)
-            .ok_or_else(|| bad("signed with a key the server does not publish"))?;
-        let mut v = jsonwebtoken::Validation::new(header.alg);
-        v.set_audience(&[app.client_id.as_str()]);
-        match &login.issuer {
-            Some(iss) => v.set_issuer(&[iss.as_str()]),
-            None => v.iss = None,
-        }
-        v.leeway = 60;
-        let data = jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &v)
-            .map_err(|e| bad(&format!("{:?}", e.kind())))?;
-        Ok(Some(data.claims))
+        check_id_token(id_token, &jwks, &app.client_id, login.issuer.as_deref()).map(Some)
     }
+}
+
+/// The claims of an `id_token` signed by a key of `jwks`, for `client_id`, from `issuer` (when
+/// known), not expired (60 s leeway); else why not (a refused login).
+pub fn check_id_token(
+    id_token: &str,
+    jwks: &serde_json::Value,
+    client_id: &str,
+    issuer: Option<&str>,
+) -> Result<serde_json::Value, LaunchError> {
+    let bad = |why: &str| LaunchError::Refused {
+        error: format!("invalid id_token ({why})"),
+    };
+    let header = jsonwebtoken::decode_header(id_token).map_err(|_| bad("not a JWT"))?;
+    let key = crate::smart::inbound::key_in(jwks, header.kid.as_deref(), header.alg)
+        .ok_or_else(|| bad("signed with a key the server does not publish"))?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[client_id]);
+    match issuer {
+        Some(iss) => v.set_issuer(&[iss]),
+        None => v.iss = None,
+    }
+    v.leeway = 60;
+    jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| bad(&format!("{:?}", e.kind())))
 }
 
 /// The authorization request (SMART App Launch 2: `response_type=code`, PKCE S256, `aud`).

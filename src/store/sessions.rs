@@ -138,6 +138,14 @@ impl SessionStore {
         after.map(|raw| decode("ui session", &raw)).transpose()
     }
 
+    /// The session as stored (no expiry check, no touch): for re-reading tokens.
+    pub fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.sessions
+            .get(id.as_bytes())?
+            .map(|raw| decode("ui session", &raw))
+            .transpose()
+    }
+
     /// Replaces the session's tokens after a refresh (atomically, beside concurrent touches).
     pub fn set_tokens(
         &self,

@@ -227,6 +227,12 @@ impl Authz {
         )
     }
 
+    /// [`Authz::start_for_app`] with access tokens HFS refuses `ttl` after they are issued
+    /// (as [`Authz::start_with_ttl`]): the review app must refresh them.
+    pub fn start_for_app_with_ttl(fhir_aud: &str, redirect_uri: &str, ttl: Duration) -> Authz {
+        Self::start_inner(fhir_aud, ttl, HFS_JWT_LEEWAY, redirect_uri)
+    }
+
     fn start_inner(fhir_aud: &str, ttl: Duration, backdate: Duration, redirect: &str) -> Authz {
         let t0 = Instant::now();
         let dir = tempfile::Builder::new()

@@ -25,6 +25,8 @@ pub struct UiEndpoint {
     pub http: reqwest::Client,
     /// Who writes the signed note.
     pub sign_write: crate::config::SignWrite,
+    /// Held while a session's token is refreshed.
+    pub refresh_lock: tokio::sync::Mutex<()>,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -286,38 +288,51 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The session's access token, refreshed first when it expires within 30 s and the EHR gave
-/// a refresh token. A failed refresh keeps the old token (the EHR's 401 then says why).
+/// a refresh token. Refreshes are serialized and the stored session re-read under the lock:
+/// refresh tokens rotate, and a rotated one redeemed twice can revoke the whole grant. A
+/// failed refresh keeps the old token (the EHR's 401 then says why).
 pub(super) async fn access_token(ui: &UiEndpoint, s: &Session) -> String {
-    let now = now_ms();
-    let Some(refresh) = s.refresh_token.as_deref() else {
-        return s.access_token.clone();
-    };
-    if s.token_expires_ms > now + 30_000 || s.token_endpoint.is_empty() {
+    let soon = |t: u64| t <= now_ms() + 30_000;
+    if !soon(s.token_expires_ms) || s.refresh_token.is_none() || s.token_endpoint.is_empty() {
         return s.access_token.clone();
     }
+    let _one_at_a_time = ui.refresh_lock.lock().await;
+    let sessions = ui.sessions.clone();
+    let id = s.id.clone();
+    let cur = match web::block(move || sessions.get(&id)).await {
+        Ok(Ok(Some(cur))) => cur,
+        _ => return s.access_token.clone(),
+    };
+    let Some(refresh) = cur
+        .refresh_token
+        .clone()
+        .filter(|_| soon(cur.token_expires_ms))
+    else {
+        return cur.access_token; // refreshed meanwhile
+    };
     match ui
         .launcher
-        .refresh(&s.ehr, &s.token_endpoint, refresh)
+        .refresh(&cur.ehr, &cur.token_endpoint, &refresh)
         .await
     {
         Ok(t) => {
             let sessions = ui.sessions.clone();
             let (id, access, new_refresh) = (
-                s.id.clone(),
+                cur.id.clone(),
                 t.access_token.clone(),
                 t.refresh_token.clone(),
             );
-            let expires = now + t.expires_in.unwrap_or(300) * 1000;
+            let expires = now_ms() + t.expires_in.unwrap_or(300) * 1000;
             let _ = web::block(move || {
                 sessions.set_tokens(&id, &access, new_refresh.as_deref(), expires)
             })
             .await;
-            tracing::info!(ehr = %s.ehr, "review session's access token refreshed");
+            tracing::info!(ehr = %cur.ehr, "review session's access token refreshed");
             t.access_token
         }
         Err(e) => {
             tracing::warn!(error = %e, "refreshing the review session's token failed");
-            s.access_token.clone()
+            cur.access_token
         }
     }
 }
@@ -331,9 +346,14 @@ pub(super) fn ehr_base<'a>(ui: &'a UiEndpoint, s: &Session) -> Option<&'a str> {
 }
 
 /// Reads `Type/id` from the EHR with the clinician's token (None when it cannot).
-async fn read_ehr(ui: &UiEndpoint, s: &Session, ty: &str, id: &str) -> Option<serde_json::Value> {
+async fn read_ehr(
+    ui: &UiEndpoint,
+    s: &Session,
+    token: &str,
+    ty: &str,
+    id: &str,
+) -> Option<serde_json::Value> {
     let base = ehr_base(ui, s)?;
-    let token = access_token(ui, s).await;
     let r = ui
         .http
         .get(format!("{base}/{ty}/{id}"))
@@ -372,10 +392,11 @@ pub async fn app_page(req: HttpRequest, state: State) -> HttpResponse {
         Ok(s) => s,
         Err(e) => return e.page(),
     };
+    let token = access_token(ui, &s).await;
     let mut banner = String::from("<dl class=\"banner\" aria-label=\"Patient\">");
     match &s.patient {
         Some(pid) => {
-            let p = read_ehr(ui, &s, "Patient", pid).await;
+            let p = read_ehr(ui, &s, &token, "Patient", pid).await;
             let name = p.as_ref().map(patient_name).unwrap_or_default();
             let birth = p
                 .as_ref()
@@ -390,7 +411,7 @@ pub async fn app_page(req: HttpRequest, state: State) -> HttpResponse {
         None => banner.push_str("<dt>Patient</dt><dd>none chosen in the launch</dd>"),
     }
     if let Some(eid) = &s.encounter {
-        let e = read_ehr(ui, &s, "Encounter", eid).await;
+        let e = read_ehr(ui, &s, &token, "Encounter", eid).await;
         let start = e
             .as_ref()
             .and_then(|e| e["period"]["start"].as_str().map(str::to_owned))
