@@ -26,7 +26,9 @@ const browser = await chromium.launch({
   headless: true,
   // This machine's network is closed: no background connections (they fail many at a time).
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    // The browser recorder's microphone: Chromium's fake device (a beep), no permission prompt.
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
 });
 const out = { consoleErrors: [], csp: [] };
 try {
@@ -121,6 +123,18 @@ try {
   out.signedText = await page.locator('#signed').innerText();
   if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'signed.png') });
   out.axeSigned = await axe();
+
+  // Back on the encounter page: record 2 s in the browser; the recording is uploaded as a new
+  // job of the same encounter (the fake microphone only beeps, so its note is empty).
+  await page.goto(new URL('/app', page.url()).toString());
+  await page.click('#rec-start');
+  await page.waitForFunction(() => !document.getElementById('rec-stop').disabled);
+  await page.waitForTimeout(2200);
+  out.recLevel = await page.evaluate(() => document.getElementById('rec-level').value);
+  out.recTime = await page.locator('#rec-time').innerText();
+  await page.click('#rec-stop');
+  await page.waitForFunction(() => /Job|failed|refused/.test(document.getElementById('progress').textContent), null, { timeout: 60000 });
+  out.recProgress = await page.locator('#progress').innerText();
 } catch (e) {
   out.error = String(e && e.stack || e);
 } finally {
