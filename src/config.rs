@@ -405,6 +405,15 @@ pub struct EhrAppConfig {
     /// review and sign steps need).
     #[serde(default)]
     pub scope: Option<String>,
+    /// A confidential asymmetric client (`private_key_jwt`): the PEM file of its private key
+    /// (the key itself never sits in this file), the registered key's `kid`, RS384 or ES384.
+    /// Without them the app is a public client (PKCE only).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub alg: Option<String>,
 }
 
 /// `[ui]`: the review app's sessions.

@@ -118,7 +118,10 @@ fn an_ehr_launch_logs_in_with_pkce_and_gets_the_launch_context() {
         ))
         .unwrap();
     let payload = refreshed.access_token.split('.').nth(1).unwrap_or_else(|| {
-        panic!("the refreshed access token is not a JWT: {}", refreshed.access_token.len())
+        panic!(
+            "the refreshed access token is not a JWT: {}",
+            refreshed.access_token.len()
+        )
     });
     let again: serde_json::Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -161,6 +164,43 @@ fn an_ehr_launch_logs_in_with_pkce_and_gets_the_launch_context() {
         ("client_id", "scribe-app"),
     ]);
     assert!(matches!(bare, Err(ureq::Error::Status(400, _))), "{bare:?}");
+
+    // The app as a confidential client: the code is redeemed with a signed client assertion;
+    // without one (a public client's request) the same registration is refused.
+    let confidential = AppRegistration {
+        ehr: "main".into(),
+        fhir_base: fhir_base.clone(),
+        client_id: Authz::APP_CONFIDENTIAL_CLIENT_ID.into(),
+        redirect_uri: Authz::APP_REDIRECT_URI.into(),
+        scope: DEFAULT_SCOPE.into(),
+    };
+    let signer = fhirscribe::smart::backend::AssertionSigner::new(
+        Authz::APP_CONFIDENTIAL_CLIENT_ID,
+        peers.authz.kid(),
+        "RS384".parse().unwrap(),
+        peers.authz.client_private_key_pem().as_bytes(),
+    )
+    .unwrap();
+    let with_key = Launcher::new(vec![confidential.clone()], reqwest::Client::new())
+        .with_signer("main", signer);
+    let (url, login) = rt
+        .block_on(with_key.begin(&fhir_base, Some("p7:e7")))
+        .unwrap();
+    let callback = browser_login(&url);
+    let t = rt
+        .block_on(with_key.complete(&login, &callback["code"]))
+        .unwrap();
+    assert_eq!(t.patient.as_deref(), Some("p7"));
+    let without_key = Launcher::new(vec![confidential], reqwest::Client::new());
+    let (url, login) = rt
+        .block_on(without_key.begin(&fhir_base, Some("p7:e7")))
+        .unwrap();
+    let callback = browser_login(&url);
+    let refused = rt.block_on(without_key.complete(&login, &callback["code"]));
+    assert!(
+        matches!(refused, Err(LaunchError::Refused { .. })),
+        "{refused:?}"
+    );
 
     // An issuer that is not configured: refused before any request.
     let unknown = rt.block_on(launcher.begin("http://127.0.0.1:9/fhir", Some("x")));

@@ -154,8 +154,14 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
     // The browser recorder: 2 s from Chromium's fake microphone, uploaded as a WAV and
     // accepted as a job (the page follows its progress).
     assert!(seen["recLevel"].as_f64().unwrap_or(0.0) > 0.0, "{seen:#}");
-    assert!(seen["recTime"].as_str().unwrap().starts_with("00:0"), "{seen:#}");
-    assert!(seen["recProgress"].as_str().unwrap().starts_with("Job "), "{seen:#}");
+    assert!(
+        seen["recTime"].as_str().unwrap().starts_with("00:0"),
+        "{seen:#}"
+    );
+    assert!(
+        seen["recProgress"].as_str().unwrap().starts_with("Job "),
+        "{seen:#}"
+    );
     if let Some(dir) = shots {
         for f in [
             "encounter.png",

@@ -113,6 +113,16 @@ const provider = new Provider(ISSUER, {
       response_types: ['code'],
       redirect_uris: [APP_REDIRECT_URI],
     },
+    {
+      // The same app registered as a confidential asymmetric client (private_key_jwt, the
+      // backend client's key), for deployments that give the review app a key.
+      client_id: 'scribe-app-confidential',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: await clientJwks(),
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: [APP_REDIRECT_URI],
+    },
   ],
   jwks: { keys: [signingJwk] },
   scopes: SCOPES,

@@ -187,8 +187,38 @@ fn ui_endpoint(cfg: &Config, db: &sled::Db) -> Result<Option<routes::ui::UiEndpo
         max_ms: cfg.ui.session_max_secs * 1000,
         login_ms: crate::smart::launch::LOGIN_TTL.as_millis() as u64,
     };
+    let mut launcher = crate::smart::launch::Launcher::new(apps, http.clone());
+    for e in &cfg.ehr {
+        let Some(a) = &e.app else { continue };
+        let (file, kid) = match (&a.private_key_file, &a.key_id) {
+            (Some(f), Some(k)) => (f, k),
+            (None, None) => continue,
+            _ => {
+                return Err(ServeError::Config(format!(
+                "ehr {}: ehr.app needs both private_key_file and key_id for a confidential client",
+                e.name
+            )))
+            }
+        };
+        let pem = std::fs::read(file).map_err(|err| {
+            ServeError::Config(format!(
+                "ehr {}: cannot read app.private_key_file {}: {err}",
+                e.name,
+                file.display()
+            ))
+        })?;
+        let alg = a
+            .alg
+            .as_deref()
+            .unwrap_or("RS384")
+            .parse()
+            .map_err(|m: String| ServeError::Config(format!("ehr {}: {m}", e.name)))?;
+        let signer = crate::smart::backend::AssertionSigner::new(&a.client_id, kid, alg, &pem)
+            .map_err(|err| ServeError::Config(format!("ehr {}: app key: {err}", e.name)))?;
+        launcher = launcher.with_signer(&e.name, signer);
+    }
     Ok(Some(routes::ui::UiEndpoint {
-        launcher: crate::smart::launch::Launcher::new(apps, http.clone()),
+        launcher,
         sessions: crate::store::sessions::SessionStore::open(db, limits)?,
         secure_cookie: public.starts_with("https://"),
         ehrs: cfg

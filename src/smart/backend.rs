@@ -257,25 +257,13 @@ impl BackendClient {
 
     /// The signed client assertion (RFC 7523): five minutes at most, unique `jti`.
     fn assertion(&self, audience: &str) -> Result<String, SmartError> {
-        let now = unix_now();
-        let claims = serde_json::json!({
-            "iss": self.cfg.client_id,
-            "sub": self.cfg.client_id,
-            "aud": audience,
-            "jti": uuid::Uuid::new_v4().to_string(),
-            "iat": now,
-            "exp": now + 300,
-        });
-        let mut header = Header::new(match self.cfg.alg {
-            SigningAlg::Rs384 => Algorithm::RS384,
-            SigningAlg::Es384 => Algorithm::ES384,
-        });
-        header.kid = Some(self.cfg.key_id.clone());
-        header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| SmartError::BadKey {
-            alg: self.cfg.alg,
-            reason: e.to_string(),
-        })
+        sign_assertion(
+            &self.cfg.client_id,
+            &self.cfg.key_id,
+            self.cfg.alg,
+            &self.key,
+            audience,
+        )
     }
 }
 
@@ -303,6 +291,74 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+/// A signed client assertion (RFC 7523, SMART's `private_key_jwt`): `iss` = `sub` = the
+/// client, `aud` = the token endpoint, five minutes at most, unique `jti`.
+fn sign_assertion(
+    client_id: &str,
+    key_id: &str,
+    alg: SigningAlg,
+    key: &EncodingKey,
+    audience: &str,
+) -> Result<String, SmartError> {
+    let now = unix_now();
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": now,
+        "exp": now + 300,
+    });
+    let mut header = Header::new(match alg {
+        SigningAlg::Rs384 => Algorithm::RS384,
+        SigningAlg::Es384 => Algorithm::ES384,
+    });
+    header.kid = Some(key_id.to_owned());
+    header.typ = Some("JWT".into());
+    jsonwebtoken::encode(&header, &claims, key).map_err(|e| SmartError::BadKey {
+        alg,
+        reason: e.to_string(),
+    })
+}
+
+/// The key a confidential client signs its assertions with (the review app's, when it is
+/// registered as a confidential asymmetric client).
+pub struct AssertionSigner {
+    client_id: String,
+    key_id: String,
+    alg: SigningAlg,
+    key: EncodingKey,
+}
+
+impl AssertionSigner {
+    pub fn new(
+        client_id: &str,
+        key_id: &str,
+        alg: SigningAlg,
+        pem: &[u8],
+    ) -> Result<Self, SmartError> {
+        let key = match alg {
+            SigningAlg::Rs384 => EncodingKey::from_rsa_pem(pem),
+            SigningAlg::Es384 => EncodingKey::from_ec_pem(pem),
+        }
+        .map_err(|e| SmartError::BadKey {
+            alg,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            client_id: client_id.to_owned(),
+            key_id: key_id.to_owned(),
+            alg,
+            key,
+        })
+    }
+
+    /// An assertion for the token endpoint `audience`.
+    pub fn sign(&self, audience: &str) -> Result<String, SmartError> {
+        sign_assertion(&self.client_id, &self.key_id, self.alg, &self.key, audience)
     }
 }
 

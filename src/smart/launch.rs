@@ -156,11 +156,28 @@ fn now_ms() -> u64 {
 pub struct Launcher {
     apps: Vec<AppRegistration>,
     http: reqwest::Client,
+    /// EHR name → the key of a confidential client (`private_key_jwt`); public otherwise.
+    signers: std::collections::HashMap<String, crate::smart::backend::AssertionSigner>,
 }
 
 impl Launcher {
     pub fn new(apps: Vec<AppRegistration>, http: reqwest::Client) -> Self {
-        Self { apps, http }
+        Self {
+            apps,
+            http,
+            signers: Default::default(),
+        }
+    }
+
+    /// Registers the app at `ehr` as a confidential asymmetric client: its token requests
+    /// carry a client assertion signed with this key.
+    pub fn with_signer(
+        mut self,
+        ehr: &str,
+        signer: crate::smart::backend::AssertionSigner,
+    ) -> Self {
+        self.signers.insert(ehr.to_owned(), signer);
+        self
     }
 
     /// The registration whose FHIR base is `iss` (trailing slashes ignored).
@@ -243,7 +260,7 @@ impl Launcher {
             ("client_id", app.client_id.as_str()),
             ("code_verifier", login.verifier.as_str()),
         ];
-        let mut tokens = self.token(&login.token_endpoint, &form).await?;
+        let mut tokens = self.token(app, &login.token_endpoint, &form).await?;
         if let Some(idt) = tokens.id_token.clone() {
             tokens.id_claims = self.verify_id_token(&idt, app, login).await?;
         }
@@ -267,19 +284,34 @@ impl Launcher {
             ("refresh_token", refresh_token),
             ("client_id", app.client_id.as_str()),
         ];
-        self.token(token_endpoint, &form).await
+        self.token(app, token_endpoint, &form).await
     }
 
     /// One token request; the error names the server's `error` code, never a token.
     async fn token(
         &self,
+        app: &AppRegistration,
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> Result<LaunchTokens, LaunchError> {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        let assertion = match self.signers.get(&app.ehr) {
+            Some(signer) => Some(signer.sign(endpoint).map_err(|e| LaunchError::Refused {
+                error: format!("cannot sign the client assertion: {e}"),
+            })?),
+            None => None,
+        };
+        if let Some(a) = &assertion {
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+            form.push(("client_assertion", a.as_str()));
+        }
         let resp = self
             .http
             .post(endpoint)
-            .form(form)
+            .form(&form)
             .send()
             .await
             .map_err(|e| LaunchError::Unavailable(e.without_url().to_string()))?;

@@ -197,6 +197,9 @@ impl Authz {
     pub const BACKEND_CLIENT_ID: &'static str = "scribe-backend";
     /// Public EHR-launch app client id (authorization code + PKCE S256).
     pub const APP_CLIENT_ID: &'static str = "scribe-app";
+    /// The same app as a confidential asymmetric client (private_key_jwt with the backend
+    /// client's key, [`Authz::client_private_key_path`] and [`Authz::kid`]).
+    pub const APP_CONFIDENTIAL_CLIENT_ID: &'static str = "scribe-app-confidential";
     /// Redirect URI registered for `scribe-app`.
     pub const APP_REDIRECT_URI: &'static str = "http://127.0.0.1:7000/callback";
 
