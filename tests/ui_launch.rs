@@ -498,3 +498,90 @@ fn an_expired_access_token_is_refreshed_with_the_refresh_token() {
         std::thread::sleep(Duration::from_secs(4));
     }
 }
+
+/// `[ui] sign_write = "backend"`: the signed note goes on the EHR's outbox and the service
+/// writes it with its own Backend Services client (durable, retried), not the clinician's token.
+#[test]
+fn with_backend_write_back_the_signed_note_goes_through_the_outbox() {
+    let port = free_port();
+    let app_url = format!("http://127.0.0.1:{port}");
+    let hfs_base = format!("http://127.0.0.1:{}", free_port());
+    let authz = Authz::start_for_app(&hfs_base, &format!("{app_url}/callback"));
+    let hfs = Hfs::start(HfsOptions::with_auth(&authz));
+    assert_eq!(hfs.base_url(), hfs_base);
+    let admin = authz.backend_token("system/*.cruds");
+    let app = spawn_app(AppOptions {
+        issuers: vec![authz.issuer().to_string()],
+        port: Some(port),
+        extra_toml: format!(
+            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n\n\
+[ehr.smart]\nclient_id = \"{}\"\nprivate_key_file = \"{}\"\nkey_id = \"{}\"\nalg = \"RS384\"\n\n[ui]\nsign_write = \"backend\"\n",
+            Authz::APP_CLIENT_ID,
+            Authz::BACKEND_CLIENT_ID,
+            authz.client_private_key_path().display(),
+            authz.kid()
+        ),
+        ..Default::default()
+    });
+    let cookie = browse(
+        &format!("{app_url}/launch?iss={hfs_base}&launch=p6:e6"),
+        |u| u.path() == "/app",
+    )
+    .cookie_header();
+    let (_, page, _) = get(&format!("{app_url}/app"), &cookie);
+    let csrf = page
+        .split("name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned();
+    let audio = common::serve::clip(&common::repo_path("samples/encounter.flac"), 30.0);
+    let agent = ureq::AgentBuilder::new().build();
+    let started: serde_json::Value = agent
+        .post(&format!("{app_url}/app/jobs?two_channel=1"))
+        .set("Cookie", &cookie)
+        .set("X-CSRF-Token", &csrf)
+        .send_bytes(&audio)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let job = started["job"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while get(&format!("{app_url}/app/jobs/{job}"), &cookie)
+        .1
+        .contains("\"QUEUED\"")
+        || get(&format!("{app_url}/app/jobs/{job}"), &cookie)
+            .1
+            .contains("IN_PROGRESS")
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let signed: serde_json::Value = agent
+        .post(&format!("{app_url}/app/review/{job}/sign"))
+        .set("Cookie", &cookie)
+        .set("X-CSRF-Token", &csrf)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(signed["signature"]["state"], "queued", "{signed}");
+    let signer = signed["signature"]["by"].as_str().unwrap().to_owned();
+    // The outbox delivers it: the note turns final in the EHR.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, b) = fhir(
+            "GET",
+            &format!("{hfs_base}/DocumentReference?encounter=Encounter/e6"),
+            Some(&admin),
+            None,
+        );
+        assert_eq!(s, 200, "{b}");
+        if b.to_string().contains("\"docStatus\":\"final\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{b}\n{}", app.logs());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    common::review::check_signed_chart(&hfs_base, &admin, "e6", "(none removed)", &signer, &[]);
+}

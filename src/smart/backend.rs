@@ -34,8 +34,10 @@ impl std::str::FromStr for SigningAlg {
 }
 
 /// Create and search (conditional create searches) on exactly the types we write.
-pub const DEFAULT_SCOPE: &str = "system/DocumentReference.c system/DocumentReference.s \
-system/Condition.c system/Condition.s system/MedicationStatement.c system/MedicationStatement.s \
+/// Updates too (`.cu`): a note signed in the review app with `[ui] sign_write = "backend"`
+/// updates the draft's resources in place.
+pub const DEFAULT_SCOPE: &str = "system/DocumentReference.cu system/DocumentReference.s \
+system/Condition.cu system/Condition.s system/MedicationStatement.cu system/MedicationStatement.s \
 system/Provenance.c system/Provenance.s system/Device.c system/Device.s";
 
 /// Client registration at the EHR's authorization server.
