@@ -817,7 +817,7 @@ fn probes_metrics_and_the_openapi_document_match_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 32, "every route is documented once");
+    assert_eq!(ops, 35, "every route is documented once");
     let cs = app.call("GET", "/ehr/fhir/metadata", None, None);
     assert_eq!(
         cs.body["resourceType"], "CapabilityStatement",

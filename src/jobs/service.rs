@@ -190,6 +190,10 @@ pub struct DeliveryStatus {
     /// The server's OperationOutcome of a refused Bundle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation_outcome: Option<Value>,
+    /// Where the clinician review stands, once one started: IN_REVIEW, SIGNING (started, not
+    /// yet written), SIGNED (written to the chart) or SIGNED_QUEUED (on the outbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 #[derive(Default)]
@@ -593,6 +597,17 @@ impl JobService {
             return Ok(None);
         };
         let entry = ob.outbox.get(&job.id)?;
+        let review = self.reviews.get(&job.id)?.map(|r| {
+            use crate::review::SignState;
+            match r.signature.map(|s| s.state) {
+                None => "IN_REVIEW",
+                Some(SignState::Signing) => "SIGNING",
+                Some(SignState::Written { .. }) => "SIGNED",
+                Some(SignState::Queued) => "SIGNED_QUEUED",
+            }
+            .to_owned()
+        });
+        let written_by_clinician = review.as_deref() == Some("SIGNED");
         Ok(Some(match entry {
             Some(e) => DeliveryStatus {
                 ehr: chart.ehr.clone(),
@@ -607,10 +622,14 @@ impl JobService {
                 operation_outcome: (e.state == DeliveryState::DeadLetter)
                     .then_some(e.outcome)
                     .flatten(),
+                review,
             },
             None => DeliveryStatus {
                 ehr: chart.ehr.clone(),
-                state: if ob.write_back == WriteBack::AfterReview {
+                // A held draft reaches the chart when the clinician signs it.
+                state: if written_by_clinician {
+                    "DELIVERED"
+                } else if ob.write_back == WriteBack::AfterReview {
                     "AWAITING_REVIEW"
                 } else {
                     "PENDING"
@@ -619,6 +638,7 @@ impl JobService {
                 attempts: 0,
                 last_status: None,
                 operation_outcome: None,
+                review,
             },
         }))
     }
