@@ -136,6 +136,12 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
         json!([]),
         "no Content-Security-Policy violation"
     );
+    assert!(seen["marks"].as_u64().unwrap() >= 10, "{seen:#}");
+    assert_eq!(
+        seen["marksCutMidWord"],
+        json!([]),
+        "highlights cover whole words"
+    );
     // Signed: the page lists what was written; the EHR holds it, once.
     assert!(seen["written"].as_array().unwrap().len() >= 3, "{seen:#}");
     let signer = "Practitioner/alice";

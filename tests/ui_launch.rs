@@ -159,6 +159,24 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
         review.contains("CLINICIAN") && review.contains("PATIENT"),
         "roles shown"
     );
+    // Entities are underlined whole: a highlight never stops inside a word.
+    let transcript = review
+        .split("class=\"segment")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("");
+    let marks = transcript.matches("<mark class=\"ent ").count();
+    assert!(
+        marks >= 3,
+        "entities in the transcript are highlighted: {review}"
+    );
+    for after in transcript.split("</mark>").skip(1) {
+        assert!(
+            !after.starts_with(|c: char| c.is_alphanumeric()),
+            "a highlight ends inside a word: {}",
+            &after[..after.len().min(40)]
+        );
+    }
     // The recording is kept for the review page and served in byte ranges to this session.
     assert!(
         review.contains(&format!("src=\"/app/jobs/{job}/audio\"")),

@@ -108,6 +108,10 @@ try {
   await page.reload();
   out.editSurvivedReload = (await page.locator(`#row-${out.sentenceId} .sentence`).innerText()) === EDIT_TEXT;
   out.axeReview = await axe();
+  // Entity highlights cover whole words (spans are end-inclusive in HealthScribe's format).
+  out.marks = await page.evaluate(() => document.querySelectorAll('.segment mark.ent').length);
+  out.marksCutMidWord = await page.evaluate(() => [...document.querySelectorAll('.segment mark.ent')]
+    .filter((m) => /^[A-Za-z0-9]/.test(m.nextSibling?.textContent || '')).map((m) => m.textContent));
   if (SHOTS) {
     await page.locator(`#row-${out.sentenceId} .sentence`).click();
     await page.waitForTimeout(200);
@@ -121,7 +125,11 @@ try {
   await Promise.all([page.waitForNavigation({ timeout: 60000 }), page.click('#sign')]);
   out.written = await page.locator('#written a').evaluateAll((as) => as.map((a) => a.textContent));
   out.signedText = await page.locator('#signed').innerText();
-  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'signed.png') });
+  if (SHOTS) {
+    await page.locator('#s-h').scrollIntoViewIfNeeded();
+    await page.evaluate(() => document.getElementById('s-h').scrollIntoView({ block: 'start' }));
+    await page.screenshot({ path: path.join(SHOTS, 'signed.png') });
+  }
   out.axeSigned = await axe();
 
   // Back on the encounter page: record 2 s in the browser; the recording is uploaded as a new

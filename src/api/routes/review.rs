@@ -66,7 +66,11 @@ fn marks(transcript: &Value) -> std::collections::HashMap<String, Vec<Mark>> {
         };
         let class = format!(
             "{}{}",
-            category.to_lowercase().replace('_', "-"),
+            match category.as_str() {
+                "MEDICAL_CONDITION" | "MEDICATION" | "TEST_TREATMENT_PROCEDURE" | "ANATOMY" =>
+                    category.to_lowercase().replace('_', "-"),
+                _ => "other".to_owned(),
+            },
             traits
                 .iter()
                 .map(|t| match *t {
@@ -84,9 +88,10 @@ fn marks(transcript: &Value) -> std::collections::HashMap<String, Vec<Mark>> {
             ) else {
                 continue;
             };
+            // HealthScribe spans are end-inclusive (see `healthscribe::Span`).
             by_seg.entry(seg.to_owned()).or_default().push(Mark {
                 begin: b as usize,
-                end: e as usize,
+                end: e as usize + 1,
                 category: class.clone(),
                 label: label.clone(),
             });
@@ -516,9 +521,9 @@ mod tests {
     #[test]
     fn entities_are_marked_by_char_offsets_without_overlap() {
         let t = serde_json::json!({"Conversation": {"ClinicalInsights": [
-            {"Category": "MEDICAL_CONDITION", "Spans": [{"SegmentId": "a", "BeginCharacterOffset": 3, "EndCharacterOffset": 8}],
+            {"Category": "MEDICAL_CONDITION", "Spans": [{"SegmentId": "a", "BeginCharacterOffset": 3, "EndCharacterOffset": 7}],
              "Extensions": {"Traits": [{"Name": "NEGATION", "Score": 0.9}]}},
-            {"Category": "ANATOMY", "Spans": [{"SegmentId": "a", "BeginCharacterOffset": 4, "EndCharacterOffset": 6}]},
+            {"Category": "ANATOMY", "Spans": [{"SegmentId": "a", "BeginCharacterOffset": 4, "EndCharacterOffset": 5}]},
             {"Category": "MEDICATION", "Spans": [{"SegmentId": "a", "BeginCharacterOffset": 12, "EndCharacterOffset": 99}]}
         ]}});
         let m = marks(&t);
