@@ -157,17 +157,25 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
         signer,
         &[edit_text],
     );
-    // The browser recorder: 2 s from Chromium's fake microphone, uploaded as a WAV and
-    // accepted as a job (the page follows its progress).
+    // The browser recorder: 2 s from Chromium's fake microphone, uploaded as a 16 kHz WAV and
+    // accepted as a job.
     assert!(seen["recLevel"].as_f64().unwrap_or(0.0) > 0.0, "{seen:#}");
     assert!(
         seen["recTime"].as_str().unwrap().starts_with("00:0"),
         "{seen:#}"
     );
-    assert!(
-        seen["recProgress"].as_str().unwrap().starts_with("Job "),
+    let rec = &seen["recUpload"];
+    assert_eq!(rec["status"], 200, "{seen:#}");
+    assert_eq!(rec["riff"], "RIFF/WAVE", "{seen:#}");
+    assert_eq!(rec["sampleRate"], 16000, "{seen:#}");
+    assert_eq!(
+        (&rec["channels"], &rec["bits"]),
+        (&json!(1), &json!(16)),
         "{seen:#}"
     );
+    // About 2 s of 16-bit mono at 16 kHz (the page's own timing; generous bounds).
+    let bytes = rec["bytes"].as_u64().unwrap();
+    assert!((40_000..=200_000).contains(&bytes), "{seen:#}");
     if let Some(dir) = shots {
         for f in [
             "encounter.png",

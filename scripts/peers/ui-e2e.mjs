@@ -135,14 +135,28 @@ try {
   // Back on the encounter page: record 2 s in the browser; the recording is uploaded as a new
   // job of the same encounter (the fake microphone only beeps, so its note is empty).
   await page.goto(new URL('/app', page.url()).toString());
+  // Note what the recorder hands to the upload (the request body of a Blob is not visible
+  // to the driver).
+  await page.evaluate(() => {
+    const upload = window.fhirscribeUpload;
+    window.fhirscribeUpload = async (blob, two) => {
+      const head = new DataView(await blob.slice(0, 44).arrayBuffer());
+      const tag = (o) => String.fromCharCode(...[0, 1, 2, 3].map((i) => head.getUint8(o + i)));
+      window.recorded = { bytes: blob.size, riff: tag(0) + '/' + tag(8), sampleRate: head.getUint32(24, true),
+        channels: head.getUint16(22, true), bits: head.getUint16(34, true) };
+      return upload(blob, two);
+    };
+  });
   await page.click('#rec-start');
   await page.waitForFunction(() => !document.getElementById('rec-stop').disabled);
   await page.waitForTimeout(2200);
   out.recLevel = await page.evaluate(() => document.getElementById('rec-level').value);
   out.recTime = await page.locator('#rec-time').innerText();
-  await page.click('#rec-stop');
-  await page.waitForFunction(() => /Job|failed|refused/.test(document.getElementById('progress').textContent), null, { timeout: 60000 });
-  out.recProgress = await page.locator('#progress').innerText();
+  const [upload] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/app/jobs' && r.request().method() === 'POST', { timeout: 60000 }),
+    page.click('#rec-stop'),
+  ]);
+  out.recUpload = { status: upload.status(), ...(await page.evaluate(() => window.recorded)) };
 } catch (e) {
   out.error = String(e && e.stack || e);
 } finally {
