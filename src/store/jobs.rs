@@ -118,9 +118,16 @@ pub trait JobStore: Send + Sync {
         expected_run: u32,
         event: &str,
     ) -> Result<bool, StoreError>;
-    /// Final state, output files and the audit event in one transaction (see the module
-    /// invariants); false when the job was deleted or re-run meanwhile (nothing written).
-    fn finish_job(&self, job: &JobRecord, files: &[(&str, &[u8])]) -> Result<bool, StoreError>;
+    /// Final state, output files, the audit event and (`drop_media`) the deletion of the
+    /// uploaded audio in one transaction (see the module invariants): nobody sees the job
+    /// finished while its audio is still kept, and a stop in between cannot leave the audio
+    /// behind. False when the job was deleted or re-run meanwhile (nothing written).
+    fn finish_job(
+        &self,
+        job: &JobRecord,
+        files: &[(&str, &[u8])],
+        drop_media: Option<&str>,
+    ) -> Result<bool, StoreError>;
     fn artifact(&self, name: &str, file: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Removes the record and its files; the removed record, if there was one.
     fn delete_job(&self, name: &str) -> Result<Option<JobRecord>, StoreError>;
@@ -314,7 +321,12 @@ impl JobStore for SledJobStore {
         Ok(applied)
     }
 
-    fn finish_job(&self, job: &JobRecord, files: &[(&str, &[u8])]) -> Result<bool, StoreError> {
+    fn finish_job(
+        &self,
+        job: &JobRecord,
+        files: &[(&str, &[u8])],
+        drop_media: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let value = encode(job)?;
         let event = match job.status {
             MedicalScribeJobStatus::Completed => "completed",
@@ -322,12 +334,23 @@ impl JobStore for SledJobStore {
         };
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         let (akey, aval) = self.audit_value(event, &job.name, Some(names.join(",")))?;
-        let r = (&self.jobs, &self.artifacts, &self.audit).transaction(|(jobs, arts, audit)| {
+        let trees = (
+            &self.jobs,
+            &self.artifacts,
+            &self.audit,
+            &self.media,
+            &self.media_meta,
+        );
+        let r = trees.transaction(|(jobs, arts, audit, media, media_meta)| {
             if !is_current(jobs, job, job.run)? {
                 return Ok(false);
             }
             for (file, bytes) in files {
                 arts.insert(artifact_key(&job.name, file), *bytes)?;
+            }
+            if let Some(id) = drop_media {
+                media.remove(id.as_bytes())?;
+                media_meta.remove(id.as_bytes())?;
             }
             jobs.insert(job.name.as_bytes(), value.as_slice())?;
             audit.insert(akey.as_slice(), aval.as_slice())?;
@@ -412,12 +435,15 @@ impl JobStore for SledJobStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
+/// The behaviour every [`JobStore`] backend must have, as one suite that the sled store's unit
+/// tests and `tests/store_backends.rs` (sled and PostgreSQL) run: each check panics with what
+/// went wrong. Needs an empty store.
+#[doc(hidden)]
+pub mod conformance {
     use super::*;
     use crate::healthscribe::{Media, MedicalScribeSettings};
 
-    fn record(store: &SledJobStore, name: &str) -> JobRecord {
+    pub fn record(store: &dyn JobStore, name: &str) -> JobRecord {
         JobRecord {
             name: name.into(),
             id: uuid::Uuid::new_v4().to_string(),
@@ -453,38 +479,40 @@ mod tests {
         }
     }
 
-    fn open() -> (tempfile::TempDir, SledJobStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = super::super::open_db(dir.path()).unwrap();
-        let s = SledJobStore::in_db(&db).unwrap();
-        (dir, s)
+    /// Every check, in order, on one empty store.
+    pub fn run_all(s: &(dyn JobStore + Sync)) {
+        names_are_unique_and_the_limit_counts_live_jobs(s);
+        a_finished_run_writes_files_once_and_never_revives_a_deleted_job(s);
+        media_round_trips_and_deletes(s);
+        the_limit_holds_under_concurrent_creates(s);
+        s.check_writable().unwrap();
     }
 
-    #[test]
-    fn names_are_unique_and_the_limit_counts_live_jobs() {
-        let (_d, s) = open();
-        s.create_job(&record(&s, "a"), 2).unwrap();
+    pub fn names_are_unique_and_the_limit_counts_live_jobs(s: &dyn JobStore) {
+        s.create_job(&record(s, "a"), 2).unwrap();
         assert!(matches!(
-            s.create_job(&record(&s, "a"), 2),
+            s.create_job(&record(s, "a"), 2),
             Err(StoreError::Exists(_))
         ));
-        s.create_job(&record(&s, "b"), 2).unwrap();
+        s.create_job(&record(s, "b"), 2).unwrap();
         assert!(matches!(
-            s.create_job(&record(&s, "c"), 2),
+            s.create_job(&record(s, "c"), 2),
             Err(StoreError::Full { limit: 2 })
         ));
         assert!(s.delete_job("a").unwrap().is_some());
         assert!(s.delete_job("a").unwrap().is_none());
-        s.create_job(&record(&s, "c"), 2).unwrap();
+        s.create_job(&record(s, "c"), 2).unwrap();
         assert_eq!(s.job_count().unwrap(), 2);
         let names: Vec<_> = s.jobs().unwrap().into_iter().map(|j| j.name).collect();
         assert_eq!(names, ["b", "c"]);
+        for n in ["b", "c"] {
+            s.delete_job(n).unwrap();
+        }
+        assert_eq!(s.job_count().unwrap(), 0);
     }
 
-    #[test]
-    fn a_finished_run_writes_files_once_and_never_revives_a_deleted_job() {
-        let (_d, s) = open();
-        let mut j = record(&s, "a");
+    pub fn a_finished_run_writes_files_once_and_never_revives_a_deleted_job(s: &dyn JobStore) {
+        let mut j = record(s, "fin");
         s.create_job(&j, 10).unwrap();
         j.run = 1;
         j.status = MedicalScribeJobStatus::InProgress;
@@ -493,29 +521,56 @@ mod tests {
         let mut stale = j.clone();
         stale.run = 0;
         stale.status = MedicalScribeJobStatus::Completed;
-        assert!(!s.finish_job(&stale, &[("t.json", b"x")]).unwrap());
-        assert_eq!(s.artifact("a", "t.json").unwrap(), None);
+        let audio = MediaRecord {
+            id: "fin-audio".into(),
+            format: "wav".into(),
+            bytes: 1,
+            owner: Owner::default(),
+            created_ms: 1,
+        };
+        s.put_media(&audio, b"a").unwrap();
+        assert!(!s
+            .finish_job(&stale, &[("t.json", b"x")], Some("fin-audio"))
+            .unwrap());
+        assert_eq!(s.artifact("fin", "t.json").unwrap(), None);
+        assert!(
+            s.media_record("fin-audio").unwrap().is_some(),
+            "a stale run deletes nothing"
+        );
         j.status = MedicalScribeJobStatus::Completed;
         j.outputs = vec!["t.json".into()];
-        assert!(s.finish_job(&j, &[("t.json", b"{}")]).unwrap());
-        assert_eq!(s.artifact("a", "t.json").unwrap().unwrap(), b"{}");
+        assert!(s
+            .finish_job(&j, &[("t.json", b"{}")], Some("fin-audio"))
+            .unwrap());
+        assert_eq!(s.artifact("fin", "t.json").unwrap().unwrap(), b"{}");
+        assert_eq!(
+            s.media_bytes("fin-audio").unwrap(),
+            None,
+            "the audio goes with the finish"
+        );
+        assert_eq!(s.media_record("fin-audio").unwrap(), None);
+        assert_eq!(s.job("fin").unwrap().unwrap(), j);
         let completed = s
             .audit()
             .unwrap()
             .into_iter()
-            .filter(|e| e.event == "completed")
+            .filter(|e| e.event == "completed" && e.job == "fin")
             .count();
         assert_eq!(completed, 1);
-        s.delete_job("a").unwrap();
-        assert_eq!(s.artifact("a", "t.json").unwrap(), None);
-        assert!(!s.finish_job(&j, &[("t.json", b"{}")]).unwrap());
+        s.delete_job("fin").unwrap();
+        assert_eq!(s.artifact("fin", "t.json").unwrap(), None);
+        assert!(!s.finish_job(&j, &[("t.json", b"{}")], None).unwrap());
         assert!(!s.update_job(&j, 1, "started").unwrap());
-        assert_eq!(s.job("a").unwrap(), None);
+        assert_eq!(s.job("fin").unwrap(), None);
+        // A new creation under the same name is another job: the old run cannot touch it.
+        let again = record(s, "fin");
+        s.create_job(&again, 10).unwrap();
+        assert!(!s.update_job(&j, 1, "started").unwrap());
+        assert_eq!(s.job("fin").unwrap().unwrap().id, again.id);
+        s.delete_job("fin").unwrap();
     }
 
-    #[test]
-    fn media_round_trips_and_deletes() {
-        let (_d, s) = open();
+    pub fn media_round_trips_and_deletes(s: &dyn JobStore) {
         let m = MediaRecord {
             id: "m1".into(),
             format: "wav".into(),
@@ -529,5 +584,44 @@ mod tests {
         assert!(s.delete_media("m1").unwrap());
         assert_eq!(s.media_bytes("m1").unwrap(), None);
         assert!(!s.delete_media("m1").unwrap());
+    }
+
+    /// Sixteen creates racing for five places: exactly five jobs exist afterwards.
+    pub fn the_limit_holds_under_concurrent_creates(s: &(dyn JobStore + Sync)) {
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let made = &made;
+                scope.spawn(
+                    move || match s.create_job(&record(s, &format!("race-{i}")), 5) {
+                        Ok(()) => {
+                            made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(StoreError::Full { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    },
+                );
+            }
+        });
+        assert_eq!(made.into_inner(), 5);
+        assert_eq!(s.job_count().unwrap(), 5);
+        assert_eq!(s.jobs().unwrap().len(), 5);
+        let seqs: Vec<u64> = s.jobs().unwrap().iter().map(|j| j.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        for j in s.jobs().unwrap() {
+            s.delete_job(&j.name).unwrap();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sled_store_passes_the_backend_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::open_db(dir.path()).unwrap();
+        conformance::run_all(&SledJobStore::in_db(&db).unwrap());
     }
 }

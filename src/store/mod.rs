@@ -9,6 +9,7 @@
 
 pub mod jobs;
 pub mod outbox;
+pub mod pg;
 pub mod resources;
 pub mod reviews;
 pub mod sessions;
@@ -40,6 +41,9 @@ pub enum StoreError {
     /// The store holds its configured maximum of jobs.
     #[error("the store holds its maximum of {limit} jobs; delete finished jobs first")]
     Full { limit: usize },
+    /// A database server's error (PostgreSQL), without query parameters.
+    #[error("store: {0}")]
+    Backend(String),
 }
 
 /// sled's page cache when nothing else is configured. sled's own default (1 GiB) lets a

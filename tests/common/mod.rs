@@ -41,5 +41,6 @@ pub fn bin() -> PathBuf {
 }
 pub mod browser;
 pub mod peers;
+pub mod postgres;
 pub mod review;
 pub mod serve;
