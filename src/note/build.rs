@@ -20,7 +20,7 @@ use super::NoteContext;
 use crate::clinical::traits::answer_polarity;
 use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
 use cues::{
-    ALLERGY, AP_ANNOUNCE, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS,
+    AGES, ALLERGY, AP_ANNOUNCE, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS,
     COUNSEL, EXAM, EXAM_INTENT, FINITE_VERBS, GOALS, INTRO, PLAN, PROGRESS, QUESTION_OPENERS,
     RESULTS, RESULT_VERBS, SOCIAL, SUBJECT_STARTS, TAG_QUESTIONS, TRAILING_TAGS, VITALS,
 };
@@ -372,6 +372,7 @@ pub(super) fn generate(
     lines.extend(chief_complaint(&ix));
     let ap_from = assessment_announced(&ix);
     lines.extend(medication_list(&ix, ap_from));
+    lines.extend(problem_list(&ix, ap_from));
     let (values, valued) = value_lines(&ix, ap_from);
     lines.extend(values);
     lines.extend(statement_lines(
@@ -382,6 +383,7 @@ pub(super) fn generate(
         ap_from,
         &valued,
     ));
+    lines.extend(patient_summary(&lines));
     assemble(conv, template, lines)
 }
 
@@ -938,6 +940,70 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
     (lines, from)
 }
 
+/// The clinician's one-line summary of the patient ("Brian is a 58-year-old male with …, who
+/// presents today for …"), which notes restate at the head of the assessment: the first
+/// history line the clinician said (not the patient's, which has a voiced form) that gives an
+/// age.
+fn patient_summary(lines: &[Line]) -> Option<Line> {
+    let l = lines.iter().filter(|l| {
+        l.kind == Content::HistoryOfPresentIllness
+            && l.alt.is_none()
+            && l.list.is_none()
+            && has_any(&l.text.to_lowercase(), AGES)
+    });
+    let l = l.min_by_key(|l| l.order)?;
+    Some(Line {
+        kind: Content::PatientSummary,
+        text: l.text.clone(),
+        evidence: l.evidence.clone(),
+        order: l.order,
+        list: None,
+        alt: None,
+    })
+}
+
+/// The problems the clinician named in the assessment and plan, one line each ("Congestive
+/// heart failure."): the conditions with the DIAGNOSIS trait in the clinician's statements of
+/// the assessment and plan (from its announcement on, or where the section model puts them),
+/// asserted (not negated, hypothetical, a relative's or uncertain); in the order named, once
+/// each (a name inside one already listed is not listed again).
+fn problem_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
+    let mut names: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for (k, s) in ix.sents.iter().enumerate() {
+        let seg = &ix.segs[s.seg];
+        let in_ap = ap_from.is_some_and(|a| k >= a)
+            || seg.section_details.section_name == TranscriptSectionName::AssessmentAndPlan;
+        if !in_ap || s.question || role(seg) != Speaker::Clinician {
+            continue;
+        }
+        for ins in &s.insights {
+            if !is_condition(ins) || !asserted(ins) || !has_trait(ins, TraitName::Diagnosis) {
+                continue;
+            }
+            let Some(name) = insight_text(ins) else {
+                continue;
+            };
+            if names
+                .iter()
+                .any(|n| contains_phrase(n, &name) || contains_phrase(&name, n))
+            {
+                continue;
+            }
+            names.push(name.clone());
+            lines.push(Line {
+                kind: Content::Problems,
+                text: phrasing::render(&phrasing::tokenize(&name)),
+                evidence: vec![s.seg],
+                order: (s.seg, k + 1),
+                list: None,
+                alt: None,
+            });
+        }
+    }
+    lines
+}
+
 /// The first clinician sentence that announces the assessment and plan ("let's talk about my
 /// assessment and plan"), question or not.
 fn assessment_announced(ix: &Segs) -> Option<usize> {
@@ -1175,10 +1241,13 @@ fn examination_kind(s: &Sent, f: &Facts) -> Option<Content> {
     }
 }
 
-/// What the clinician says in the assessment and plan: counselling, orders and instructions,
-/// the assessment, else plan.
+/// What the clinician says in the assessment and plan: a test's result reported there (a
+/// test named with a result verb, no order or instruction), counselling, orders and
+/// instructions, the assessment, else plan.
 fn assessment_plan_kind(s: &Sent, f: &Facts) -> Content {
-    if has_any(&s.lower, COUNSEL) {
+    if f.tests && has_any(&s.lower, RESULT_VERBS) && !has_any(&s.lower, PLAN) {
+        Content::DiagnosticResults
+    } else if has_any(&s.lower, COUNSEL) {
         Content::Interventions
     } else if f.orders || has_any(&s.lower, PLAN) {
         Content::Plan
@@ -1292,6 +1361,8 @@ fn patient_voice(mut toks: Vec<Tok>, p: PronounSet, own_subject: bool) -> String
     let first = toks.first().and_then(Tok::word).unwrap_or("").to_owned();
     if p.singular && own_subject && first == p.subj {
         toks.remove(0);
+    } else if phrasing::opens_with_finite_verb(&toks) {
+        // A sentence without its subject ("quit 10 years ago") takes "the patient" as one.
     } else if !matches!(first.as_str(), "denies" | "reports") {
         toks.insert(0, Tok::Word("reports".into()));
     }

@@ -83,6 +83,13 @@ fn checker_words(text: &str) -> Vec<String> {
                 continue;
             }
         }
+        // A stutter written as one hyphenated word ("i-i", "we-we") is that word.
+        if let Some((first, _)) = w.split_once('-') {
+            if !first.is_empty() && w.split('-').all(|part| part == first) {
+                raw.push(first.to_owned());
+                continue;
+            }
+        }
         // ACI-style split contractions: "do n't", "gon na".
         match w {
             "n't" => {
