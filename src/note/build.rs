@@ -232,6 +232,10 @@ struct Line {
     /// The same sentence with the patient as "the patient" ("The patient reports …"), for
     /// the first patient sentences of a section ([`assemble`]).
     alt: Option<String>,
+    /// What the clinical analysis found in the sentence (its insights' words, lower-cased; for
+    /// statements): a sentence naming one the section has not named yet is kept even when its
+    /// other words repeat what came before.
+    concepts: Vec<String>,
 }
 
 /// Cleans and rewrites one sentence into clinical style; `None` when nothing is left worth
@@ -440,6 +444,7 @@ fn merge_review_of_systems(lines: Vec<Line>) -> Vec<Line> {
             order: mine[0].order,
             list: None,
             alt: None,
+            concepts: Vec::new(),
         });
     }
     rest
@@ -557,6 +562,7 @@ fn confirmed_statement(
         order: (i, 0),
         list: None,
         alt: None,
+        concepts: Vec::new(),
     })
 }
 
@@ -637,6 +643,7 @@ impl Verdicts {
                 order: (i, 0),
                 list: (kind == Content::ReviewOfSystems).then(|| (verb == "Denies", items.clone())),
                 alt: None,
+                concepts: Vec::new(),
             });
             wrote = true;
         }
@@ -668,6 +675,7 @@ fn introduced_complaint(ix: &Segs) -> Option<Line> {
                 order: (s.seg, k),
                 list: None,
                 alt: None,
+                concepts: Vec::new(),
             });
         }
     }
@@ -699,6 +707,7 @@ fn first_reported_symptom(ix: &Segs) -> Option<Line> {
                         order: (s.seg, 0),
                         list: None,
                         alt: None,
+                        concepts: Vec::new(),
                     });
                 }
             }
@@ -858,6 +867,7 @@ fn medication_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
+                concepts: Vec::new(),
             };
             match best.iter_mut().find(|(b, _, _)| *b == name) {
                 Some(b) if b.1 < n => {
@@ -929,6 +939,7 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
+                concepts: Vec::new(),
             });
         }
         // Vital signs say all the sentence said; a result's sentence may compare or interpret
@@ -959,6 +970,7 @@ fn patient_summary(lines: &[Line]) -> Option<Line> {
         order: l.order,
         list: None,
         alt: None,
+        concepts: Vec::new(),
     })
 }
 
@@ -998,6 +1010,7 @@ fn problem_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
+                concepts: Vec::new(),
             });
         }
     }
@@ -1080,6 +1093,7 @@ fn fragment_line(ix: &Segs, k: usize, f: &Facts, p: PronounSet) -> Option<Line> 
         order: (s.seg, k + 1),
         list: None,
         alt: None,
+        concepts: Vec::new(),
     })
 }
 
@@ -1317,6 +1331,7 @@ fn statement_line(
             order: (s.seg, k + 1),
             list: None,
             alt: None,
+            concepts: Vec::new(),
         });
     }
     let t = phrasing::render(&toks);
@@ -1343,6 +1358,11 @@ fn statement_line(
     if status_lost(ix, &evidence, &f.conditions, &lower_t) {
         return None;
     }
+    let concepts = s
+        .insights
+        .iter()
+        .filter_map(|x| x.spans.first().map(|sp| sp.content.to_lowercase()))
+        .collect();
     Some(Line {
         kind,
         text: t,
@@ -1350,6 +1370,7 @@ fn statement_line(
         order: (s.seg, k + 1),
         list: None,
         alt,
+        concepts,
     })
 }
 
@@ -1405,10 +1426,11 @@ fn status_lost(
     })
 }
 
+/// The words that say something: longer than two letters, or a number ("80" of "80 mg").
 fn content_words(s: &str) -> HashSet<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
+        .filter(|w| w.len() > 2 || w.starts_with(|c: char| c.is_ascii_digit()))
         .map(str::to_owned)
         .collect()
 }
@@ -1439,6 +1461,7 @@ fn assemble(
     for (si, mut ls) in per_section.into_iter().enumerate() {
         ls.sort_by_key(|(rank, l)| (*rank, l.order));
         let mut seen: HashSet<String> = HashSet::new();
+        let mut seen_concepts: HashSet<String> = HashSet::new();
         let mut summary = Vec::new();
         let mut voiced = 0;
         for (_, mut l) in ls {
@@ -1448,13 +1471,22 @@ fn assemble(
                     voiced += 1;
                 }
             }
-            // Skip a sentence that adds nothing to what the section already says.
+            // Skip a sentence that mostly repeats what the section already says: under 40% of
+            // its content words (numbers included) new and nothing the analysis found that the
+            // section has not named. A problem of the list stays: it names what the summary
+            // before it only mentions.
             let words = content_words(&l.text);
             let new = words.iter().filter(|w| !seen.contains(*w)).count();
-            if !words.is_empty() && new * 5 < words.len() {
+            let new_concept = l.concepts.iter().any(|c| !seen_concepts.contains(c));
+            if !words.is_empty()
+                && new * 5 < words.len() * 2
+                && l.kind != Content::Problems
+                && !new_concept
+            {
                 continue;
             }
             seen.extend(words);
+            seen_concepts.extend(l.concepts.iter().cloned());
             let mut evidence: Vec<usize> = l.evidence.clone();
             evidence.sort_unstable();
             evidence.dedup();

@@ -237,7 +237,8 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
 /// elsewhere they are millimetres and the emergency room).
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm-hmm", "mhm", "ah", "oh", "huh", "kinda",
-    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof",
+    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof", "hmmm", "hm", "mmm",
+    "uhh", "erm", "hi", "hello", "bye", "goodbye",
 ];
 
 /// Words dropped at the start of a sentence (discourse markers).
@@ -710,7 +711,11 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
         while matches!(out.first(), Some(Tok::Punct(_))) {
             out.remove(0);
         }
-        return (out.iter().filter(|t| t.word().is_some()).count() > 0).then_some(out);
+        if out.iter().filter(|t| t.word().is_some()).count() == 0 {
+            return None;
+        }
+        // The next "let's" of a run-on sentence, if any.
+        return clinician_register(out, proposals);
     }
     if !proposals {
         // A patient's "let's" proposing what to do is most often the clinician's turn under
@@ -721,7 +726,7 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
     out.push(Tok::Word("we".into()));
     out.push(Tok::Word("will".into()));
     out.extend(toks[pos + 1..].iter().cloned());
-    Some(out)
+    clinician_register(out, proposals)
 }
 
 /// The words after an announcement of the assessment and plan ("let's talk about my assessment
@@ -729,12 +734,18 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
 /// unchanged when there is none.
 pub fn after_announcement(toks: Vec<Tok>) -> Vec<Tok> {
     let w = |i: usize| toks.get(i).and_then(Tok::word).unwrap_or("");
-    let Some(p) = (0..toks.len()).find(|&i| {
-        matches!(w(i), "assessment" | "impression") && w(i + 1) == "and" && w(i + 2) == "plan"
+    // "assessment and plan", "assessment and my plan".
+    let Some(end) = (0..toks.len()).find_map(|i| {
+        let head = matches!(w(i), "assessment" | "impression") && w(i + 1) == "and";
+        match (head, w(i + 2), w(i + 3)) {
+            (true, "plan", _) => Some(i + 3),
+            (true, "my", "plan") => Some(i + 4),
+            _ => None,
+        }
     }) else {
         return toks;
     };
-    let mut i = p + 3;
+    let mut i = end;
     while i < toks.len()
         && (matches!(toks[i], Tok::Punct(_))
             || matches!(
@@ -1182,12 +1193,8 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
                 .map(str::to_owned);
             // Inside a run-on sentence too ("… so do you have a family history"), except
             // after "have", whose "you" is often its object ("I have you on lisinopril").
-            // Not after a subject of its own ("I are you…" is a false start).
-            let own_subject = n >= 2
-                && matches!(
-                    out[n - 2].word(),
-                    Some("i" | "we" | "they" | "he" | "she" | "it" | "you")
-                );
+            // Not after the clinician's own subject ("I are you…" is a false start).
+            let own_subject = n >= 2 && matches!(out[n - 2].word(), Some("i" | "we"));
             let inverted = !own_subject
                 && aux
                     .as_deref()
@@ -1693,7 +1700,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::HeHim)
             ),
-            "No not really he was just he just twisted."
+            "No not really he was he twisted."
         );
         assert_eq!(
             pipeline(
@@ -1855,7 +1862,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::HeHim)
             ),
-            "He got really winded. it really surprised him."
+            "He got winded. it surprised him."
         );
         assert_eq!(
             pipeline(

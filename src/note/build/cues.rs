@@ -402,6 +402,7 @@ pub(super) const ASSESS: &[&str] = &[
 pub(super) const AP_ANNOUNCE: &[&str] = &[
     "assessment and plan",
     "impression and plan",
+    "assessment and my plan",
     "first problem",
     "first issue",
 ];
