@@ -318,6 +318,15 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
     None
 }
 
+/// An insight as a line's [`Line::concepts`] name it (its first span, lower-cased).
+fn concept(ins: &ClinicalInsight) -> Vec<String> {
+    ins.spans
+        .first()
+        .map(|sp| sp.content.to_lowercase())
+        .into_iter()
+        .collect()
+}
+
 /// Text of an insight as the note writes it (its first span's content).
 fn insight_text(ins: &ClinicalInsight) -> Option<String> {
     let sp = ins.spans.first()?;
@@ -867,7 +876,7 @@ fn medication_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
-                concepts: Vec::new(),
+                concepts: concept(ins),
             };
             match best.iter_mut().find(|(b, _, _)| *b == name) {
                 Some(b) if b.1 < n => {
@@ -939,7 +948,7 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
-                concepts: Vec::new(),
+                concepts: concept(ins),
             });
         }
         // Vital signs say all the sentence said; a result's sentence may compare or interpret
@@ -1010,7 +1019,7 @@ fn problem_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
-                concepts: Vec::new(),
+                concepts: concept(ins),
             });
         }
     }
@@ -1295,6 +1304,13 @@ fn statement_line(
         | Content::DiagnosticResults => 4,
         _ => 3,
     };
+    // A patient's short sentence naming what the analysis found ("it just started aching")
+    // stays: it is written with the patient named ("The patient reports it started aching").
+    let min_words = if role(seg) == Speaker::Patient && !s.insights.is_empty() {
+        min_words.min(3)
+    } else {
+        min_words
+    };
     let raw = &seg.content[s.bytes.clone()];
     let toks = rewrite_toks(raw, role(seg), p, announcing, min_words)?;
     // A short patient sentence whose conditions the traits all negate is a denial, written as
@@ -1358,11 +1374,7 @@ fn statement_line(
     if status_lost(ix, &evidence, &f.conditions, &lower_t) {
         return None;
     }
-    let concepts = s
-        .insights
-        .iter()
-        .filter_map(|x| x.spans.first().map(|sp| sp.content.to_lowercase()))
-        .collect();
+    let concepts = s.insights.iter().flat_map(|x| concept(x)).collect();
     Some(Line {
         kind,
         text: t,
