@@ -207,3 +207,19 @@ fn the_runtime_check_drops_unsupported_sentences_and_counts_them() {
     .unwrap();
     assert!(plain["ClinicalDocumentation"].get("Extensions").is_none());
 }
+
+/// The problem list of the assessment names the diagnoses the clinician asserts, never one the
+/// clinician rules out.
+#[test]
+fn the_problem_list_names_asserted_diagnoses_only() {
+    let (_, lines) = note_lines(
+        "[doctor] what brings you in today?\n\
+         [patient] my blood pressure has been high at home.\n\
+         [doctor] okay. so for your first problem, your hypertension, i want to start you on \
+         lisinopril 10 milligrams daily. you do not have diabetes, your sugars are normal.\n\
+         [patient] okay.",
+    );
+    let lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
+    assert!(lower.iter().any(|l| l == "hypertension."), "{lines:?}");
+    assert!(!lower.iter().any(|l| l == "diabetes."), "{lines:?}");
+}

@@ -62,6 +62,10 @@ pub enum EvalCommand {
         /// with its reason.
         #[arg(long)]
         show_failures: bool,
+        /// Print each sentence of our notes that the register rules flag (filler, broken
+        /// agreement). Prints note text: for development splits (train-dev, valid) only.
+        #[arg(long)]
+        show_register: bool,
         /// Write each generated note into this folder as `ID.md` and `ID.json`.
         #[arg(long)]
         write_notes: Option<PathBuf>,
@@ -203,6 +207,7 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             vocab,
             fallback_analyzer,
             show_failures,
+            show_register,
             write_notes,
         } => eval_notes(
             &data,
@@ -210,7 +215,7 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             &template,
             vocab,
             fallback_analyzer,
-            show_failures,
+            (show_failures, show_register),
             write_notes.as_deref(),
         )?,
     }
@@ -223,7 +228,7 @@ fn eval_notes(
     template: &str,
     vocab: Option<PathBuf>,
     fallback_analyzer: bool,
-    show_failures: bool,
+    (show_failures, show_register): (bool, bool),
     write_notes: Option<&Path>,
 ) -> Result<()> {
     let templates = crate::note::Templates::builtin()?;
@@ -258,6 +263,9 @@ fn eval_notes(
     };
     if show_failures {
         out!("{}", report.failures_text());
+    }
+    if show_register {
+        out!("{}", report.register_text());
     }
     if let Some(dir) = write_notes {
         report

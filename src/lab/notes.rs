@@ -11,8 +11,8 @@ use anyhow::Result;
 
 use super::aci::{dialogue_to_conversation, read_aci_bench, DIVISIONS};
 use super::facts::{fact_recall, Lexicon};
-use super::register::{either_count, RegisterCounts};
-use super::rouge::{rouge, RougeScores};
+use super::register::{either_count, flagged_sentences, RegisterCounts};
+use super::rouge::{rouge, rouge_n, rouge_tokens, RougeScores};
 use crate::healthscribe::{ClinicalDocumentation, Conversation, NoteSectionName};
 use crate::note::support::{check_support, SupportReport};
 use crate::note::{generate_with_report, render_markdown, render_text, NoteContext, Template};
@@ -85,6 +85,10 @@ pub struct AciNoteResult {
     pub register_either: usize,
     pub gold_register: RegisterCounts,
     pub gold_register_either: usize,
+    /// ROUGE-1 precision and recall, and the note's and the gold note's length in ROUGE
+    /// tokens (what a change in ROUGE-1 F1 comes from).
+    pub rouge1_pr: (f64, f64),
+    pub tokens: (usize, usize),
 }
 
 /// Averages over a split.
@@ -143,6 +147,23 @@ impl AciReport {
         s
     }
 
+    /// Each sentence of our notes that the register rules flag (filler, broken agreement),
+    /// with its encounter; for development sets only (it prints the notes' text).
+    pub fn register_text(&self) -> String {
+        let mut s = String::new();
+        for n in &self.notes {
+            for (sentence, filler, agreement) in flagged_sentences(&n.text) {
+                let what = match (filler, agreement) {
+                    (true, true) => "filler+agreement",
+                    (true, false) => "filler",
+                    _ => "agreement",
+                };
+                s += &format!("{} [{what}] {sentence}\n", n.id);
+            }
+        }
+        s
+    }
+
     /// A table for humans, ROUGE as percentages like the paper.
     pub fn to_text(&self, analyzer_label: &str) -> String {
         let row = |name: &str, r: &RougeScores| {
@@ -165,6 +186,15 @@ impl AciReport {
             "ROUGE-Lsum"
         );
         s += &row("full note", &self.full);
+        let n = self.notes.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&AciNoteResult) -> f64| self.notes.iter().map(f).sum::<f64>() / n;
+        s += &format!(
+            "ROUGE-1 precision {:.2}, recall {:.2}; words per note {:.0} (gold notes {:.0})\n",
+            100.0 * mean(&|x| x.rouge1_pr.0),
+            100.0 * mean(&|x| x.rouge1_pr.1),
+            mean(&|x| x.tokens.0 as f64),
+            mean(&|x| x.tokens.1 as f64),
+        );
         for (k, d) in DIVISIONS.iter().enumerate() {
             s += &row(d, &self.divisions[k]);
         }
@@ -244,7 +274,11 @@ pub fn evaluate_aci_bench(
             divisions[k] = rouge(pred, &e.divisions[k]);
         }
         let support = check_support(&doc, &conv);
+        let (ours, gold) = (rouge_tokens(&text), rouge_tokens(&e.note));
+        let r1 = rouge_n(&ours, &gold, 1);
         notes.push(AciNoteResult {
+            rouge1_pr: (r1.precision, r1.recall),
+            tokens: (ours.len(), gold.len()),
             markdown: render_markdown(&doc, template),
             register: RegisterCounts::of_note(&text),
             register_either: either_count(&text),

@@ -68,6 +68,19 @@ pub fn either_count(text: &str) -> usize {
         .count()
 }
 
+/// The sentences of a note that the rules flag, each with whether it holds a filler and
+/// whether a broken agreement (`eval notes --show-register`, for reading development sets).
+pub fn flagged_sentences(text: &str) -> Vec<(String, bool, bool)> {
+    note_sentences(text)
+        .into_iter()
+        .filter_map(|s| {
+            let w = words(&s);
+            let (f, a) = (has_filler(&w), has_broken_agreement(&w));
+            (f || a).then_some((s, f, a))
+        })
+        .collect()
+}
+
 /// The sentences of a note: each line without its bullet, split after `.`, `?`, `!` followed
 /// by a space; a line of capitals only (a heading) is not a sentence.
 pub fn note_sentences(text: &str) -> Vec<String> {

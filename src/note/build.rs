@@ -20,7 +20,7 @@ use super::NoteContext;
 use crate::clinical::traits::answer_polarity;
 use crate::words::{FAMILY_MEMBERS, HEDGE_WORDS, NEGATION_WORDS};
 use cues::{
-    ALLERGY, AP_ANNOUNCE, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS,
+    AGES, ALLERGY, AP_ANNOUNCE, ASSESS, COMMAND, COMPLAINT_CUES, COMPLAINT_DROPPED, COMPLAINT_ENDS,
     COUNSEL, EXAM, EXAM_INTENT, FINITE_VERBS, GOALS, INTRO, PLAN, PROGRESS, QUESTION_OPENERS,
     RESULTS, RESULT_VERBS, SOCIAL, SUBJECT_STARTS, TAG_QUESTIONS, TRAILING_TAGS, VITALS,
 };
@@ -232,6 +232,10 @@ struct Line {
     /// The same sentence with the patient as "the patient" ("The patient reports …"), for
     /// the first patient sentences of a section ([`assemble`]).
     alt: Option<String>,
+    /// What the clinical analysis found in the sentence (its insights' words, lower-cased; for
+    /// statements): a sentence naming one the section has not named yet is kept even when its
+    /// other words repeat what came before.
+    concepts: Vec<String>,
 }
 
 /// Cleans and rewrites one sentence into clinical style; `None` when nothing is left worth
@@ -314,6 +318,15 @@ fn chief_complaint_phrase(lower: &str) -> Option<String> {
     None
 }
 
+/// An insight as a line's [`Line::concepts`] name it (its first span, lower-cased).
+fn concept(ins: &ClinicalInsight) -> Vec<String> {
+    ins.spans
+        .first()
+        .map(|sp| sp.content.to_lowercase())
+        .into_iter()
+        .collect()
+}
+
 /// Text of an insight as the note writes it (its first span's content).
 fn insight_text(ins: &ClinicalInsight) -> Option<String> {
     let sp = ins.spans.first()?;
@@ -372,6 +385,7 @@ pub(super) fn generate(
     lines.extend(chief_complaint(&ix));
     let ap_from = assessment_announced(&ix);
     lines.extend(medication_list(&ix, ap_from));
+    lines.extend(problem_list(&ix, ap_from));
     let (values, valued) = value_lines(&ix, ap_from);
     lines.extend(values);
     lines.extend(statement_lines(
@@ -382,6 +396,7 @@ pub(super) fn generate(
         ap_from,
         &valued,
     ));
+    lines.extend(patient_summary(&lines));
     assemble(conv, template, lines)
 }
 
@@ -438,6 +453,7 @@ fn merge_review_of_systems(lines: Vec<Line>) -> Vec<Line> {
             order: mine[0].order,
             list: None,
             alt: None,
+            concepts: Vec::new(),
         });
     }
     rest
@@ -555,6 +571,7 @@ fn confirmed_statement(
         order: (i, 0),
         list: None,
         alt: None,
+        concepts: Vec::new(),
     })
 }
 
@@ -635,6 +652,7 @@ impl Verdicts {
                 order: (i, 0),
                 list: (kind == Content::ReviewOfSystems).then(|| (verb == "Denies", items.clone())),
                 alt: None,
+                concepts: Vec::new(),
             });
             wrote = true;
         }
@@ -666,6 +684,7 @@ fn introduced_complaint(ix: &Segs) -> Option<Line> {
                 order: (s.seg, k),
                 list: None,
                 alt: None,
+                concepts: Vec::new(),
             });
         }
     }
@@ -697,6 +716,7 @@ fn first_reported_symptom(ix: &Segs) -> Option<Line> {
                         order: (s.seg, 0),
                         list: None,
                         alt: None,
+                        concepts: Vec::new(),
                     });
                 }
             }
@@ -856,6 +876,7 @@ fn medication_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
+                concepts: concept(ins),
             };
             match best.iter_mut().find(|(b, _, _)| *b == name) {
                 Some(b) if b.1 < n => {
@@ -927,6 +948,7 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
                 order: (s.seg, k + 1),
                 list: None,
                 alt: None,
+                concepts: concept(ins),
             });
         }
         // Vital signs say all the sentence said; a result's sentence may compare or interpret
@@ -936,6 +958,72 @@ fn value_lines(ix: &Segs, ap_from: Option<usize>) -> (Vec<Line>, HashSet<usize>)
         }
     }
     (lines, from)
+}
+
+/// The clinician's one-line summary of the patient ("Brian is a 58-year-old male with …, who
+/// presents today for …"), which notes restate at the head of the assessment: the first
+/// history line the clinician said (not the patient's, which has a voiced form) that gives an
+/// age.
+fn patient_summary(lines: &[Line]) -> Option<Line> {
+    let l = lines.iter().filter(|l| {
+        l.kind == Content::HistoryOfPresentIllness
+            && l.alt.is_none()
+            && l.list.is_none()
+            && has_any(&l.text.to_lowercase(), AGES)
+    });
+    let l = l.min_by_key(|l| l.order)?;
+    Some(Line {
+        kind: Content::PatientSummary,
+        text: l.text.clone(),
+        evidence: l.evidence.clone(),
+        order: l.order,
+        list: None,
+        alt: None,
+        concepts: Vec::new(),
+    })
+}
+
+/// The problems the clinician named in the assessment and plan, one line each ("Congestive
+/// heart failure."): the conditions with the DIAGNOSIS trait in the clinician's statements of
+/// the assessment and plan (from its announcement on, or where the section model puts them),
+/// asserted (not negated, hypothetical, a relative's or uncertain); in the order named, once
+/// each (a name inside one already listed is not listed again).
+fn problem_list(ix: &Segs, ap_from: Option<usize>) -> Vec<Line> {
+    let mut names: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for (k, s) in ix.sents.iter().enumerate() {
+        let seg = &ix.segs[s.seg];
+        let in_ap = ap_from.is_some_and(|a| k >= a)
+            || seg.section_details.section_name == TranscriptSectionName::AssessmentAndPlan;
+        if !in_ap || s.question || role(seg) != Speaker::Clinician {
+            continue;
+        }
+        for ins in &s.insights {
+            if !is_condition(ins) || !asserted(ins) || !has_trait(ins, TraitName::Diagnosis) {
+                continue;
+            }
+            let Some(name) = insight_text(ins) else {
+                continue;
+            };
+            if names
+                .iter()
+                .any(|n| contains_phrase(n, &name) || contains_phrase(&name, n))
+            {
+                continue;
+            }
+            names.push(name.clone());
+            lines.push(Line {
+                kind: Content::Problems,
+                text: phrasing::render(&phrasing::tokenize(&name)),
+                evidence: vec![s.seg],
+                order: (s.seg, k + 1),
+                list: None,
+                alt: None,
+                concepts: concept(ins),
+            });
+        }
+    }
+    lines
 }
 
 /// The first clinician sentence that announces the assessment and plan ("let's talk about my
@@ -1014,6 +1102,7 @@ fn fragment_line(ix: &Segs, k: usize, f: &Facts, p: PronounSet) -> Option<Line> 
         order: (s.seg, k + 1),
         list: None,
         alt: None,
+        concepts: Vec::new(),
     })
 }
 
@@ -1175,10 +1264,13 @@ fn examination_kind(s: &Sent, f: &Facts) -> Option<Content> {
     }
 }
 
-/// What the clinician says in the assessment and plan: counselling, orders and instructions,
-/// the assessment, else plan.
+/// What the clinician says in the assessment and plan: a test's result reported there (a
+/// test named with a result verb, no order or instruction), counselling, orders and
+/// instructions, the assessment, else plan.
 fn assessment_plan_kind(s: &Sent, f: &Facts) -> Content {
-    if has_any(&s.lower, COUNSEL) {
+    if f.tests && has_any(&s.lower, RESULT_VERBS) && !has_any(&s.lower, PLAN) {
+        Content::DiagnosticResults
+    } else if has_any(&s.lower, COUNSEL) {
         Content::Interventions
     } else if f.orders || has_any(&s.lower, PLAN) {
         Content::Plan
@@ -1211,6 +1303,13 @@ fn statement_line(
         | Content::Assessment
         | Content::DiagnosticResults => 4,
         _ => 3,
+    };
+    // A patient's short sentence naming what the analysis found ("it just started aching")
+    // stays: it is written with the patient named ("The patient reports it started aching").
+    let min_words = if role(seg) == Speaker::Patient && !s.insights.is_empty() {
+        min_words.min(3)
+    } else {
+        min_words
     };
     let raw = &seg.content[s.bytes.clone()];
     let toks = rewrite_toks(raw, role(seg), p, announcing, min_words)?;
@@ -1248,6 +1347,7 @@ fn statement_line(
             order: (s.seg, k + 1),
             list: None,
             alt: None,
+            concepts: Vec::new(),
         });
     }
     let t = phrasing::render(&toks);
@@ -1274,6 +1374,7 @@ fn statement_line(
     if status_lost(ix, &evidence, &f.conditions, &lower_t) {
         return None;
     }
+    let concepts = s.insights.iter().flat_map(|x| concept(x)).collect();
     Some(Line {
         kind,
         text: t,
@@ -1281,6 +1382,7 @@ fn statement_line(
         order: (s.seg, k + 1),
         list: None,
         alt,
+        concepts,
     })
 }
 
@@ -1292,6 +1394,8 @@ fn patient_voice(mut toks: Vec<Tok>, p: PronounSet, own_subject: bool) -> String
     let first = toks.first().and_then(Tok::word).unwrap_or("").to_owned();
     if p.singular && own_subject && first == p.subj {
         toks.remove(0);
+    } else if phrasing::opens_with_finite_verb(&toks) {
+        // A sentence without its subject ("quit 10 years ago") takes "the patient" as one.
     } else if !matches!(first.as_str(), "denies" | "reports") {
         toks.insert(0, Tok::Word("reports".into()));
     }
@@ -1334,10 +1438,11 @@ fn status_lost(
     })
 }
 
+/// The words that say something: longer than two letters, or a number ("80" of "80 mg").
 fn content_words(s: &str) -> HashSet<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
+        .filter(|w| w.len() > 2 || w.starts_with(|c: char| c.is_ascii_digit()))
         .map(str::to_owned)
         .collect()
 }
@@ -1368,6 +1473,7 @@ fn assemble(
     for (si, mut ls) in per_section.into_iter().enumerate() {
         ls.sort_by_key(|(rank, l)| (*rank, l.order));
         let mut seen: HashSet<String> = HashSet::new();
+        let mut seen_concepts: HashSet<String> = HashSet::new();
         let mut summary = Vec::new();
         let mut voiced = 0;
         for (_, mut l) in ls {
@@ -1377,13 +1483,22 @@ fn assemble(
                     voiced += 1;
                 }
             }
-            // Skip a sentence that adds nothing to what the section already says.
+            // Skip a sentence that mostly repeats what the section already says: under 40% of
+            // its content words (numbers included) new and nothing the analysis found that the
+            // section has not named. A problem of the list stays: it names what the summary
+            // before it only mentions.
             let words = content_words(&l.text);
             let new = words.iter().filter(|w| !seen.contains(*w)).count();
-            if !words.is_empty() && new * 5 < words.len() {
+            let new_concept = l.concepts.iter().any(|c| !seen_concepts.contains(c));
+            if !words.is_empty()
+                && new * 5 < words.len() * 2
+                && l.kind != Content::Problems
+                && !new_concept
+            {
                 continue;
             }
             seen.extend(words);
+            seen_concepts.extend(l.concepts.iter().cloned());
             let mut evidence: Vec<usize> = l.evidence.clone();
             evidence.sort_unstable();
             evidence.dedup();

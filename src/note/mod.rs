@@ -9,8 +9,10 @@
 //!    (pronouns from [`NoteContext`], else neutral `they`; "The patient reports …" for the
 //!    first patient sentences of a section), the clinician's own first person kept ("let's
 //!    order" → "we will order"; an announcement such as "let's talk about…" is cut);
-//!    contractions spelled out, "going to" → "will"; numbers as notes write them (digits,
-//!    `142/88`, `7.2%`, `mg`).
+//!    contractions spelled out, "going to" → "will"; spoken hedges and emphasis ("just",
+//!    "really", "actually") and opening acknowledgements ("that's okay, …") out; the verb
+//!    agreeing with its rewritten subject; numbers as notes write them (digits, `142/88`,
+//!    `7.2%`, `mg`).
 //! 2. Each sentence gets one [`Content`] kind from who said it, the transcript section of its
 //!    segment, the insights whose spans fall in it (category, type, traits) and cue words. A
 //!    sentence goes to family history when its conditions carry PERTAINS_TO_FAMILY (a family
@@ -30,7 +32,10 @@
 //! 4. From the clinical analysis: the `Denies`/`Reports` lines of the note merged into one of
 //!    each (pertinent negatives and positives); the medications of the history as a list with
 //!    dose, route and frequency from the entity attributes; vital signs and results as values
-//!    ("Blood pressure: 142/88."), from test names with a value attribute.
+//!    ("Blood pressure: 142/88."), from test names with a value attribute; the problems the
+//!    clinician named in the assessment and plan (conditions with the DIAGNOSIS trait, asserted)
+//!    one per line, after the clinician's one-line summary of the patient (the introduction
+//!    that gives an age) restated at the head of the assessment.
 //! 5. The template routes each kind to a section; sections keep the template's order and
 //!    sentences the transcript's; empty sections are left out.
 //!

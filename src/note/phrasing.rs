@@ -220,6 +220,16 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
     let mut toks = split;
     // Truncated words ("l-", "i-") are false starts.
     toks.retain(|t| !matches!(t, Tok::Word(w) if w.ends_with('-') || w == "-"));
+    // A stutter written as one hyphenated word ("i-i", "we-we") is the word once.
+    for t in &mut toks {
+        if let Tok::Word(w) = t {
+            if let Some((first, _)) = w.split_once('-') {
+                if !first.is_empty() && w.split('-').all(|part| part == first) {
+                    *w = first.to_owned();
+                }
+            }
+        }
+    }
     toks
 }
 
@@ -227,7 +237,8 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
 /// elsewhere they are millimetres and the emergency room).
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhm", "uh-huh", "hmm", "mm-hmm", "mhm", "ah", "oh", "huh", "kinda",
-    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof",
+    "sorta", "thanks", "alrighty", "gotcha", "wow", "gosh", "oops", "oof", "hmmm", "hm", "mmm",
+    "uhh", "erm", "hi", "hello", "bye", "goodbye",
 ];
 
 /// Words dropped at the start of a sentence (discourse markers).
@@ -298,6 +309,13 @@ const STANDALONE_MARKERS: &[&str] = &[
 /// Word sequences that are fillers or politeness wherever they stand; each is removed with the
 /// words listed, first match wins.
 const FILLER_RUNS: &[&[&str]] = &[
+    &["if", "it's", "okay", "with", "you"],
+    &["if", "that's", "okay", "with", "you"],
+    &["if", "it's", "alright", "with", "you"],
+    &["if", "that's", "alright", "with", "you"],
+    &["if", "it's", "all", "right", "with", "you"],
+    &["if", "that's", "all", "right", "with", "you"],
+    &["if", "you", "don't", "mind"],
     &["thank", "you", "so", "much"],
     &["thank", "you", "very", "much"],
     &["thank", "you"],
@@ -313,6 +331,25 @@ const FILLER_RUNS: &[&[&str]] = &[
     &["things", "like", "that"],
     &["and", "stuff"],
     &["or", "whatever"],
+];
+
+/// Adverbs of speech a note leaves out ([`filler_len`]).
+const SPOKEN_ADVERBS: &[&str] = &[
+    "just",
+    "really",
+    "actually",
+    "basically",
+    "honestly",
+    "obviously",
+    "literally",
+    "definitely",
+    "certainly",
+    "totally",
+];
+/// Words after which a [`SPOKEN_ADVERBS`] word stays ("not just", "doesn't really").
+const NEGATION_BEFORE_ADVERB: &[&str] = &[
+    "not", "don't", "doesn't", "didn't", "isn't", "wasn't", "aren't", "weren't", "haven't",
+    "hasn't", "can't", "won't", "never", "no", "nothing",
 ];
 
 /// Words before "you know" that make it a real question or clause ("do you know", "let you
@@ -443,6 +480,11 @@ fn filler_len(toks: &[Tok], i: usize, out: &[Tok]) -> usize {
     {
         return 1;
     }
+    // Hedging and emphasis adverbs of speech ("it's just really bad", "I actually think"),
+    // kept after a negation ("not just", "not really": there they change the meaning).
+    if SPOKEN_ADVERBS.contains(&w) && !NEGATION_BEFORE_ADVERB.contains(&prev) {
+        return 1;
+    }
     let standalone = is_punct_or_edge(out.last()) && is_punct_or_edge(toks.get(i + 1));
     if standalone && STANDALONE_MARKERS.contains(&w) {
         return 1;
@@ -508,7 +550,7 @@ pub fn strip_fillers(toks: Vec<Tok>) -> Vec<Tok> {
         out.push(toks[i].clone());
         i += 1;
     }
-    // Leading discourse markers and punctuation.
+    // Leading discourse markers, acknowledgements and punctuation.
     loop {
         match out.first() {
             Some(Tok::Punct(_)) => {
@@ -517,7 +559,12 @@ pub fn strip_fillers(toks: Vec<Tok>) -> Vec<Tok> {
             Some(Tok::Word(w)) if OPENERS.contains(&w.as_str()) && out.len() > 2 => {
                 out.remove(0);
             }
-            _ => break,
+            _ => match leading_acknowledgement(&out) {
+                0 => break,
+                n => {
+                    out.drain(..n);
+                }
+            },
         }
     }
     // Collapse punctuation runs (", ," → ",") and drop commas before the end.
@@ -538,6 +585,50 @@ pub fn strip_fillers(toks: Vec<Tok>) -> Vec<Tok> {
         cleaned.pop();
     }
     cleaned
+}
+
+/// Acknowledgements that open a sentence before what it says ("that's okay, we will monitor
+/// it", "sounds good I will order …").
+const ACKNOWLEDGEMENTS: &[&str] = &[
+    "okay",
+    "ok",
+    "alright",
+    "fine",
+    "good",
+    "great",
+    "perfect",
+    "wonderful",
+    "awesome",
+    "excellent",
+    "understandable",
+    "fair",
+];
+/// Words that start a new clause after an opening acknowledgement.
+const CLAUSE_OPENERS: &[&str] = &[
+    "i", "we", "you", "he", "she", "they", "so", "and", "but", "now", "let's", "let", "are", "is",
+    "do", "does", "did", "have", "has", "how", "what", "when", "where", "any", "can", "could",
+    "would", "will", "if", "then", "i'm", "i'll", "we'll", "we're", "you're", "it's", "there's",
+    "your", "my", "well", "yeah", "okay",
+];
+
+/// How many tokens at the start of `toks` are an acknowledgement ("that's okay", "that is
+/// fine", "sounds good") followed by a clause of its own (0: none); the clause stays.
+fn leading_acknowledgement(toks: &[Tok]) -> usize {
+    let w = |i: usize| toks.get(i).and_then(Tok::word).unwrap_or("");
+    let n = match (w(0), w(1)) {
+        ("that's" | "sounds", _) => 1,
+        ("that", "is" | "sounds") => 2,
+        _ => return 0,
+    };
+    if !ACKNOWLEDGEMENTS.contains(&w(n)) {
+        return 0;
+    }
+    let rest = toks.len() - (n + 1);
+    match toks.get(n + 1) {
+        Some(Tok::Punct(_)) if rest > 3 => n + 2,
+        Some(Tok::Word(next)) if rest > 2 && CLAUSE_OPENERS.contains(&next.as_str()) => n + 1,
+        _ => 0,
+    }
 }
 
 /// Verbs after the clinician's "let's" / "let me" that announce the next part of the visit
@@ -620,16 +711,22 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
         while matches!(out.first(), Some(Tok::Punct(_))) {
             out.remove(0);
         }
-        return (out.iter().filter(|t| t.word().is_some()).count() > 0).then_some(out);
+        if out.iter().filter(|t| t.word().is_some()).count() == 0 {
+            return None;
+        }
+        // The next "let's" of a run-on sentence, if any.
+        return clinician_register(out, proposals);
     }
     if !proposals {
-        return Some(toks);
+        // A patient's "let's" proposing what to do is most often the clinician's turn under
+        // the patient's label (speech recognition swaps speakers): not attributed.
+        return None;
     }
     let mut out: Vec<Tok> = toks[..pos].to_vec();
     out.push(Tok::Word("we".into()));
     out.push(Tok::Word("will".into()));
     out.extend(toks[pos + 1..].iter().cloned());
-    Some(out)
+    clinician_register(out, proposals)
 }
 
 /// The words after an announcement of the assessment and plan ("let's talk about my assessment
@@ -637,12 +734,18 @@ pub fn clinician_register(toks: Vec<Tok>, proposals: bool) -> Option<Vec<Tok>> {
 /// unchanged when there is none.
 pub fn after_announcement(toks: Vec<Tok>) -> Vec<Tok> {
     let w = |i: usize| toks.get(i).and_then(Tok::word).unwrap_or("");
-    let Some(p) = (0..toks.len()).find(|&i| {
-        matches!(w(i), "assessment" | "impression") && w(i + 1) == "and" && w(i + 2) == "plan"
+    // "assessment and plan", "assessment and my plan".
+    let Some(end) = (0..toks.len()).find_map(|i| {
+        let head = matches!(w(i), "assessment" | "impression") && w(i + 1) == "and";
+        match (head, w(i + 2), w(i + 3)) {
+            (true, "plan", _) => Some(i + 3),
+            (true, "my", "plan") => Some(i + 4),
+            _ => None,
+        }
     }) else {
         return toks;
     };
-    let mut i = p + 3;
+    let mut i = end;
     while i < toks.len()
         && (matches!(toks[i], Tok::Punct(_))
             || matches!(
@@ -817,6 +920,26 @@ const IRREGULAR_PAST: &[&str] = &[
     "been",
 ];
 
+/// Whether a sentence without a subject opens with a verb that "the patient" can take as its
+/// subject ("quit 10 years ago" → "The patient quit 10 years ago"): an auxiliary, a modal or
+/// an unambiguous past tense (not "left", "cut" or "bit", which are also nouns or adjectives).
+pub fn opens_with_finite_verb(toks: &[Tok]) -> bool {
+    const AUXILIARIES: &[&str] = &[
+        "is", "was", "has", "had", "does", "did", "will", "would", "can", "could", "should",
+        "might", "may", "isn't", "wasn't", "hasn't", "hadn't", "doesn't", "didn't", "won't",
+        "wouldn't", "can't", "cannot", "couldn't", "started", "stopped", "tried", "used",
+    ];
+    const AMBIGUOUS: &[&str] = &[
+        "been", "were", "left", "put", "cut", "hit", "read", "led", "bit", "shot",
+    ];
+    match toks.first().and_then(Tok::word) {
+        Some(w) => {
+            AUXILIARIES.contains(&w) || (IRREGULAR_PAST.contains(&w) && !AMBIGUOUS.contains(&w))
+        }
+        None => false,
+    }
+}
+
 /// Words that follow a subject but are not verbs; never conjugated.
 const FUNCTION_WORDS: &[&str] = &[
     "my", "your", "his", "her", "their", "our", "the", "a", "an", "this", "that", "it", "to",
@@ -824,6 +947,18 @@ const FUNCTION_WORDS: &[&str] = &[
     "down", "out", "about", "like", "as", "if", "then", "there", "here", "me", "you", "him",
     "them", "us", "some", "any", "all", "because", "when", "what", "guess", "mean", "i", "we",
     "he", "she", "they", "too", "yes", "no", "yeah", "okay", "um", "uh",
+];
+
+/// Present-tense verbs that end in "ed" like a past tense ("he needs", not "he need").
+const ED_BASE_VERBS: &[&str] = &[
+    "need", "feed", "bleed", "breed", "heed", "speed", "proceed", "succeed", "exceed", "shed",
+    "plead", "weed", "seed",
+];
+
+/// Words after "like" that make it the verb "to like" ("she likes to travel").
+const LIKE_OBJECTS: &[&str] = &[
+    "to", "it", "that", "this", "the", "a", "an", "him", "her", "them", "his", "their", "my",
+    "your",
 ];
 
 /// Third-person singular of a present-tense verb (`take` → `takes`, `try` → `tries`).
@@ -843,7 +978,10 @@ fn third_singular(v: &str) -> String {
     if v.ends_with("ss") {
         return format!("{v}es");
     }
-    if v.ends_with("ed") || v.ends_with('s') || !v.chars().all(|c| c.is_ascii_alphabetic()) {
+    if (v.ends_with("ed") && !ED_BASE_VERBS.contains(&v))
+        || v.ends_with('s')
+        || !v.chars().all(|c| c.is_ascii_alphabetic())
+    {
         return v.into();
     }
     let b = v.as_bytes();
@@ -887,7 +1025,12 @@ fn agree(verb: &str, singular: bool) -> Option<String> {
         "do" => Some("does".into()),
         "don't" => Some("doesn't".into()),
         _ if MODALS.contains(&v) || IRREGULAR_PAST.contains(&v) || ADVERBS.contains(&v) => None,
-        _ if v.ends_with("ed") || v.ends_with("ing") || v.ends_with("ly") => None,
+        _ if (v.ends_with("ed") && !ED_BASE_VERBS.contains(&v))
+            || v.ends_with("ing")
+            || v.ends_with("ly") =>
+        {
+            None
+        }
         _ if v.chars().all(|c| c.is_ascii_alphabetic()) && v.len() > 1 => Some(third_singular(v)),
         _ => None,
     }
@@ -1020,6 +1163,12 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
                 i += 1;
                 continue;
             }
+            let next = toks.get(i + 1).and_then(Tok::word).unwrap_or("");
+            if w == "like" && p.singular && LIKE_OBJECTS.contains(&next) {
+                out.push(Tok::Word("likes".into()));
+                i += 1;
+                continue;
+            }
             if let Some(v) = agree(w, p.singular) {
                 out.push(Tok::Word(v));
                 i += 1;
@@ -1042,7 +1191,15 @@ pub fn to_third_person(toks: Vec<Tok>, speaker: Speaker, p: PronounSet) -> Vec<T
                 .and_then(Tok::word)
                 .filter(|a| AUX_BEFORE_SUBJECT.contains(a))
                 .map(str::to_owned);
-            if let (true, Some(a)) = (opens, aux) {
+            // Inside a run-on sentence too ("… so do you have a family history"), except
+            // after "have", whose "you" is often its object ("I have you on lisinopril").
+            // Not after the clinician's own subject ("I are you…" is a false start).
+            let own_subject = n >= 2 && matches!(out[n - 2].word(), Some("i" | "we"));
+            let inverted = !own_subject
+                && aux
+                    .as_deref()
+                    .is_some_and(|a| !matches!(a, "have" | "has" | "had"));
+            if let (true, Some(a)) = (opens || inverted, aux) {
                 if let Some(v) = agree(&a, p.singular) {
                     out.pop();
                     out.push(Tok::Word(v));
@@ -1459,7 +1616,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::HeHim)
             ),
-            "He started to feel really tired, was short of breath."
+            "He started to feel tired, was short of breath."
         );
         assert_eq!(
             pipeline(
@@ -1467,7 +1624,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::SheHer)
             ),
-            "Her elbows hurt quite a bit and she just thinks it's the bags."
+            "Her elbows hurt quite a bit and she thinks it's the bags."
         );
         assert_eq!(
             pipeline("i've been taking it and i am tired", Speaker::Patient, None),
@@ -1543,7 +1700,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::HeHim)
             ),
-            "No not really he was just he just twisted."
+            "No not really he was he twisted."
         );
         assert_eq!(
             pipeline(
@@ -1566,6 +1723,101 @@ mod tests {
             pipeline("do you know what it is", Speaker::Patient, None),
             "Do you know what it is."
         );
+    }
+
+    #[test]
+    fn agreement_after_the_rewritten_subject() {
+        let he = Some(Pronouns::HeHim);
+        let she = Some(Pronouns::SheHer);
+        assert_eq!(
+            pipeline("i-i think i need to go clean", Speaker::Patient, he),
+            "He thinks he needs to go clean."
+        );
+        assert_eq!(
+            pipeline(
+                "i do n't think you need to follow up with the surgeon",
+                Speaker::Clinician,
+                he
+            ),
+            "I don't think he needs to follow up with the surgeon."
+        );
+        assert_eq!(
+            pipeline(
+                "so i know you said that you like to do a lot of travel",
+                Speaker::Clinician,
+                she
+            ),
+            "I know she said that she likes to do a lot of travel."
+        );
+        assert_eq!(
+            pipeline(
+                "that's what we expected so do you have a family history of kidney stones",
+                Speaker::Clinician,
+                she
+            ),
+            "That's what we expected so does she have a family history of kidney stones."
+        );
+        // "have you" keeps its object reading.
+        assert_eq!(
+            pipeline("i have you on lisinopril", Speaker::Clinician, she),
+            "I have her on lisinopril."
+        );
+    }
+
+    #[test]
+    fn acknowledgements_politeness_and_spoken_adverbs_go() {
+        let he = Some(Pronouns::HeHim);
+        assert_eq!(
+            pipeline(
+                "that's okay we will just continue to monitor that",
+                Speaker::Clinician,
+                he
+            ),
+            "We will continue to monitor that."
+        );
+        assert_eq!(
+            pipeline(
+                "that's okay . are you taking the lisinopril",
+                Speaker::Clinician,
+                he
+            ),
+            "Is he taking the lisinopril."
+        );
+        assert_eq!(
+            pipeline(
+                "if it's okay with you i would like to do a quick physical exam",
+                Speaker::Clinician,
+                he
+            ),
+            "I would like to do a quick physical exam."
+        );
+        assert_eq!(
+            pipeline("it's just really bad", Speaker::Patient, he),
+            "It's bad."
+        );
+        assert_eq!(
+            pipeline(
+                "it does n't really hurt , not just now",
+                Speaker::Patient,
+                he
+            ),
+            "It doesn't really hurt, not just now."
+        );
+        // An acknowledgement that is the whole finding stays.
+        assert_eq!(
+            pipeline("that's fine", Speaker::Clinician, he),
+            "That's fine."
+        );
+    }
+
+    #[test]
+    fn a_sentence_without_its_subject_takes_the_patient() {
+        assert!(opens_with_finite_verb(&tokenize("quit 10 years ago")));
+        assert!(opens_with_finite_verb(&tokenize("had a fever last week")));
+        assert!(!opens_with_finite_verb(&tokenize("left knee pain")));
+        assert!(!opens_with_finite_verb(&tokenize(
+            "a little bit of tingling"
+        )));
     }
 
     #[test]
@@ -1610,7 +1862,7 @@ mod tests {
                 Speaker::Patient,
                 Some(Pronouns::HeHim)
             ),
-            "He got really winded. it really surprised him."
+            "He got winded. it surprised him."
         );
         assert_eq!(
             pipeline(

@@ -5,7 +5,8 @@
 //! normalisation, its own list of connectives; only word lists come from [`crate::words`]. A
 //! sentence is supported when it has at least one evidence link to an existing segment and every
 //! word of it is, after the checker's normalisation (contractions, number words, a few unit
-//! spellings, `-s` inflections, forms of be/have/do), either in [`CHECKER_CONNECTIVES`] or among
+//! spellings, `-s` inflections, forms of be/have/do, a stutter written as one hyphenated word —
+//! "i-i" is "i"), either in [`CHECKER_CONNECTIVES`] or among
 //! the words of the linked segments; and when a condition that the insights mark as negated (in
 //! every mention in the linked segments) is only written with a negation word in the sentence,
 //! one marked as a family member's with a family word, and one marked hypothetical with a hedge.
@@ -80,6 +81,13 @@ fn checker_words(text: &str) -> Vec<String> {
             if numeric(a) && numeric(b) {
                 raw.push(a.to_owned());
                 raw.push(b.to_owned());
+                continue;
+            }
+        }
+        // A stutter written as one hyphenated word ("i-i", "we-we") is that word.
+        if let Some((first, _)) = w.split_once('-') {
+            if !first.is_empty() && w.split('-').all(|part| part == first) {
+                raw.push(first.to_owned());
                 continue;
             }
         }
@@ -472,6 +480,14 @@ mod tests {
                 score: None,
             }),
         }
+    }
+
+    #[test]
+    fn a_hyphenated_stutter_is_its_word() {
+        let seg = "on physical examination , i-i do hear a slight murmur .";
+        assert!(check_sentence("I do hear a slight murmur.", &[seg], &[]).is_ok());
+        // Only a repetition: the parts of another hyphenated word are not words of it.
+        assert!(check_sentence("I hear a murmur.", &["we-i hear a murmur"], &[]).is_err());
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub enum Content {
     PhysicalExamination,
     /// Results of tests, imaging and labs.
     DiagnosticResults,
+    /// The clinician's one-line summary of the patient (age, history, reason for the visit),
+    /// restated at the head of the assessment.
+    PatientSummary,
+    /// The problems the clinician named in the assessment and plan, one per line.
+    Problems,
     /// The clinician's impression and diagnoses.
     Assessment,
     /// Orders, prescriptions, referrals, follow-up.
@@ -61,7 +66,7 @@ pub enum Content {
 }
 
 impl Content {
-    pub const ALL: [Content; 16] = [
+    pub const ALL: [Content; 18] = [
         Content::ChiefComplaint,
         Content::HistoryOfPresentIllness,
         Content::ReviewOfSystems,
@@ -72,6 +77,8 @@ impl Content {
         Content::Allergies,
         Content::PhysicalExamination,
         Content::DiagnosticResults,
+        Content::PatientSummary,
+        Content::Problems,
         Content::Assessment,
         Content::Plan,
         Content::Goals,

@@ -29,7 +29,14 @@ pub(super) const TRAILING_TAGS: &[&str] =
 
 /// Verbs that report a result: an objective sentence with one is not only an announced
 /// examination ("let me look … the x-ray shows").
-pub(super) const RESULT_VERBS: &[&str] = &["shows", "showed", "came back", "revealed"];
+pub(super) const RESULT_VERBS: &[&str] = &[
+    "shows",
+    "showed",
+    "came back",
+    "revealed",
+    "demonstrates",
+    "demonstrated",
+];
 
 /// Introductions of the chief complaint ("presents today with X"), tried in this order, found
 /// anywhere in the sentence.
@@ -37,6 +44,8 @@ pub(super) const COMPLAINT_CUES: &[&str] = &[
     "presents today with",
     "presents with",
     "presenting with",
+    "presents today for",
+    "presents for",
     "here today for",
     "here for",
     "following up on",
@@ -144,6 +153,9 @@ pub(super) const INTRO: &[&str] = &[
     "in today for",
     "history of",
 ];
+
+/// An age as the clinician's introduction gives it ("a 58-year-old male").
+pub(super) const AGES: &[&str] = &["year-old", "year old", "month-old", "month old"];
 
 /// Tests and their results: an objective clinician sentence with one (and no vital sign) is a
 /// diagnostic result.
@@ -385,7 +397,15 @@ pub(super) const ASSESS: &[&str] = &[
 
 /// The clinician announcing the assessment and plan: it starts there, whatever the section
 /// model says about the sentences after.
-pub(super) const AP_ANNOUNCE: &[&str] = &["assessment and plan", "impression and plan"];
+/// Also the clinician taking up the first problem ("for your first problem, your
+/// hypertension"), which dictated visits do without announcing the assessment.
+pub(super) const AP_ANNOUNCE: &[&str] = &[
+    "assessment and plan",
+    "impression and plan",
+    "assessment and my plan",
+    "first problem",
+    "first issue",
+];
 
 /// First words of an answer that is a full sentence (a subject); an answer that opens
 /// otherwise and has no finite verb ([`FINITE_VERBS`]) is a fragment, joined to the question.
