@@ -42,3 +42,73 @@ fn postgres_passes_the_job_store_suite_and_migrates_once() {
         "{newer}"
     );
 }
+
+/// Many workers, one queue: concurrent claimers share 20 queued jobs with no job claimed
+/// twice; a worker that stops heartbeating loses its job to another after the lease, and its
+/// late writes no longer apply.
+#[test]
+fn postgres_claims_each_job_once_and_reclaims_an_expired_lease() {
+    use fhirscribe::healthscribe::MedicalScribeJobStatus;
+    use fhirscribe::store::jobs::JobStore;
+    use std::time::Duration;
+
+    let pg = common::postgres::Postgres::start();
+    let store = PgJobStore::connect(&pg.database("claims"), 16).unwrap();
+    for i in 0..20 {
+        store
+            .create_job(&conformance::record(&store, &format!("job-{i:02}")), 100)
+            .unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let claimed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let (store, claimed) = (&store, &claimed);
+            s.spawn(move || {
+                let worker = format!("worker-{w}");
+                while let Some(job) = store.claim_next(&worker, lease).unwrap() {
+                    assert_eq!(job.status, MedicalScribeJobStatus::InProgress);
+                    assert_eq!(job.run, 1);
+                    claimed.lock().unwrap().push(job.name);
+                }
+            });
+        }
+    });
+    let mut claimed = claimed.into_inner().unwrap();
+    claimed.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).collect();
+    assert_eq!(claimed, want, "every job claimed exactly once");
+    assert!(store.claim_next("worker-9", lease).unwrap().is_none());
+
+    // A lease that expires: another worker takes the job over, and the first one's
+    // heartbeat and late finish are refused.
+    let late = conformance::record(&store, "late");
+    store.create_job(&late, 100).unwrap();
+    let short = Duration::from_millis(300);
+    let mut first = store.claim_next("a", short).unwrap().unwrap();
+    assert_eq!(first.name, "late");
+    assert!(store.heartbeat("late", "a", short).unwrap());
+    assert!(
+        !store.heartbeat("late", "b", short).unwrap(),
+        "not b's lease"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut second = store.claim_next("b", lease).unwrap().expect("re-claimed");
+    assert_eq!(second.name, "late");
+    assert_eq!(second.run, first.run + 1);
+    assert!(
+        !store.heartbeat("late", "a", short).unwrap(),
+        "a lost its lease"
+    );
+    first.status = MedicalScribeJobStatus::Completed;
+    assert!(!store.finish_job(&first, &[("t.json", b"a")], None).unwrap());
+    second.status = MedicalScribeJobStatus::Completed;
+    assert!(store
+        .finish_job(&second, &[("t.json", b"b")], None)
+        .unwrap());
+    assert_eq!(store.artifact("late", "t.json").unwrap().unwrap(), b"b");
+    assert!(
+        store.claim_next("c", lease).unwrap().is_none(),
+        "a finished job is not claimable"
+    );
+}

@@ -24,8 +24,9 @@ use crate::healthscribe::MedicalScribeJobStatus;
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 /// The numbered migrations, oldest first. Never edit one that shipped: add another.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
     "CREATE TABLE jobs (
         name TEXT PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -58,7 +59,16 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
      INSERT INTO job_count (n) VALUES (0);
      CREATE SEQUENCE job_seq;
      CREATE TABLE ready_probe (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), at_ms BIGINT NOT NULL);",
-)];
+    ),
+    (
+        2,
+        // Claims by many workers: who runs a job and until when (a lease renewed by heartbeats;
+        // an expired one may be claimed again).
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+         ALTER TABLE jobs ADD COLUMN lease_until TIMESTAMPTZ;
+         CREATE INDEX jobs_claimable ON jobs (seq) WHERE status IN ('QUEUED', 'IN_PROGRESS');",
+    ),
+];
 
 fn db_err(e: postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {e}"))
@@ -220,6 +230,74 @@ impl PgJobStore {
                 r.get::<_, String>(0) == job.id && r.get::<_, i32>(1) == run as i32
             }),
         )
+    }
+}
+
+impl PgJobStore {
+    /// Claims the oldest job that is queued, or running under a lease that expired (its
+    /// worker died), for `worker` until `lease` from now: the record comes back IN_PROGRESS
+    /// with its run counted up, so the earlier run's writes no longer apply. `FOR UPDATE SKIP
+    /// LOCKED` lets any number of workers claim at once without waiting on each other, and
+    /// no job goes to two of them.
+    pub fn claim_next(
+        &self,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.tx(IsolationLevel::ReadCommitted, |tx| {
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT name, record FROM jobs
+                     WHERE status = 'QUEUED' OR (status = 'IN_PROGRESS' AND lease_until < now())
+                     ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1",
+                    &[],
+                )
+                .map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            let name: String = row.get(0);
+            let mut job: JobRecord = decode(&name, row.get(1))?;
+            job.run += 1;
+            job.status = MedicalScribeJobStatus::InProgress;
+            job.start_time = Some(crate::healthscribe::DateTime::now());
+            tx.execute(
+                "UPDATE jobs SET status = $2, run = $3, record = $4, lease_owner = $5,
+                        lease_until = now() + make_interval(secs => $6)
+                 WHERE name = $1",
+                &[
+                    &job.name,
+                    &status_name(job.status),
+                    &(job.run as i32),
+                    &encode(&job)?,
+                    &worker,
+                    &lease.as_secs_f64(),
+                ],
+            )
+            .map_err(db_err)?;
+            Self::audit_in(tx, "claimed", &job.name, Some(worker.to_owned()))?;
+            Ok(Some(job))
+        })
+    }
+
+    /// Extends `worker`'s lease on a job it runs; false when the lease is no longer its own
+    /// (it expired and another worker claimed the job, or the job was deleted).
+    pub fn heartbeat(
+        &self,
+        name: &str,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.tx(IsolationLevel::ReadCommitted, |tx| {
+            Ok(tx
+                .execute(
+                    "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
+                     WHERE name = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS'",
+                    &[&name, &worker, &lease.as_secs_f64()],
+                )
+                .map_err(db_err)?
+                == 1)
+        })
     }
 }
 
