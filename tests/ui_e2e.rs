@@ -12,7 +12,7 @@ mod common;
 
 use std::process::Command;
 
-use common::peers::{fhir, free_port, peer_script, peers_npm, Authz, Hfs, HfsOptions};
+use common::peers::{free_port, peer_script, peers_npm, Authz, Hfs, HfsOptions};
 use common::serve::{spawn_app, AppOptions};
 use serde_json::{json, Value};
 
@@ -26,37 +26,22 @@ fn a_clinician_launches_reviews_edits_and_signs_in_a_real_browser() {
     let hfs = Hfs::start(HfsOptions::with_auth(&authz));
     assert_eq!(hfs.base_url(), hfs_base);
     let admin = authz.backend_token("system/*.cruds");
-    for (ty, id, body) in [
-        (
-            "Patient",
-            "pe2e",
+    common::review::seed(
+        &hfs_base,
+        &admin,
+        &[
             json!({"resourceType": "Patient", "id": "pe2e",
             "name": [{"given": ["Grace"], "family": "Hopper"}], "birthDate": "1956-12-09"}),
-        ),
-        (
-            "Encounter",
-            "ee2e",
             json!({"resourceType": "Encounter", "id": "ee2e", "status": "in-progress",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
             "type": [{"text": "Knee pain visit"}],
             "subject": {"reference": "Patient/pe2e"}, "period": {"start": "2026-12-06T10:00:00Z"}}),
-        ),
-    ] {
-        let (s, b) = fhir(
-            "PUT",
-            &format!("{hfs_base}/{ty}/{id}"),
-            Some(&admin),
-            Some(&body),
-        );
-        assert!(s == 200 || s == 201, "{s} {b}");
-    }
+        ],
+    );
     let _app = spawn_app(AppOptions {
         issuers: vec![authz.issuer().to_string()],
         port: Some(port),
-        extra_toml: format!(
-            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n",
-            Authz::APP_CLIENT_ID
-        ),
+        extra_toml: common::review::app_toml(&hfs_base),
         ..Default::default()
     });
     let shots = std::env::var("FHIRSCRIBE_SCREENSHOTS")

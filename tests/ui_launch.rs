@@ -24,6 +24,15 @@ fn get(url: &str, cookie: &str) -> (u16, String, Option<String>) {
     (r.status(), r.into_string().unwrap_or_default(), set_cookie)
 }
 
+/// The session's CSRF token, from a page's `<meta name="csrf">`.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
 fn post_form(url: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let r = match agent.post(url).set("Cookie", cookie).send_form(form) {
@@ -44,36 +53,24 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     let hfs = Hfs::start(HfsOptions::with_auth(&authz));
     assert_eq!(hfs.base_url(), hfs_base);
     let admin = authz.backend_token("system/*.cruds");
-    for (ty, id, body) in [
-        (
-            "Patient",
-            "p9",
+    common::review::seed(
+        &hfs_base,
+        &admin,
+        &[
             json!({"resourceType": "Patient", "id": "p9",
             "name": [{"given": ["Ada"], "family": "Lovelace"}], "birthDate": "1960-12-10"}),
-        ),
-        (
-            "Encounter",
-            "e9",
             json!({"resourceType": "Encounter", "id": "e9", "status": "in-progress",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
             "type": [{"text": "Follow-up visit"}],
             "subject": {"reference": "Patient/p9"}, "period": {"start": "2026-12-06T09:00:00Z"}}),
-        ),
-    ] {
-        let (s, b) = fhir(
-            "PUT",
-            &format!("{hfs_base}/{ty}/{id}"),
-            Some(&admin),
-            Some(&body),
-        );
-        assert!(s == 200 || s == 201, "{s} {b}");
-    }
+        ],
+    );
     let app = spawn_app(AppOptions {
         issuers: vec![authz.issuer().to_string()],
         port: Some(port),
         extra_toml: format!(
-            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n\n[ui]\nsession_idle_secs = 5\n",
-            Authz::APP_CLIENT_ID
+            "{}\n[ui]\nsession_idle_secs = 5\n",
+            common::review::app_toml(&hfs_base)
         ),
         ..Default::default()
     });
@@ -99,12 +96,7 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     // A recording uploaded from the encounter page becomes a job of this patient and
     // encounter; the review page shows the note beside the transcript, every sentence naming
     // segments that are on the page.
-    let csrf = page
-        .split("name=\"csrf\" content=\"")
-        .nth(1)
-        .and_then(|p| p.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&page);
     let audio = common::serve::clip(&common::repo_path("samples/encounter.flac"), 40.0);
     let post_audio = |csrf: Option<&str>| {
         let agent = ureq::AgentBuilder::new().redirects(0).build();
@@ -365,12 +357,7 @@ fn an_ehr_launch_opens_the_patients_encounter_page_and_refusals_leave_no_session
     )
     .cookie_header();
     let (_, other_page, _) = get(&format!("{app_url}/app"), &other);
-    let other_csrf = other_page
-        .split("name=\"csrf\" content=\"")
-        .nth(1)
-        .and_then(|p| p.split('"').next())
-        .unwrap()
-        .to_owned();
+    let other_csrf = csrf_of(&other_page);
     let agent = ureq::AgentBuilder::new().build();
     let started = agent
         .post(&format!("{app_url}/app/jobs"))
@@ -486,22 +473,15 @@ fn an_expired_access_token_is_refreshed_with_the_refresh_token() {
     let hfs = Hfs::start(HfsOptions::with_auth(&authz));
     assert_eq!(hfs.base_url(), hfs_base);
     let admin = authz.backend_token("system/*.cruds");
-    let (s, b) = fhir(
-        "PUT",
-        &format!("{hfs_base}/Patient/p5"),
-        Some(&admin),
-        Some(
-            &json!({"resourceType": "Patient", "id": "p5", "name": [{"text": "Mary Somerville"}]}),
-        ),
+    common::review::seed(
+        &hfs_base,
+        &admin,
+        &[json!({"resourceType": "Patient", "id": "p5", "name": [{"text": "Mary Somerville"}]})],
     );
-    assert!(s == 200 || s == 201, "{s} {b}");
     let app = spawn_app(AppOptions {
         issuers: vec![authz.issuer().to_string()],
         port: Some(port),
-        extra_toml: format!(
-            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n",
-            Authz::APP_CLIENT_ID
-        ),
+        extra_toml: common::review::app_toml(&hfs_base),
         ..Default::default()
     });
     let cookie = browse(
@@ -532,9 +512,8 @@ fn with_backend_write_back_the_signed_note_goes_through_the_outbox() {
         issuers: vec![authz.issuer().to_string()],
         port: Some(port),
         extra_toml: format!(
-            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n\n\
-[ehr.smart]\nclient_id = \"{}\"\nprivate_key_file = \"{}\"\nkey_id = \"{}\"\nalg = \"RS384\"\n\n[ui]\nsign_write = \"backend\"\n",
-            Authz::APP_CLIENT_ID,
+            "{}\n[ehr.smart]\nclient_id = \"{}\"\nprivate_key_file = \"{}\"\nkey_id = \"{}\"\nalg = \"RS384\"\n\n[ui]\nsign_write = \"backend\"\n",
+            common::review::app_toml(&hfs_base),
             Authz::BACKEND_CLIENT_ID,
             authz.client_private_key_path().display(),
             authz.kid()
@@ -547,12 +526,7 @@ fn with_backend_write_back_the_signed_note_goes_through_the_outbox() {
     )
     .cookie_header();
     let (_, page, _) = get(&format!("{app_url}/app"), &cookie);
-    let csrf = page
-        .split("name=\"csrf\" content=\"")
-        .nth(1)
-        .and_then(|p| p.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&page);
     let audio = common::serve::clip(&common::repo_path("samples/encounter.flac"), 30.0);
     let agent = ureq::AgentBuilder::new().build();
     let started: serde_json::Value = agent

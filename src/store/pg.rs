@@ -217,6 +217,25 @@ impl PgJobStore {
         Ok(())
     }
 
+    /// Writes `job`'s record and the columns derived from it.
+    fn store_record(
+        tx: &mut Transaction<'_>,
+        job: &JobRecord,
+        record: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE jobs SET status = $2, run = $3, record = $4 WHERE name = $1",
+            &[
+                &job.name,
+                &status_name(job.status),
+                &(job.run as i32),
+                record,
+            ],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Whether the stored record is `job`'s creation at run `run` (locks the row).
     fn is_current(tx: &mut Transaction<'_>, job: &JobRecord, run: u32) -> Result<bool, StoreError> {
         let row = tx
@@ -393,16 +412,7 @@ impl JobStore for PgJobStore {
             if !Self::is_current(tx, job, expected_run)? {
                 return Ok(false);
             }
-            tx.execute(
-                "UPDATE jobs SET status = $2, run = $3, record = $4 WHERE name = $1",
-                &[
-                    &job.name,
-                    &status_name(job.status),
-                    &(job.run as i32),
-                    &record,
-                ],
-            )
-            .map_err(db_err)?;
+            Self::store_record(tx, job, &record)?;
             Self::audit_in(tx, event, &job.name, None)?;
             Ok(true)
         })
@@ -436,16 +446,7 @@ impl JobStore for PgJobStore {
                 tx.execute("DELETE FROM media WHERE id = $1", &[&id])
                     .map_err(db_err)?;
             }
-            tx.execute(
-                "UPDATE jobs SET status = $2, run = $3, record = $4 WHERE name = $1",
-                &[
-                    &job.name,
-                    &status_name(job.status),
-                    &(job.run as i32),
-                    &record,
-                ],
-            )
-            .map_err(db_err)?;
+            Self::store_record(tx, job, &record)?;
             Self::audit_in(tx, event, &job.name, Some(names.join(",")))?;
             Ok(true)
         })

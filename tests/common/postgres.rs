@@ -36,19 +36,24 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs a server binary, as `postgres` when we are root.
-fn run(bin: &Path, tool: &str, args: &[&str]) {
+/// A server binary's command, run as `postgres` when we are root.
+fn command(bin: &Path, tool: &str) -> Command {
     let exe = bin.join(tool);
-    let out = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&exe)
-            .args(args)
-            .output()
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(exe);
+        c
     } else {
-        Command::new(&exe).args(args).output()
+        Command::new(exe)
     }
-    .unwrap_or_else(|e| panic!("{tool}: {e}"));
+}
+
+/// Runs a server binary; panics with its output when it fails.
+fn run(bin: &Path, tool: &str, args: &[&str]) {
+    let out = command(bin, tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
     assert!(
         out.status.success(),
         "{tool} {args:?}: {}{}",
@@ -149,22 +154,14 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let exe = self.bin.join("pg_ctl");
-        let args = [
-            "-D",
-            data.to_str().unwrap_or_default(),
-            "-m",
-            "immediate",
-            "stop",
-        ];
-        let _ = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&exe).args(args).output()
-        };
+        let _ = command(&self.bin, "pg_ctl")
+            .args([
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
     }
 }

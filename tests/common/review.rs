@@ -4,7 +4,29 @@
 
 use serde_json::Value;
 
-use super::peers::fhir;
+use super::peers::{fhir, Authz};
+
+/// Writes each resource to the EHR at its own id (`PUT Type/id`), as the test's seed data.
+pub fn seed(hfs_base: &str, token: &str, resources: &[Value]) {
+    for r in resources {
+        let url = format!(
+            "{hfs_base}/{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        let (s, b) = fhir("PUT", &url, Some(token), Some(r));
+        assert!(s == 200 || s == 201, "{s} {b}");
+    }
+}
+
+/// The `[[ehr]]` block of a review-app test: HFS at `hfs_base` as EHR `main`, the review app
+/// registered as the authorization server's public client.
+pub fn app_toml(hfs_base: &str) -> String {
+    format!(
+        "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{hfs_base}\"\n\n[ehr.app]\nclient_id = \"{}\"\n",
+        Authz::APP_CLIENT_ID
+    )
+}
 
 /// The signed note: the encounter has exactly one note DocumentReference, `final`, signed by
 /// `signer`, whose Markdown holds every text of `must_contain`; the removed Condition is
