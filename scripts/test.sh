@@ -11,7 +11,7 @@ cargo clippy --all-targets -- -D warnings
 scripts/peers/install.sh  # FHIR server, SMART authz server, validator for the integration tests
 
 cargo build --bin fhirscribe
-"$CARGO_TARGET_DIR/debug/fhirscribe" models fetch --only tiny.en,vad,ort
+"$CARGO_TARGET_DIR/debug/fhirscribe" models fetch --only tiny.en,vad,ort,segmentation,speaker-embedding
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e

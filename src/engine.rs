@@ -33,6 +33,8 @@ pub enum EngineError {
     Asr(#[from] AsrError),
     #[error("loading FHIR rules: {0}")]
     Fhir(String),
+    #[error("loading speaker diarization models: {0}")]
+    Diarize(String),
     #[error("an engine needs at least one recognizer")]
     NoWorkers,
 }
@@ -102,11 +104,24 @@ impl Engine {
             threads: cfg.threads(),
             ..WhisperOptions::default()
         };
+        // Speaker diarization is loaded where its models are installed (`models fetch --only
+        // segmentation,speaker-embedding`); a diarization job without them fails by name.
+        let seg = cfg.models_dir().join(crate::models::SEGMENTATION);
+        let emb = cfg.models_dir().join(crate::models::SPEAKER_EMBEDDING);
         let mut workers = Vec::with_capacity(cfg.workers());
         for _ in 0..cfg.workers() {
+            let diarizer = if seg.is_file() && emb.is_file() {
+                Some(
+                    crate::diarize::acoustic::Diarizer::load(&seg, &emb, &ort, Default::default())
+                        .map_err(|e| EngineError::Diarize(e.to_string()))?,
+                )
+            } else {
+                None
+            };
             workers.push(Models {
                 recognizer: Box::new(WhisperRecognizer::load(&model, opts.clone())?),
                 vad: SileroVad::load(&vad_model, &ort, VadParams::default())?,
+                diarizer,
             });
         }
         let shared = Shared {

