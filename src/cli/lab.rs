@@ -125,6 +125,22 @@ pub enum EvalCommand {
         #[arg(long, default_value_t = 0.25)]
         tolerance: f64,
     },
+    /// Speaker diarization: DER (0.25 s collar: missed + false alarm + confusion, over reference
+    /// speech) and role accuracy (share of aligned reference words whose segment has the
+    /// reference turn's role, CLINICIAN or PATIENT).
+    ///
+    /// Reference format (TSV, `#` comment lines): a header naming the columns `speaker`,
+    /// `role` (optional: CLINICIAN or PATIENT; without it `speaker` is the role, as in
+    /// samples/*.ref.tsv), `begin_s`, `end_s`, `text`; one row per turn, turns may overlap
+    /// (scripts/render_diarization_set.py writes NAME.ref.tsv). Directory mode: REF a folder of
+    /// NAME.ref.tsv and TRANSCRIPT a folder of NAME/transcript.json; prints each file and the
+    /// total (summed errors / summed reference speech; words summed).
+    Diarization {
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long)]
+        transcript: PathBuf,
+    },
 }
 
 /// `fhirscribe clinical …`.
@@ -146,6 +162,10 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             hypotheses,
             terms,
         } => eval_wer(&references, &hypotheses, terms.as_deref())?,
+        EvalCommand::Diarization {
+            reference,
+            transcript,
+        } => eval_diarization(&reference, &transcript)?,
         EvalCommand::Segments {
             reference,
             transcript,
@@ -273,6 +293,43 @@ fn eval_notes(
             .with_context(|| format!("writing notes to {}", dir.display()))?;
     }
     out!("{}", report.to_text(label));
+    Ok(())
+}
+
+fn eval_diarization(reference: &Path, transcript: &Path) -> Result<()> {
+    let one = |r: &Path, t: &Path| -> Result<lab::diarization::Report> {
+        let turns = lab::diarization::parse_reference(
+            &std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+        Ok(lab::diarization::evaluate(&turns, &read_transcript(t)?))
+    };
+    if !reference.is_dir() {
+        outln!("{}", one(reference, transcript)?);
+        return Ok(());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(reference)
+        .with_context(|| format!("reading {}", reference.display()))?
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".ref.tsv").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    let mut total = lab::diarization::Report::default();
+    let mut done = 0;
+    for n in &names {
+        let t = transcript.join(n).join("transcript.json");
+        if !t.is_file() {
+            outln!("{n}	no transcript at {}", t.display());
+            continue;
+        }
+        let r = one(&reference.join(format!("{n}.ref.tsv")), &t)?;
+        outln!("{n}	{r}");
+        total.add(&r);
+        done += 1;
+    }
+    outln!("TOTAL ({done} files)\t{total}");
     Ok(())
 }
 

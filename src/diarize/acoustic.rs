@@ -7,7 +7,8 @@
 //!    arbitrarily.
 //! 2. **Linking**: in the 5 s two consecutive windows share, a local speaker of each that is
 //!    active on the same frames (IoU ≥ 0.5) is the same voice; linked local speakers form a
-//!    *piece* (cut after 30 s of speech, so one wrong link cannot merge two people for good).
+//!    *piece* (cut after 10 s of speech, so one wrong link, or two voices the segmentation model took for
+//!    one, cannot merge two people for long).
 //!    Each window decides the frames of its central part only.
 //! 3. **Embedding** (WeSpeaker ResNet34 of pyannote community-1, ORT): one per piece, from up
 //!    to [`DiarizeParams::embed_secs`] of its clean (non-overlapped) speech, longest runs first.
@@ -65,9 +66,9 @@ impl Default for DiarizeParams {
     fn default() -> Self {
         Self {
             step: 5 * SR,
-            threshold: 0.6,
-            embed_secs: 4.0,
-            piece_secs: 30.0,
+            threshold: 0.55,
+            embed_secs: 2.5,
+            piece_secs: 10.0,
             min_piece_secs: 0.3,
             min_speaker_secs: 4.0,
             min_flip_secs: 0.25,

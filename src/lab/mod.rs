@@ -10,6 +10,7 @@
 //! [`crate::note::support`], the section trainer [`crate::clinical::sections::train`]).
 
 // Speech and transcript figures.
+pub mod diarization;
 pub mod segments;
 pub mod wer;
 
