@@ -525,7 +525,8 @@ mod tests {
         let ok = format!("file://{}", media.join("a.wav").display());
         let spec = JobSpec::from_request(&request("j", &ok), &cfg).unwrap();
         assert!(matches!(&spec.media, MediaSource::File { path } if path.ends_with("a.wav")));
-        assert_eq!(spec.speakers, SpeakerMode::Single);
+        // ShowSpeakerLabels with MaxSpeakerLabels 2: diarization into at most 2 speakers.
+        assert_eq!(spec.speakers, SpeakerMode::Diarize { max_speakers: 2 });
         let escape = format!("file://{}/../secret.wav", media.display());
         let e = JobSpec::from_request(&request("j", &escape), &cfg).unwrap_err();
         assert_eq!(

@@ -74,7 +74,13 @@ fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
         roles,
         BTreeSet::from(["CLINICIAN_0".to_string(), "PATIENT_0".to_string()])
     );
-    let info = c.extensions.as_ref().unwrap().speaker_roles.as_ref().unwrap();
+    let info = c
+        .extensions
+        .as_ref()
+        .unwrap()
+        .speaker_roles
+        .as_ref()
+        .unwrap();
     assert_eq!(info.len(), 2, "{info:?}");
     assert!(info.iter().all(|s| !s.unsure), "{info:?}");
     assert!(c
@@ -87,7 +93,9 @@ fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
         t.conversation
             .transcript_segments
             .iter()
-            .filter(|s| s.participant_details.participant_role.role == MedicalScribeParticipantRole::Patient)
+            .filter(|s| {
+                s.participant_details.participant_role.role == MedicalScribeParticipantRole::Patient
+            })
             .map(|s| s.content.to_lowercase())
             .collect::<Vec<_>>()
             .join(" ")
@@ -114,8 +122,17 @@ fn one_voice_cannot_be_given_a_role() {
         )
         .unwrap();
     let c = &out.transcript.conversation;
-    let info = c.extensions.as_ref().unwrap().speaker_roles.as_ref().unwrap();
+    let info = c
+        .extensions
+        .as_ref()
+        .unwrap()
+        .speaker_roles
+        .as_ref()
+        .unwrap();
     assert_eq!(info.len(), 1, "{info:?}");
     assert!(info[0].unsure);
-    assert!(c.transcript_segments.iter().all(|s| s.role_confidence() == 0.0));
+    assert!(c
+        .transcript_segments
+        .iter()
+        .all(|s| s.role_confidence() == 0.0));
 }
