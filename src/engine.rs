@@ -112,7 +112,13 @@ impl Engine {
         for _ in 0..cfg.workers() {
             let diarizer = if seg.is_file() && emb.is_file() {
                 Some(
-                    crate::diarize::acoustic::Diarizer::load(&seg, &emb, &ort, Default::default())
+                    crate::diarize::acoustic::Diarizer::load(
+                        &seg,
+                        &emb,
+                        &ort,
+                        Default::default(),
+                        cfg.threads(),
+                    )
                         .map_err(|e| EngineError::Diarize(e.to_string()))?,
                 )
             } else {

@@ -1,19 +1,18 @@
-//! Who spoke when, from sound alone: segmentation over sliding windows, local speakers linked
-//! across windows, one embedding per linked piece, clustering, then one owner per moment.
+//! Who spoke when, from sound alone: segmentation over sliding windows, one embedding per
+//! turn-sized piece, clustering, then one owner per moment.
 //!
-//! 1. **Segmentation** (pyannote segmentation-3.0, ONNX): 10 s windows every 5 s; each frame
+//! 1. **Segmentation** (pyannote segmentation-3.0, ONNX): 10 s windows every 8 s; each frame
 //!    (16.9 ms) gets one of 7 powerset classes: nobody, one of three local speakers, or a pair
-//!    (overlapped speech). A window's local speakers are consistent inside it but numbered
-//!    arbitrarily.
-//! 2. **Linking**: in the 5 s two consecutive windows share, a local speaker of each that is
-//!    active on the same frames (IoU ≥ 0.5) is the same voice; linked local speakers form a
-//!    *piece* (cut after 10 s of speech, so one wrong link, or two voices the segmentation model took for
-//!    one, cannot merge two people for long).
-//!    Each window decides the frames of its central part only.
-//! 3. **Embedding** (WeSpeaker ResNet34 of pyannote community-1, ORT): one per piece, from up
-//!    to [`DiarizeParams::embed_secs`] of its clean (non-overlapped) speech, longest runs first.
-//!    The model costs about 70 ms of CPU per audio second, so whole pieces are embedded once
-//!    rather than every 1.5 s.
+//!    (overlapped speech). Each window decides the frames of its central part (not the 1 s
+//!    margins it shares with its neighbours, where it has less context).
+//! 2. **Pieces**: a local speaker's run of speech inside one window, ended by a pause of
+//!    0.25 s: about one turn. Local speaker identities are not trusted beyond a turn: two
+//!    similar voices are sometimes one local speaker of the model (seen on the dev set).
+//! 3. **Embedding** (WeSpeaker ResNet34 of pyannote community-1, ORT): one per piece, from the
+//!    middle of its clean (non-overlapped) speech, at most [`DiarizeParams::embed_secs`]. The
+//!    model costs about 70 ms of CPU per audio second, so a piece is embedded once, briefly.
+//!    Pieces too short to embed ("yes") take the speaker of their local speaker's longest piece
+//!    in the window.
 //! 4. **Clustering** ([`super::cluster`]): agglomerative, threshold tuned on the dev set, capped
 //!    at `max_speakers`.
 //! 5. **Owners**: every speech frame gets one owner, the speaker whose turn it is part of: in
@@ -48,9 +47,10 @@ pub struct DiarizeParams {
     pub threshold: f32,
     /// Speech of a piece that is embedded, at most (seconds).
     pub embed_secs: f64,
-    /// A piece is cut after this much speech (seconds).
-    pub piece_secs: f64,
-    /// Pieces with less speech than this are not embedded; their frames go to nobody.
+    /// A local speaker's pause longer than this ends their piece (seconds).
+    pub piece_gap_secs: f64,
+    /// Pieces with less speech than this are not embedded: they take the speaker of the same
+    /// local speaker's longest piece in their window.
     pub min_piece_secs: f64,
     /// A speaker with less speech in all joins the nearest bigger speaker.
     pub min_speaker_secs: f64,
@@ -65,10 +65,10 @@ pub struct DiarizeParams {
 impl Default for DiarizeParams {
     fn default() -> Self {
         Self {
-            step: 5 * SR,
-            threshold: 0.55,
-            embed_secs: 2.5,
-            piece_secs: 10.0,
+            step: 8 * SR,
+            threshold: 0.6,
+            embed_secs: 1.5,
+            piece_gap_secs: 0.25,
             min_piece_secs: 0.3,
             min_speaker_secs: 4.0,
             min_flip_secs: 0.25,
@@ -106,22 +106,23 @@ impl Diarizer {
         embedding: &Path,
         ort_lib: &Path,
         params: DiarizeParams,
+        threads: usize,
     ) -> Result<Self, DiarizeError> {
         let env = crate::asr::vad::ort_environment(ort_lib)
             .map_err(|e| DiarizeError::Runtime(e.to_string()))?;
-        let open = |p: &Path| -> Result<Session, DiarizeError> {
+        let open = |p: &Path, threads: usize| -> Result<Session, DiarizeError> {
             let e =
                 |e: &dyn std::fmt::Display| DiarizeError::Runtime(format!("{}: {e}", p.display()));
             Session::builder(env)
                 .map_err(|x| e(&x))?
-                .with_intra_threads(1)
+                .with_intra_threads(threads)
                 .map_err(|x| e(&x))?
                 .commit_from_file(p)
                 .map_err(|x| e(&x))
         };
         Ok(Self {
-            seg: open(segmentation)?,
-            emb: open(embedding)?,
+            seg: open(segmentation, threads.max(1))?,
+            emb: open(embedding, threads.max(1))?,
             fbank: Fbank::new(),
             params,
         })
@@ -227,98 +228,42 @@ impl Diarizer {
             }
         }
 
-        // Link local speakers of consecutive windows (union-find over (window, local)).
-        let node = |w: usize, k: usize| w * LOCAL + k;
-        let mut parent: Vec<usize> = (0..starts.len() * LOCAL).collect();
-        fn find(p: &mut [usize], mut i: usize) -> usize {
-            while p[i] != i {
-                p[i] = p[p[i]];
-                i = p[i];
-            }
-            i
-        }
-        let min_co = (0.3 * SR as f64 / FRAME as f64) as usize;
-        for w in 1..starts.len() {
-            let shift = starts[w] - starts[w - 1];
-            let off = shift / FRAME; // frame f of w ≈ frame f + off of w-1
-            let mut pairs = Vec::new();
-            for a in 0..LOCAL {
-                for b in 0..LOCAL {
-                    let (mut co, mut un) = (0, 0);
-                    for f in 0..nf.saturating_sub(off) {
-                        let (x1, x2) = (act[w - 1][f + off] >> a & 1, act[w][f] >> b & 1);
-                        co += (x1 & x2) as usize;
-                        un += (x1 | x2) as usize;
-                    }
-                    if co >= min_co && co * 2 >= un {
-                        pairs.push((co as f64 / un as f64, a, b));
-                    }
-                }
-            }
-            pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
-            let (mut used_a, mut used_b) = ([false; LOCAL], [false; LOCAL]);
-            for (_, a, b) in pairs {
-                if !used_a[a] && !used_b[b] {
-                    used_a[a] = true;
-                    used_b[b] = true;
-                    let (ra, rb) = (
-                        find(&mut parent, node(w - 1, a)),
-                        find(&mut parent, node(w, b)),
-                    );
-                    parent[rb] = ra;
-                }
-            }
-        }
-
-        // Pieces: chains cut after `piece_secs` of (decided) speech.
+        // Pieces: runs of one local speaker inside the frames its window decides, cut at a
+        // pause of `piece_gap_secs`. The segmentation model's local identities are reliable
+        // within a turn, not across turns of two similar voices, so every turn-sized piece
+        // gets its own embedding.
         let frame_secs = FRAME as f64 / SR as f64;
-        let mut piece_of = vec![usize::MAX; starts.len() * LOCAL];
-        let mut chain_piece: std::collections::HashMap<usize, (usize, f64)> = Default::default();
-        let mut pieces = 0;
-        let mut speech = vec![0usize; starts.len() * LOCAL];
-        for &o in owner_win.iter().filter(|&&o| o != usize::MAX) {
-            let (w, f) = (o / nf, o % nf);
-            for k in 0..LOCAL {
-                if act[w][f] >> k & 1 == 1 {
-                    speech[node(w, k)] += 1;
-                }
+        let gap = (p.piece_gap_secs / frame_secs).round() as usize;
+        // piece_at[g][k]: piece of local speaker k at global frame g (or MAX).
+        let mut frames_active: Vec<Vec<usize>> = vec![Vec::new(); total_frames];
+        let mut piece_local: Vec<(usize, usize)> = Vec::new(); // (window, local speaker)
+        let mut open: [Option<(usize, usize)>; LOCAL] = [None; LOCAL]; // (piece, last frame)
+        let mut last_win = usize::MAX;
+        for (g, &o) in owner_win.iter().enumerate() {
+            if o == usize::MAX {
+                continue;
             }
-        }
-        for w in 0..starts.len() {
-            for k in 0..LOCAL {
-                let nd = node(w, k);
-                if speech[nd] == 0 {
+            let (w, f) = (o / nf, o % nf);
+            if w != last_win {
+                open = [None; LOCAL];
+                last_win = w;
+            }
+            for (k, slot) in open.iter_mut().enumerate() {
+                if act[w][f] >> k & 1 == 0 {
                     continue;
                 }
-                let root = find(&mut parent, nd);
-                let secs = speech[nd] as f64 * frame_secs;
-                let e = chain_piece.entry(root).or_insert_with(|| {
-                    pieces += 1;
-                    (pieces - 1, 0.0)
-                });
-                if e.1 >= p.piece_secs {
-                    pieces += 1;
-                    *e = (pieces - 1, 0.0);
-                }
-                e.1 += secs;
-                piece_of[nd] = e.0;
+                let pc = match *slot {
+                    Some((pc, last)) if g - last <= gap => pc,
+                    _ => {
+                        piece_local.push((w, k));
+                        piece_local.len() - 1
+                    }
+                };
+                *slot = Some((pc, g));
+                frames_active[g].push(pc);
             }
         }
-
-        // Per global frame: active pieces (bitmask over local speakers → piece ids).
-        let active = |g: usize| -> Vec<usize> {
-            let o = owner_win[g];
-            if o == usize::MAX {
-                return Vec::new();
-            }
-            let (w, f) = (o / nf, o % nf);
-            (0..LOCAL)
-                .filter(|&k| act[w][f] >> k & 1 == 1)
-                .map(|k| piece_of[node(w, k)])
-                .filter(|&pc| pc != usize::MAX)
-                .collect()
-        };
-        let frames_active: Vec<Vec<usize>> = (0..total_frames).map(active).collect();
+        let pieces = piece_local.len();
 
         // Embed each piece from its clean runs, longest first.
         let mut runs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); pieces];
@@ -334,14 +279,13 @@ impl Diarizer {
                 }
             }
         }
+        let min_samples = (p.min_piece_secs * SR as f64) as usize;
         let mut items = Vec::new();
         let mut item_piece = Vec::new();
         let mut weights = Vec::new();
         for pc in 0..pieces {
-            if piece_secs[pc] < p.min_piece_secs {
-                continue;
-            }
-            let mut r = if runs[pc].iter().map(|(a, b)| b - a).sum::<usize>() >= SR / 2 {
+            let clean: usize = runs[pc].iter().map(|(a, b)| b - a).sum();
+            let mut r = if clean >= min_samples {
                 std::mem::take(&mut runs[pc])
             } else {
                 std::mem::take(&mut all_runs[pc])
@@ -354,13 +298,15 @@ impl Diarizer {
                 if got >= budget {
                     break;
                 }
-                let b = b.min(a + budget - got);
-                if b - a >= 400 {
-                    chosen.push((a, b));
-                    got += b - a;
+                // The middle of a long run: its edges are where overlap and pauses blur.
+                let take = (b - a).min(budget - got);
+                let a2 = a + (b - a - take) / 2;
+                if take >= 400 {
+                    chosen.push((a2, a2 + take));
+                    got += take;
                 }
             }
-            if fbank::Fbank::num_frames(got) < 20 {
+            if got < min_samples {
                 continue;
             }
             items.push(self.embed(x, &chosen)?);
@@ -379,6 +325,23 @@ impl Diarizer {
         let mut speaker_of_piece = vec![usize::MAX; pieces];
         for (i, &pc) in item_piece.iter().enumerate() {
             speaker_of_piece[pc] = labels[i];
+        }
+        // Pieces too short to embed ("yes", "mm-hmm") take the speaker of the same local
+        // speaker's longest embedded piece in their window, else of the nearest embedded
+        // piece of that local speaker in a neighbouring window.
+        let mut best_in: std::collections::HashMap<(usize, usize), (f64, usize)> =
+            Default::default();
+        for &pc in &item_piece {
+            let e = best_in.entry(piece_local[pc]).or_insert((0.0, usize::MAX));
+            if piece_secs[pc] > e.0 {
+                *e = (piece_secs[pc], speaker_of_piece[pc]);
+            }
+        }
+        for pc in 0..pieces {
+            if speaker_of_piece[pc] == usize::MAX {
+                let (w, k) = piece_local[pc];
+                speaker_of_piece[pc] = best_in.get(&(w, k)).map_or(usize::MAX, |e| e.1);
+            }
         }
         let speakers = labels.iter().max().map_or(0, |m| m + 1);
         let frame_speakers: Vec<Vec<usize>> = frames_active
