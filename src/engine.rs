@@ -119,7 +119,7 @@ impl Engine {
                         Default::default(),
                         cfg.threads(),
                     )
-                        .map_err(|e| EngineError::Diarize(e.to_string()))?,
+                    .map_err(|e| EngineError::Diarize(e.to_string()))?,
                 )
             } else {
                 None

@@ -34,46 +34,54 @@ pub fn cluster(items: &[Vec<f32>], weights: &[f64], p: ClusterParams) -> Vec<usi
     if n == 0 {
         return Vec::new();
     }
-    // Pairwise item distances; cluster distance = weighted average over member pairs.
-    let d: Vec<Vec<f32>> = (0..n)
+    // Cluster distance = weighted average of member-pair distances (pair weight = product of
+    // item weights), kept in a matrix and updated on each merge (Lance–Williams): O(n²) memory,
+    // O(n²) per merge.
+    let w: Vec<f64> = weights.iter().map(|x| x.max(1e-3)).collect();
+    let mut d: Vec<Vec<f64>> = (0..n)
         .map(|i| {
             (0..n)
-                .map(|j| cosine_distance(&items[i], &items[j]))
+                .map(|j| cosine_distance(&items[i], &items[j]) as f64)
                 .collect()
         })
         .collect();
     let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let link = |a: &[usize], b: &[usize]| -> f32 {
-        let (mut s, mut w) = (0f64, 0f64);
-        for &i in a {
-            for &j in b {
-                let ww = weights[i].max(1e-3) * weights[j].max(1e-3);
-                s += d[i][j] as f64 * ww;
-                w += ww;
-            }
-        }
-        (s / w) as f32
-    };
-    loop {
-        let k = members.len();
-        if k <= 1 {
-            break;
-        }
-        let mut best = (f32::INFINITY, 0, 0);
-        for a in 0..k {
-            for b in a + 1..k {
-                let l = link(&members[a], &members[b]);
-                if l < best.0 {
-                    best = (l, a, b);
+    let mut cw = w.clone();
+    let mut alive: Vec<bool> = vec![true; n];
+    let mut count = n;
+    while count > 1 {
+        let mut best = (f64::INFINITY, 0, 0);
+        for a in (0..n).filter(|&a| alive[a]) {
+            for b in (a + 1..n).filter(|&b| alive[b]) {
+                if d[a][b] < best.0 {
+                    best = (d[a][b], a, b);
                 }
             }
         }
-        if best.0 >= p.threshold && k <= p.max_clusters.max(1) {
+        if best.0 >= p.threshold as f64 && count <= p.max_clusters.max(1) {
             break;
         }
-        let moved = members.remove(best.2);
-        members[best.1].extend(moved);
+        let (_, a, b) = best;
+        for k in (0..n).filter(|&k| alive[k] && k != a && k != b) {
+            let v = (cw[a] * d[k][a] + cw[b] * d[k][b]) / (cw[a] + cw[b]);
+            d[k][a] = v;
+            d[a][k] = v;
+        }
+        cw[a] += cw[b];
+        alive[b] = false;
+        let moved = std::mem::take(&mut members[b]);
+        members[a].extend(moved);
+        count -= 1;
     }
+    let mut dist = d;
+    // Surviving clusters, each with its matrix row.
+    let mut rep: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
+    let mut members: Vec<Vec<usize>> = rep
+        .iter()
+        .map(|&i| std::mem::take(&mut members[i]))
+        .collect();
+    let mut cw: Vec<f64> = rep.iter().map(|&i| cw[i]).collect();
+    let link = |dist: &[Vec<f64>], x: usize, y: usize| dist[x][y];
     // Fold small clusters into the nearest cluster with enough speech.
     let secs = |m: &[usize]| m.iter().map(|&i| weights[i]).sum::<f64>();
     loop {
@@ -86,11 +94,18 @@ pub fn cluster(items: &[Vec<f32>], weights: &[f64], p: ClusterParams) -> Vec<usi
         let Some(s) = small else { break };
         let target = (0..members.len())
             .filter(|&c| c != s && secs(&members[c]) >= secs(&members[s]))
-            .min_by(|&a, &b| {
-                link(&members[s], &members[a]).total_cmp(&link(&members[s], &members[b]))
-            });
+            .min_by(|&a, &b| link(&dist, rep[s], rep[a]).total_cmp(&link(&dist, rep[s], rep[b])));
         let Some(t) = target else { break };
+        let (rs, rt) = (rep[s], rep[t]);
+        for k in 0..n {
+            let v = (cw[t] * dist[k][rt] + cw[s] * dist[k][rs]) / (cw[t] + cw[s]);
+            dist[k][rt] = v;
+            dist[rt][k] = v;
+        }
+        cw[t] += cw[s];
         let moved = members.remove(s);
+        rep.remove(s);
+        cw.remove(s);
         let t = if t > s { t - 1 } else { t };
         members[t].extend(moved);
     }
