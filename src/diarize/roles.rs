@@ -271,10 +271,10 @@ fn turns(words: &[Vec<Word>]) -> Vec<Turn> {
 fn is_question(sentence: &str) -> bool {
     let s = sentence.trim();
     s.ends_with('?')
-        || tokens(s)
+        || (tokens(s)
             .first()
             .is_some_and(|w| QUESTION_STARTS.contains(&w.as_str()))
-            && s.split_whitespace().count() >= 3
+            && s.split_whitespace().count() >= 3)
 }
 
 /// Counts the cues of every speaker.
