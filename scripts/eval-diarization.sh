@@ -3,10 +3,10 @@
 # transcribes every NAME.flac of each split with `--max-speakers` and prints
 # `fhirscribe eval diarization` per file and in total (summed errors / summed reference speech).
 #
-#   scripts/eval-diarization.sh [SET_DIR] [MODEL] [MAX_SPEAKERS]
+#   scripts/eval-diarization.sh [SET_DIR] [MODEL] [MAX_SPEAKERS] [SPLITS]
 #
 # SET_DIR default /var/cache/fhirscribe/diar-eval (subfolders dev/ and heldout/); MODEL default
-# the models folder's ggml-tiny.en.bin; MAX_SPEAKERS default 4. Transcripts go to
+# the models folder's ggml-tiny.en.bin; MAX_SPEAKERS default 4; SPLITS default "dev heldout". Transcripts go to
 # SET_DIR/out-<model>/<split>/NAME/ and are reused when present (delete them to re-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,9 @@ bin="$CARGO_TARGET_DIR/release/fhirscribe"
 set_dir="${1:-/var/cache/fhirscribe/diar-eval}"
 model="${2:-$("$bin" models path)/ggml-tiny.en.bin}"
 max="${3:-4}"
+splits="${4:-dev heldout}"
 tag="$(basename "$model" .bin)"
-for split in dev heldout; do
+for split in $splits; do
   [[ -d "$set_dir/$split" ]] || continue
   out="$set_dir/out-$tag/$split"
   for f in "$set_dir/$split"/*.flac; do

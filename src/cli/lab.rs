@@ -317,17 +317,27 @@ fn eval_diarization(reference: &Path, transcript: &Path) -> Result<()> {
         .collect();
     names.sort();
     let mut total = lab::diarization::Report::default();
+    // Totals by the reference's number of speakers too (two-speaker encounters have their own
+    // targets).
+    let mut by_speakers: std::collections::BTreeMap<usize, (usize, lab::diarization::Report)> =
+        Default::default();
     let mut done = 0;
     for n in &names {
         let t = transcript.join(n).join("transcript.json");
         if !t.is_file() {
-            outln!("{n}	no transcript at {}", t.display());
+            outln!("{n}\tno transcript at {}", t.display());
             continue;
         }
         let r = one(&reference.join(format!("{n}.ref.tsv")), &t)?;
-        outln!("{n}	{r}");
+        outln!("{n}\t{r}");
         total.add(&r);
+        let e = by_speakers.entry(r.ref_speakers).or_default();
+        e.0 += 1;
+        e.1.add(&r);
         done += 1;
+    }
+    for (k, (files, r)) in &by_speakers {
+        outln!("TOTAL {k} speakers ({files} files)\t{r}");
     }
     outln!("TOTAL ({done} files)\t{total}");
     Ok(())

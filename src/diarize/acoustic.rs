@@ -11,10 +11,10 @@
 //! 3. **Embedding** (WeSpeaker ResNet34 of pyannote community-1, ORT): one per piece, from the
 //!    middle of its clean (non-overlapped) speech, at most [`DiarizeParams::embed_secs`]. The
 //!    model costs about 70 ms of CPU per audio second, so a piece is embedded once, briefly.
-//!    Pieces too short to embed ("yes") take the speaker of their local speaker's longest piece
-//!    in the window.
-//! 4. **Clustering** ([`super::cluster`]): agglomerative, threshold tuned on the dev set, capped
-//!    at `max_speakers`.
+//!    Pieces under 0.2 s take the speaker of their local speaker's longest piece in the window.
+//! 4. **Clustering** ([`super::cluster`]): agglomerative over pieces of 0.8 s or more,
+//!    threshold tuned on the dev set, capped at `max_speakers`; shorter pieces (a "Nope.") join
+//!    the nearest speaker's centroid by their own embedding.
 //! 5. **Owners**: every speech frame gets one owner, the speaker whose turn it is part of: in
 //!    overlap, the speaker who was already talking keeps the floor until they stop. Owner flips
 //!    shorter than [`DiarizeParams::min_flip_secs`] inside another speaker's speech are smoothed
@@ -52,6 +52,8 @@ pub struct DiarizeParams {
     /// Pieces with less speech than this are not embedded: they take the speaker of the same
     /// local speaker's longest piece in their window.
     pub min_piece_secs: f64,
+    /// Pieces shorter than this are not clustered but join the nearest speaker found.
+    pub cluster_piece_secs: f64,
     /// A speaker with less speech in all joins the nearest bigger speaker.
     pub min_speaker_secs: f64,
     /// Owner runs shorter than this inside one other speaker's speech are smoothed away.
@@ -69,7 +71,8 @@ impl Default for DiarizeParams {
             threshold: 0.6,
             embed_secs: 1.5,
             piece_gap_secs: 0.25,
-            min_piece_secs: 0.3,
+            min_piece_secs: 0.2,
+            cluster_piece_secs: 0.8,
             min_speaker_secs: 4.0,
             min_flip_secs: 0.25,
             merge_gap_secs: 0.5,
@@ -313,15 +316,50 @@ impl Diarizer {
             item_piece.push(pc);
             weights.push(piece_secs[pc]);
         }
-        let labels = cluster::cluster(
-            &items,
-            &weights,
+        // Cluster the pieces long enough for a steady embedding; short ones ("Nope.", "Yes.")
+        // join the nearest resulting speaker: their embeddings are noisy, but a short answer
+        // is exactly where a role matters, so it is decided by its own voice.
+        let long: Vec<usize> = (0..items.len())
+            .filter(|&i| weights[i] >= p.cluster_piece_secs)
+            .collect();
+        let base: Vec<usize> = if long.len() >= 2 {
+            long
+        } else {
+            (0..items.len()).collect()
+        };
+        let base_items: Vec<Vec<f32>> = base.iter().map(|&i| items[i].clone()).collect();
+        let base_weights: Vec<f64> = base.iter().map(|&i| weights[i]).collect();
+        let base_labels = cluster::cluster(
+            &base_items,
+            &base_weights,
             ClusterParams {
                 threshold: p.threshold,
                 max_clusters: max_speakers,
                 min_cluster_secs: p.min_speaker_secs,
             },
         );
+        let k = base_labels.iter().max().map_or(0, |m| m + 1);
+        let mut centroids = vec![vec![0f32; items.first().map_or(0, Vec::len)]; k];
+        for (j, &i) in base.iter().enumerate() {
+            for (c, v) in centroids[base_labels[j]].iter_mut().zip(&items[i]) {
+                *c += v * weights[i] as f32;
+            }
+        }
+        centroids.iter_mut().for_each(|c| cluster::normalize(c));
+        let mut labels = vec![usize::MAX; items.len()];
+        for (j, &i) in base.iter().enumerate() {
+            labels[i] = base_labels[j];
+        }
+        for (i, l) in labels.iter_mut().enumerate() {
+            if *l == usize::MAX {
+                *l = (0..k)
+                    .min_by(|&a, &b| {
+                        cluster::cosine_distance(&items[i], &centroids[a])
+                            .total_cmp(&cluster::cosine_distance(&items[i], &centroids[b]))
+                    })
+                    .unwrap_or(0);
+            }
+        }
         let mut speaker_of_piece = vec![usize::MAX; pieces];
         for (i, &pc) in item_piece.iter().enumerate() {
             speaker_of_piece[pc] = labels[i];
