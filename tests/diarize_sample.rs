@@ -52,9 +52,15 @@ fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
             |_| {},
         )
         .unwrap();
-    // A genuinely one-channel recording: the mix, as one microphone in the room would hear it.
+    // A genuinely one-channel recording: the sum of the two speakers' channels, as one
+    // microphone in the room would hear them (each voice at its own level; this is how
+    // scripts/render_dialogue.py writes its `.mono.flac`).
     let mono = Pcm {
-        channels: vec![pcm.mixdown()],
+        channels: vec![pcm.channels[0]
+            .iter()
+            .zip(&pcm.channels[1])
+            .map(|(a, b)| a + b)
+            .collect()],
     };
     let one = common::engine()
         .scribe(
