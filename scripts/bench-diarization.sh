@@ -36,7 +36,7 @@ run() { # name, extra args...
 echo "audio: $audio ($(soxi -D "$audio" 2>/dev/null || echo '?') s), model base, max speakers $max"
 run plain
 run diarized --max-speakers "$max"
-diar_ms="$(grep 'diarization done' "$tmp/diarized.err" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2 | head -1 || true)"
+diar_ms="$(sed 's/\x1b\[[0-9;]*m//g' "$tmp/diarized.err" | grep 'diarization done' | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2 | head -1 || true)"
 p="$(grep -o 'job [0-9.]*' "$tmp/plain.err" | awk '{print $2}' | head -1)"
 d="$(grep -o 'job [0-9.]*' "$tmp/diarized.err" | awk '{print $2}' | head -1)"
 echo "diarization stage: ${diar_ms:-?} ms"

@@ -97,11 +97,14 @@ pub fn cluster(items: &[Vec<f32>], weights: &[f64], p: ClusterParams) -> Vec<usi
             .min_by(|&a, &b| link(&dist, rep[s], rep[a]).total_cmp(&link(&dist, rep[s], rep[b])));
         let Some(t) = target else { break };
         let (rs, rt) = (rep[s], rep[t]);
-        for k in 0..n {
-            let v = (cw[t] * dist[k][rt] + cw[s] * dist[k][rs]) / (cw[t] + cw[s]);
-            dist[k][rt] = v;
-            dist[rt][k] = v;
+        let col: Vec<f64> = dist
+            .iter()
+            .map(|row| (cw[t] * row[rt] + cw[s] * row[rs]) / (cw[t] + cw[s]))
+            .collect();
+        for (row, &v) in dist.iter_mut().zip(&col) {
+            row[rt] = v;
         }
+        dist[rt].clone_from(&col);
         cw[t] += cw[s];
         let moved = members.remove(s);
         rep.remove(s);
