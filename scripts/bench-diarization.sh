@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${FHIRSCRIBE_HOME:-/var/cache/fhirscribe}/target}"
-cargo build --release --bin fhirscribe >&2
+# NO_BUILD=1 uses the release binary as built (e.g. to re-run without a rebuild).
+[[ "${NO_BUILD:-0}" == 1 ]] || cargo build --release --bin fhirscribe >&2
 bin="$CARGO_TARGET_DIR/release/fhirscribe"
 "$bin" models fetch --only base,vad,ort,segmentation,speaker-embedding >&2
 tmp="$(mktemp -d)"
@@ -19,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 audio="${1:-}"
 if [[ -z "$audio" ]]; then
   audio="$tmp/encounter.mono.wav"
-  sox samples/encounter.flac -c 1 "$audio" remix 1,2v0.5 2>/dev/null || sox samples/encounter.flac -c 1 "$audio"
+  sox samples/encounter.flac "$audio" remix 1v1,2v1   # L+R: one microphone hearing both
 fi
 max="${2:-4}"
 model="$("$bin" models path)/ggml-base.bin"
