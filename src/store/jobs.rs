@@ -137,6 +137,37 @@ pub trait JobStore: Send + Sync {
     fn audit(&self) -> Result<Vec<AuditEvent>, StoreError>;
     /// A write and flush round trip (readiness).
     fn check_writable(&self) -> Result<(), StoreError>;
+    /// Whether several processes share this store. Their workers then take jobs with
+    /// [`JobStore::claim_next`] instead of an in-process queue, keep them with
+    /// [`JobStore::heartbeat`], and a job whose worker died is claimed again when its lease
+    /// runs out (the embedded store belongs to one process: a stop re-queues its jobs).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims the oldest runnable job for `worker` until `lease` from now: it comes back
+    /// IN_PROGRESS with `run` counted up, so an earlier run's writes no longer apply. Only
+    /// shared stores claim; the others answer `None`.
+    fn claim_next(
+        &self,
+        _worker: &str,
+        _lease: std::time::Duration,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Extends `worker`'s lease on `name`; false when the lease is no longer its own.
+    fn heartbeat(
+        &self,
+        _name: &str,
+        _worker: &str,
+        _lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Jobs waiting for a worker, counted by the store (shared stores; `None` elsewhere, where
+    /// the process's own queue knows).
+    fn queued_count(&self) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
     /// A new, never reused sequence number.
     fn next_seq(&self) -> Result<u64, StoreError>;
 }
