@@ -52,7 +52,7 @@ impl RetryPolicy {
     pub fn for_timeout(request_timeout: Duration) -> Self {
         let d = Self::default();
         let claim_lease =
-            request_timeout.saturating_mul(d.claim_batch as u32) + Duration::from_secs(30);
+            request_timeout.saturating_mul(d.claim_batch as u32) + Duration::from_secs(10);
         Self { claim_lease, ..d }
     }
 
