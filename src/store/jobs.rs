@@ -612,6 +612,17 @@ pub mod conformance {
         s.put_media(&m, b"abc").unwrap();
         assert_eq!(s.media_record("m1").unwrap().unwrap(), m);
         assert_eq!(s.media_bytes("m1").unwrap().unwrap(), b"abc");
+        // Larger than one PostgreSQL chunk row (1 MiB), not a multiple of it, and replaced.
+        let big: Vec<u8> = (0..(2 << 20) + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        s.put_media(&m, &big).unwrap();
+        assert!(
+            s.media_bytes("m1").unwrap().unwrap() == big,
+            "big media round trip"
+        );
+        s.put_media(&m, b"xyz").unwrap();
+        assert_eq!(s.media_bytes("m1").unwrap().unwrap(), b"xyz");
         assert!(s.delete_media("m1").unwrap());
         assert_eq!(s.media_bytes("m1").unwrap(), None);
         assert!(!s.delete_media("m1").unwrap());

@@ -142,7 +142,23 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
          CREATE INDEX fhir_outbox_due ON fhir_outbox (ehr, next_attempt_at) WHERE state = 'PENDING';
          CREATE SEQUENCE fhir_outbox_revision;",
     ),
+    (
+        4,
+        // Audio in rows of at most MEDIA_CHUNK bytes: no single value of hundreds of MiB for
+        // the server to build and the driver to copy. (Rows written by version 1 keep their
+        // one `bytes` value and are still read.)
+        "ALTER TABLE media ALTER COLUMN bytes DROP NOT NULL;
+         CREATE TABLE media_chunks (
+            id TEXT NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+            n INTEGER NOT NULL,
+            bytes BYTEA NOT NULL,
+            PRIMARY KEY (id, n)
+         );",
+    ),
 ];
+
+/// Bytes per `media_chunks` row.
+pub const MEDIA_CHUNK: usize = 1 << 20;
 
 fn db_err(e: postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {e}"))
@@ -432,11 +448,20 @@ impl JobStore for PgJobStore {
         let record = encode(media)?;
         self.tx(IsolationLevel::ReadCommitted, |tx| {
             tx.execute(
-                "INSERT INTO media (id, record, bytes) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, bytes = EXCLUDED.bytes",
-                &[&media.id, &record, &bytes],
+                "INSERT INTO media (id, record, bytes) VALUES ($1, $2, NULL)
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, bytes = NULL",
+                &[&media.id, &record],
             )
             .map_err(db_err)?;
+            tx.execute("DELETE FROM media_chunks WHERE id = $1", &[&media.id])
+                .map_err(db_err)?;
+            let insert = tx
+                .prepare("INSERT INTO media_chunks (id, n, bytes) VALUES ($1, $2, $3)")
+                .map_err(db_err)?;
+            for (n, chunk) in bytes.chunks(MEDIA_CHUNK).enumerate() {
+                tx.execute(&insert, &[&media.id, &(n as i32), &chunk])
+                    .map_err(db_err)?;
+            }
             Ok(())
         })
     }
@@ -450,10 +475,35 @@ impl JobStore for PgJobStore {
     }
 
     fn media_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut c = self.pool.get().map_err(pool_err)?;
-        Ok(c.query_opt("SELECT bytes FROM media WHERE id = $1", &[&id])
-            .map_err(db_err)?
-            .map(|r| r.get(0)))
+        self.tx(IsolationLevel::RepeatableRead, |tx| {
+            let Some(row) = tx
+                .query_opt("SELECT bytes FROM media WHERE id = $1", &[&id])
+                .map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            if let Some(whole) = row.get::<_, Option<Vec<u8>>>(0) {
+                return Ok(Some(whole));
+            }
+            // One chunk at a time from a portal, appended to one buffer.
+            let mut out = Vec::new();
+            let portal = tx
+                .bind(
+                    "SELECT bytes FROM media_chunks WHERE id = $1 ORDER BY n",
+                    &[&id],
+                )
+                .map_err(db_err)?;
+            loop {
+                let rows = tx.query_portal(&portal, 4).map_err(db_err)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in rows {
+                    out.extend_from_slice(r.get::<_, &[u8]>(0));
+                }
+            }
+            Ok(Some(out))
+        })
     }
 
     fn delete_media(&self, id: &str) -> Result<bool, StoreError> {
