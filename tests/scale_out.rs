@@ -1,8 +1,9 @@
 //! Many processes, one queue (issue 20): three `fhirscribe serve` processes share one
-//! PostgreSQL store. 30 jobs go in through all three; one process is SIGKILLed while it runs a
-//! job, another SIGTERMed (it drains: finishes what it runs, claims nothing more). The last one
-//! finishes the rest: every job COMPLETED, its outputs written in exactly one completing
-//! transaction (the audit trail), each Bundle's resources in the FHIR server exactly once.
+//! PostgreSQL store: node 0 a `worker` (no API), nodes 1 and 2 `all`. 30 jobs go in through
+//! nodes 1 and 2; node 0 is SIGKILLed while it runs a job, node 1 SIGTERMed while it runs one
+//! (it drains: finishes what it runs, claims nothing more). Node 2 finishes the rest: every job
+//! COMPLETED, its outputs written in exactly one completing transaction (the audit trail), each
+//! Bundle's resources in the FHIR server exactly once.
 
 mod common;
 
@@ -16,13 +17,13 @@ use serde_json::json;
 
 const JOBS: usize = 30;
 
-fn node(url: &str, hfs: &Hfs, k: usize) -> App {
+fn node(url: &str, hfs: &Hfs, k: usize, mode: &str) -> App {
     spawn_app(AppOptions {
         server_toml: format!(
-            "store_url = \"{url}\"\nnode_name = \"node-{k}\"\njob_lease_secs = 3\nqueue_capacity = 100\n"
+            "store_url = \"{url}\"\nnode_name = \"node-{k}\"\nmode = \"{mode}\"\njob_lease_secs = 3\nqueue_capacity = 100\n"
         ),
         extra_toml: format!(
-            "\n[[ehr]]\nname = \"main\"\nfhir_base = \"{}\"\ntimeout_secs = 5\n",
+            "\n[fhir_api]\n\n[[ehr]]\nname = \"main\"\nfhir_base = \"{}\"\ntimeout_secs = 5\n",
             hfs.base_url()
         ),
         ..Default::default()
@@ -42,11 +43,29 @@ fn three_nodes_one_killed_one_drained_complete_every_job_once() {
     let pg = Postgres::start();
     let url = pg.database("scale");
     let hfs = Hfs::start(HfsOptions::default());
-    let mut nodes: Vec<App> = (0..3).map(|k| node(&url, &hfs, k)).collect();
+    let mut nodes: Vec<App> = [(0, "worker"), (1, "all"), (2, "all")]
+        .into_iter()
+        .map(|(k, mode)| node(&url, &hfs, k, mode))
+        .collect();
+    // A worker serves probes and metrics, no job API.
+    assert_eq!(nodes[0].call("GET", "/readyz", None, None).status, 200);
+    assert_eq!(
+        nodes[0]
+            .call("GET", "/v1/medical-scribe-jobs/x", None, None)
+            .status,
+        404
+    );
+    let metrics = common::serve::request("GET", &nodes[0].url("/metrics"), None, None);
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text.contains("fhirscribe_queue_depth 0"),
+        "{}",
+        metrics.text
+    );
     let audio = clip(&common::repo_path("samples/encounter.flac"), 4.0);
     let name = |i: usize| format!("scale-{i:02}");
     for i in 0..JOBS {
-        nodes[i % 3].start_job(
+        nodes[1 + i % 2].start_job(
             None,
             &name(i),
             &audio,
@@ -123,6 +142,26 @@ fn three_nodes_one_killed_one_drained_complete_every_job_once() {
         assert_eq!(s, 200);
         let found = body["entry"].as_array().map_or(0, Vec::len);
         assert_eq!(found, *want, "job {i}: {found} DocumentReferences in HFS");
+        // Node 2's FHIR read API serves every node's jobs (it follows the shared store).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = last.call(
+                "GET",
+                &format!("/fhir/r4/DocumentReference?encounter=Encounter/es{i}"),
+                None,
+                None,
+            );
+            let served = r.body["entry"].as_array().map_or(0, Vec::len);
+            if served == *want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {i}: node 2 serves {served} DocumentReferences: {}",
+                r.text
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     let store = fhirscribe::store::pg::PgJobStore::connect(&url, 2).unwrap();
     let audit = store.audit().unwrap();

@@ -167,3 +167,38 @@ fn postgres_outbox_passes_the_suite_and_claims_each_bundle_once() {
     assert_eq!(again.len(), 1, "the lease ran out: due again");
     assert_eq!(again[0].revision, claimed[0].revision);
 }
+
+/// TLS to the database: with `sslmode=require` and the CA that signed the server's
+/// certificate the store connects over TLS; without that CA (the system's roots) it refuses
+/// the server; `require` against a server without TLS is refused too.
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    use fhirscribe::store::pg::tls_connector;
+
+    let pg = common::postgres::Postgres::start_with_tls();
+    let url = format!("{}?sslmode=require", pg.database("tls"));
+    let ca = pg.ca_file();
+    let store = PgJobStore::connect_with(&url, 2, Some(&ca)).expect("TLS with the test CA");
+    conformance::media_round_trips_and_deletes(&store);
+    let mut c = postgres::Client::connect(&url, tls_connector(Some(&ca)).unwrap()).unwrap();
+    let ssl: bool = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is encrypted");
+    let untrusted = PgJobStore::connect_with(&url, 1, None)
+        .err()
+        .expect("a certificate no trusted CA signed is refused");
+    assert!(untrusted.to_string().contains("postgres"), "{untrusted}");
+    assert!(
+        !untrusted.to_string().contains("sslmode"),
+        "no URL in the message"
+    );
+
+    let plain = common::postgres::Postgres::start();
+    let url = format!("{}?sslmode=require", plain.database("plain"));
+    assert!(PgJobStore::connect_with(&url, 1, Some(&ca)).is_err());
+}

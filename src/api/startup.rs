@@ -548,6 +548,25 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         ServeMode::Api => Vec::new(),
         _ => service.spawn_workers(),
     };
+    // A process that serves the FHIR read API follows what the other processes complete and
+    // delete (a shared store), so its index serves every node's jobs.
+    if pg.is_some() && mode != ServeMode::Worker {
+        let svc = service.clone();
+        std::thread::Builder::new()
+            .name("store-follower".into())
+            .spawn(move || {
+                let mut cursor = 0;
+                while !svc.is_stopping() {
+                    match svc.follow_store(&mut cursor) {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "following the store failed; retrying"),
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+            .expect("spawn store follower");
+    }
     let (stop_delivery, stop_rx) = tokio::sync::watch::channel(false);
     let policy = RetryPolicy::for_timeout(longest_timeout);
     let delivery_thread = match mode {

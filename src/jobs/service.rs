@@ -418,6 +418,31 @@ impl JobService {
         Ok(n)
     }
 
+    /// Brings this process's FHIR read index up to date with what every process did in a
+    /// shared store: indexes jobs completed since audit position `cursor` (by any node) and
+    /// drops deleted ones, then moves `cursor` on. Returns the events applied. With a
+    /// process-owned store there is nothing to follow (0).
+    pub fn follow_store(&self, cursor: &mut u64) -> Result<usize, StoreError> {
+        let Some(events) = self.store.changes_since(*cursor, 500)? else {
+            return Ok(0);
+        };
+        for (pos, e) in &events {
+            match self.store.job(&e.job)? {
+                Some(job) if job.status == MedicalScribeJobStatus::Completed => {
+                    if !self.resources.has_job(&job.name)? {
+                        self.index_resources(&job)?;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    self.resources.remove_job(&e.job)?;
+                }
+            }
+            *cursor = *pos;
+        }
+        Ok(events.len())
+    }
+
     fn count_transition(&self, from: MedicalScribeJobStatus, to: MedicalScribeJobStatus) {
         self.metrics
             .gauge_add("fhirscribe_jobs", status_label(from), -1);

@@ -168,6 +168,16 @@ pub trait JobStore: Send + Sync {
     fn queued_count(&self) -> Result<Option<usize>, StoreError> {
         Ok(None)
     }
+    /// Completions and deletions recorded after audit position `after`, oldest first, at most
+    /// `limit`, with their positions (shared stores: how a process learns what the others
+    /// did; `None` elsewhere).
+    fn changes_since(
+        &self,
+        _after: u64,
+        _limit: usize,
+    ) -> Result<Option<Vec<(u64, AuditEvent)>>, StoreError> {
+        Ok(None)
+    }
     /// A new, never reused sequence number.
     fn next_seq(&self) -> Result<u64, StoreError>;
 }

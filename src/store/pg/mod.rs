@@ -435,6 +435,36 @@ impl JobStore for PgJobStore {
         })
     }
 
+    fn changes_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, AuditEvent)>>, StoreError> {
+        let mut c = self.pool.get().map_err(pool_err)?;
+        let rows = c
+            .query(
+                "SELECT seq, at_ms, event, job, detail FROM audit
+                 WHERE seq > $1 AND event IN ('completed', 'deleted') ORDER BY seq LIMIT $2",
+                &[&(after as i64), &(limit as i64)],
+            )
+            .map_err(db_err)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0) as u64,
+                        AuditEvent {
+                            at_ms: r.get::<_, i64>(1) as u64,
+                            event: r.get(2),
+                            job: r.get(3),
+                            detail: r.get(4),
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+
     fn queued_count(&self) -> Result<Option<usize>, StoreError> {
         let mut c = self.pool.get().map_err(pool_err)?;
         let n: i64 = c
