@@ -30,12 +30,29 @@ fn node(url: &str, hfs: &Hfs, k: usize, mode: &str) -> App {
     })
 }
 
-/// Jobs this node has claimed and not yet finished, from its log.
-fn running(app: &App) -> usize {
+/// (jobs this node finished, jobs it runs now), from its log.
+fn progress(app: &App) -> (usize, usize) {
     let logs = app.logs();
-    logs.matches("job claimed")
-        .count()
-        .saturating_sub(logs.matches("job finished").count())
+    let finished = logs.matches("job finished").count();
+    (
+        finished,
+        logs.matches("job claimed").count().saturating_sub(finished),
+    )
+}
+
+/// Waits until the node has finished a couple of jobs (the work is spread) and runs one.
+fn wait_mid_job(app: &App, deadline: Instant) {
+    loop {
+        let (finished, running) = progress(app);
+        if finished >= 2 && running > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never got mid-job: {finished} finished, {running} running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -73,16 +90,10 @@ fn three_nodes_one_killed_one_drained_complete_every_job_once() {
         );
     }
     // SIGKILL node 0 in the middle of a job; SIGTERM node 1 while it runs one.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while running(&nodes[0]) == 0 {
-        assert!(Instant::now() < deadline, "node 0 never ran a job");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    wait_mid_job(&nodes[0], deadline);
     nodes[0].kill();
-    while running(&nodes[1]) == 0 {
-        assert!(Instant::now() < deadline, "node 1 never ran a job");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_mid_job(&nodes[1], deadline);
     let drained = nodes[1].terminate();
     eprintln!("node 1 drained in {drained:?}");
 

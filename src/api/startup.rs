@@ -560,7 +560,9 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
                     match svc.follow_store(&mut cursor) {
                         Ok(n) if n > 0 => continue,
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "following the store failed; retrying"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "following the store failed; retrying")
+                        }
                     }
                     std::thread::sleep(Duration::from_secs(1));
                 }

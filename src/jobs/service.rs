@@ -169,7 +169,7 @@ pub fn default_node_name() -> String {
 /// claimed in a shared store.
 enum Next {
     Local(String),
-    Claimed(JobRecord),
+    Claimed(Box<JobRecord>),
 }
 
 /// Our extension of `StartMedicalScribeJob`: where the Bundle goes (never a URL: an EHR is
@@ -946,7 +946,7 @@ impl JobService {
             self.metrics
                 .observe("fhirscribe_claim_seconds", "", t.elapsed().as_secs_f64());
             let pause = match claimed {
-                Ok(Some(job)) => return Some(Next::Claimed(job)),
+                Ok(Some(job)) => return Some(Next::Claimed(Box::new(job))),
                 Ok(None) => Self::CLAIM_POLL,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming a job failed; retrying");
@@ -975,7 +975,7 @@ impl JobService {
             };
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match next {
                 Next::Local(name) => self.run_job(&name),
-                Next::Claimed(job) => self.run_claimed(job, worker),
+                Next::Claimed(job) => self.run_claimed(*job, worker),
             }));
             match r {
                 Ok(Ok(())) => {}
