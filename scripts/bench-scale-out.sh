@@ -27,6 +27,7 @@ pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 [ -x "$pgbin/initdb" ] || { echo "PostgreSQL server not installed (scripts/peers/install.sh)" >&2; exit 1; }
 
 work="$(mktemp -d /tmp/fhirscribe-scale-XXXXXX)"
+chmod 755 "$work"  # the cluster runs as postgres
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
