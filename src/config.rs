@@ -302,6 +302,93 @@ pub struct ServerConfig {
     pub http_workers: usize,
     /// The store's page cache, MiB (memory stays flat whatever the store holds).
     pub store_cache_mib: u64,
+    /// Where jobs, audio, outputs, the outbox and the audit trail live: `sled:PATH` (one
+    /// process; the default is `sled:` + `store_dir`) or `postgres://USER[:PASSWORD]@HOST:PORT/DB`
+    /// (`?sslmode=require` for TLS), which any number of `serve` processes may share.
+    /// FHIRSCRIBE_STORE_URL
+    pub store_url: Option<String>,
+    /// Connections each process keeps to a PostgreSQL store.
+    pub store_pool_size: u32,
+    /// PEM root certificates that sign the database server's certificate (TLS; without it the
+    /// system's trust store). FHIRSCRIBE_STORE_CA_FILE
+    pub store_ca_file: Option<PathBuf>,
+    /// What this process does: `all` (API and workers), `api` (no workers, no delivery) or
+    /// `worker` (runs jobs and delivers Bundles; serves only the probes and metrics). `api`
+    /// and `worker` need a shared (PostgreSQL) store. FHIRSCRIBE_MODE
+    pub mode: ServeMode,
+    /// This process's name in leases and the audit trail (default: host-pid-random).
+    /// FHIRSCRIBE_NODE_NAME
+    pub node_name: Option<String>,
+    /// Seconds a claimed job stays a node's without its heartbeat (shared store): how long
+    /// a dead node's job waits before another node runs it.
+    pub job_lease_secs: u64,
+}
+
+/// [`ServerConfig::mode`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ServeMode {
+    #[default]
+    All,
+    Api,
+    Worker,
+}
+
+impl std::str::FromStr for ServeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            "api" => Ok(Self::Api),
+            "worker" => Ok(Self::Worker),
+            _ => Err(format!("{s:?} is not one of all, api, worker")),
+        }
+    }
+}
+
+/// [`ServerConfig::store_url`], parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sled(PathBuf),
+    Postgres(String),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sled:") {
+            if path.is_empty() {
+                return Err("sled: needs a folder (sled:/var/lib/fhirscribe/store)".into());
+            }
+            return Ok(Self::Sled(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        Err("must start with sled: or postgres://".into())
+    }
+
+    /// For logs and `--check-config`: the URL without its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sled(p) => format!("sled:{}", p.display()),
+            Self::Postgres(u) => redact_password(u),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, tail) = match rest.find('@') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{tail}"),
+        None => url.to_owned(),
+    }
 }
 
 impl Default for ServerConfig {
@@ -319,6 +406,12 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             http_workers: 2,
             store_cache_mib: 128,
+            store_url: None,
+            store_pool_size: 8,
+            store_ca_file: None,
+            mode: ServeMode::All,
+            node_name: None,
+            job_lease_secs: 60,
         }
     }
 }
@@ -497,6 +590,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("FHIRSCRIBE_LISTEN", "server.listen"),
     ("FHIRSCRIBE_PUBLIC_URL", "server.public_url"),
     ("FHIRSCRIBE_STORE_DIR", "server.store_dir"),
+    ("FHIRSCRIBE_STORE_URL", "server.store_url"),
+    ("FHIRSCRIBE_STORE_CA_FILE", "server.store_ca_file"),
+    ("FHIRSCRIBE_MODE", "server.mode"),
+    ("FHIRSCRIBE_NODE_NAME", "server.node_name"),
     ("FHIRSCRIBE_RETAIN_AUDIO", "server.retain_audio"),
 ];
 
@@ -577,6 +674,18 @@ impl Config {
         }
         set(&mut self.server.public_url, env("FHIRSCRIBE_PUBLIC_URL"));
         set(&mut self.server.store_dir, path("FHIRSCRIBE_STORE_DIR"));
+        set(&mut self.server.store_url, env("FHIRSCRIBE_STORE_URL"));
+        set(
+            &mut self.server.store_ca_file,
+            path("FHIRSCRIBE_STORE_CA_FILE"),
+        );
+        set(&mut self.server.node_name, env("FHIRSCRIBE_NODE_NAME"));
+        if let Some(m) = env("FHIRSCRIBE_MODE") {
+            self.server.mode = m.trim().parse().map_err(|message| ConfigError::Env {
+                var: "FHIRSCRIBE_MODE",
+                message,
+            })?;
+        }
         if let Some(v) = env("FHIRSCRIBE_RETAIN_AUDIO") {
             self.server.retain_audio = match v.trim() {
                 "1" | "true" | "yes" => true,
@@ -642,6 +751,17 @@ impl Config {
                 format!("not an ADDRESS:PORT: {:?}", srv.listen),
             ));
         }
+        let store = self
+            .store_url()
+            .map_err(|m| invalid("server.store_url", m))?;
+        if srv.mode != ServeMode::All && !matches!(store, StoreUrl::Postgres(_)) {
+            return Err(invalid(
+                "server.mode",
+                "api and worker processes share their jobs through a PostgreSQL store: set \
+                 server.store_url to postgres://… (an embedded sled store belongs to one process)"
+                    .into(),
+            ));
+        }
         if let Some(u) = &srv.public_url {
             if !is_url(u) {
                 return Err(invalid(
@@ -660,6 +780,8 @@ impl Config {
                 srv.rate_limit_per_minute as u64,
             ),
             ("server.http_workers", srv.http_workers as u64),
+            ("server.store_pool_size", srv.store_pool_size as u64),
+            ("server.job_lease_secs", srv.job_lease_secs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -801,8 +923,21 @@ impl Config {
             .to_owned()
     }
 
-    /// The sled store folder.
+    /// Where the service's jobs live ([`ServerConfig::store_url`], else sled in
+    /// [`Config::store_dir`]).
+    pub fn store_url(&self) -> Result<StoreUrl, String> {
+        match &self.server.store_url {
+            Some(u) => StoreUrl::parse(u),
+            None => Ok(StoreUrl::Sled(self.store_dir())),
+        }
+    }
+
+    /// The sled folder: the whole store, or with a PostgreSQL store this process's own state
+    /// (launch sessions, reviews, the FHIR read index).
     pub fn store_dir(&self) -> PathBuf {
+        if let Some(Ok(StoreUrl::Sled(p))) = self.server.store_url.as_deref().map(StoreUrl::parse) {
+            return p;
+        }
         self.server
             .store_dir
             .clone()
@@ -952,6 +1087,39 @@ fn is_root() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_urls_parse_redact_and_shared_modes_need_postgres() {
+        assert_eq!(
+            StoreUrl::parse("sled:/srv/store").unwrap(),
+            StoreUrl::Sled("/srv/store".into())
+        );
+        assert!(StoreUrl::parse("sled:").is_err());
+        assert!(StoreUrl::parse("mysql://x").is_err());
+        let pg = StoreUrl::parse("postgres://scribe:s3cret@db:5432/fhirscribe").unwrap();
+        assert_eq!(pg.redacted(), "postgres://scribe:***@db:5432/fhirscribe");
+        assert!(!pg.redacted().contains("s3cret"));
+        let env = |k: &str| match k {
+            "FHIRSCRIBE_MODE" => Some("worker".to_string()),
+            _ => None,
+        };
+        let e = Config::load_with(None, &env).unwrap_err().to_string();
+        assert!(e.contains("server.mode") && e.contains("PostgreSQL"), "{e}");
+        let env = |k: &str| match k {
+            "FHIRSCRIBE_MODE" => Some("worker".to_string()),
+            "FHIRSCRIBE_STORE_URL" => Some("postgres://u@localhost/db".to_string()),
+            _ => None,
+        };
+        let c = Config::load_with(None, &env).unwrap();
+        assert_eq!(c.server.mode, ServeMode::Worker);
+        let env = |k: &str| (k == "FHIRSCRIBE_MODE").then(|| "both".to_string());
+        assert!(Config::load_with(None, &env).is_err());
+        let env = |k: &str| (k == "FHIRSCRIBE_STORE_URL").then(|| "sled:/tmp/x".to_string());
+        assert_eq!(
+            Config::load_with(None, &env).unwrap().store_dir(),
+            PathBuf::from("/tmp/x")
+        );
+    }
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -26,6 +26,11 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Longest `Retry-After` honoured as given.
     pub max_retry_after: Duration,
+    /// Entries one pass claims from a shared (PostgreSQL) outbox, and how long the claim keeps
+    /// other processes off them: it must cover sending all of them, so it is at least
+    /// `claim_batch` request timeouts (see [`crate::store::Outbox::claim_due`]).
+    pub claim_batch: usize,
+    pub claim_lease: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -35,11 +40,22 @@ impl Default for RetryPolicy {
             max: Duration::from_secs(300),
             max_attempts: 20,
             max_retry_after: Duration::from_secs(3600),
+            claim_batch: 4,
+            claim_lease: Duration::from_secs(150),
         }
     }
 }
 
 impl RetryPolicy {
+    /// The default policy with a claim lease that covers a batch of requests of
+    /// `request_timeout` each, plus a margin.
+    pub fn for_timeout(request_timeout: Duration) -> Self {
+        let d = Self::default();
+        let claim_lease =
+            request_timeout.saturating_mul(d.claim_batch as u32) + Duration::from_secs(10);
+        Self { claim_lease, ..d }
+    }
+
     /// "Equal jitter": half the exponential delay fixed, half random, so a crowd of retries
     /// after an outage spreads out instead of arriving together.
     pub fn delay(&self, attempts: u32) -> Duration {
@@ -164,8 +180,8 @@ async fn attempt(
     })
 }
 
-/// Sends every entry that is due now, one at a time (a FHIR server applies transactions
-/// serially anyway), and records each result.
+/// Sends the entries due now (in a shared outbox: the batch this process claimed), one at a
+/// time (a FHIR server applies transactions serially anyway), and records each result.
 pub async fn deliver_due(
     outbox: &Outbox,
     client: &FhirClient,
@@ -173,7 +189,8 @@ pub async fn deliver_due(
 ) -> Result<PassReport, StoreError> {
     let mut report = PassReport::default();
     let now = now_ms();
-    for entry in store(outbox, move |o| o.due(now)).await? {
+    let (lease, batch) = (policy.claim_lease.as_millis() as u64, policy.claim_batch);
+    for entry in store(outbox, move |o| o.claim_due(now, lease, batch)).await? {
         let span = tracing::info_span!("deliver", job = %entry.id, attempt = entry.attempts + 1);
         match attempt(outbox, client, policy, entry)
             .instrument(span)

@@ -112,3 +112,93 @@ fn postgres_claims_each_job_once_and_reclaims_an_expired_lease() {
         "a finished job is not claimable"
     );
 }
+
+/// The outbox's suite on PostgreSQL (sled runs it in the unit tests), then many senders on one
+/// outbox: concurrent claims share the due Bundles with none sent by two, and a claim whose
+/// sender died runs out and the Bundle is due again.
+#[test]
+fn postgres_outbox_passes_the_suite_and_claims_each_bundle_once() {
+    use fhirscribe::store::outbox::{conformance as outbox_suite, now_ms};
+
+    let pg = common::postgres::Postgres::start();
+    let store = PgJobStore::connect(&pg.database("outbox"), 16).unwrap();
+    outbox_suite::run_all(&store.outbox("ehr-a"));
+    // Outboxes of different EHRs do not see each other's entries.
+    assert!(store.outbox("ehr-b").list().unwrap().is_empty());
+
+    let o = store.outbox("ehr-b");
+    for i in 0..30 {
+        o.enqueue(
+            &format!("job-{i:02}"),
+            serde_json::json!({"resourceType": "Bundle", "type": "transaction", "n": i}),
+        )
+        .unwrap();
+    }
+    let sent = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (o, sent) = (o.clone(), &sent);
+            s.spawn(move || loop {
+                let batch = o.claim_due(now_ms(), 60_000, 3).unwrap();
+                if batch.is_empty() {
+                    return;
+                }
+                for e in batch {
+                    o.mark_delivered(&e.id, e.revision, 200, vec![]).unwrap();
+                    sent.lock().unwrap().push(e.id);
+                }
+            });
+        }
+    });
+    let mut sent = sent.into_inner().unwrap();
+    sent.sort();
+    let want: Vec<String> = (0..30).map(|i| format!("job-{i:02}")).collect();
+    assert_eq!(sent, want, "every Bundle sent exactly once");
+
+    o.enqueue("crashed", serde_json::json!({"n": "x"})).unwrap();
+    let claimed = o.claim_due(now_ms(), 300, 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        o.claim_due(now_ms(), 300, 10).unwrap().is_empty(),
+        "claimed: nobody else sends it"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let again = o.claim_due(now_ms(), 300, 10).unwrap();
+    assert_eq!(again.len(), 1, "the lease ran out: due again");
+    assert_eq!(again[0].revision, claimed[0].revision);
+}
+
+/// TLS to the database: with `sslmode=require` and the CA that signed the server's
+/// certificate the store connects over TLS; without that CA (the system's roots) it refuses
+/// the server; `require` against a server without TLS is refused too.
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    use fhirscribe::store::pg::tls_connector;
+
+    let pg = common::postgres::Postgres::start_with_tls();
+    let url = format!("{}?sslmode=require", pg.database("tls"));
+    let ca = pg.ca_file();
+    let store = PgJobStore::connect_with(&url, 2, Some(&ca)).expect("TLS with the test CA");
+    conformance::media_round_trips_and_deletes(&store);
+    let mut c = postgres::Client::connect(&url, tls_connector(Some(&ca)).unwrap()).unwrap();
+    let ssl: bool = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is encrypted");
+    let untrusted = PgJobStore::connect_with(&url, 1, None)
+        .err()
+        .expect("a certificate no trusted CA signed is refused");
+    assert!(untrusted.to_string().contains("postgres"), "{untrusted}");
+    assert!(
+        !untrusted.to_string().contains("sslmode"),
+        "no URL in the message"
+    );
+
+    let plain = common::postgres::Postgres::start();
+    let url = format!("{}?sslmode=require", plain.database("plain"));
+    assert!(PgJobStore::connect_with(&url, 1, Some(&ca)).is_err());
+}

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::routes::{self, AppState};
-use crate::config::{Config, EhrConfig};
+use crate::config::{Config, EhrConfig, ServeMode, StoreUrl};
 use crate::delivery::RetryPolicy;
 use crate::engine::Engine;
 use crate::fhir::client::FhirClient;
@@ -29,7 +29,7 @@ use crate::jobs::service::{EhrOutbox, JobService, ServiceSettings};
 use crate::metrics::Metrics;
 use crate::smart::inbound::{IssuerSettings, Verifier};
 use crate::smart::{BackendClient, BackendConfig};
-use crate::store::{Outbox, SledJobStore, StoreError};
+use crate::store::{JobStore, Outbox, SledJobStore, StoreError};
 
 /// Flags of `fhirscribe serve` that are not in the config file.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +38,22 @@ pub struct ServeOptions {
     pub listen: Option<String>,
     /// Serve without authentication (development only; logged as a warning).
     pub insecure_no_auth: bool,
+    /// Overrides `server.store_url`.
+    pub store_url: Option<String>,
+    /// Overrides `server.mode`.
+    pub mode: Option<ServeMode>,
+}
+
+impl ServeOptions {
+    /// Puts the flags that override configuration keys into `cfg` (before it is checked).
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(u) = &self.store_url {
+            cfg.server.store_url = Some(u.clone());
+        }
+        if let Some(m) = self.mode {
+            cfg.server.mode = m;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -377,6 +393,7 @@ async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError>
 fn spawn_delivery(
     service: Arc<JobService>,
     ehrs: Vec<(EhrConfig, Option<BackendConfig>, Outbox)>,
+    policy: RetryPolicy,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
@@ -425,7 +442,7 @@ fn spawn_delivery(
                         metrics.add("fhirscribe_deliveries_total", format!("outcome=\"{label}\""), n as u64);
                     }
                 };
-                crate::delivery::run_all(targets, RetryPolicy::default(), stop, on_pass).await;
+                crate::delivery::run_all(targets, policy, stop, on_pass).await;
             });
         })
         .expect("spawn delivery thread")
@@ -449,14 +466,33 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     for e in &cfg.ehr {
         ehrs.push((e.clone(), backend_config(e)?));
     }
+    let mode = cfg.server.mode;
+    let store_url = cfg.store_url().map_err(ServeError::Config)?;
+    // The sled folder holds the whole store, or (PostgreSQL) this process's own state.
     let store_dir = cfg.store_dir();
     std::fs::create_dir_all(&store_dir)?;
     let db = crate::store::open_db_with_cache(&store_dir, cfg.server.store_cache_mib << 20)?;
-    let store = Arc::new(SledJobStore::in_db(&db)?);
+    let (store, pg): (Arc<dyn JobStore>, _) = match &store_url {
+        StoreUrl::Sled(_) => (Arc::new(SledJobStore::in_db(&db)?), None),
+        StoreUrl::Postgres(url) => {
+            let pg = crate::store::pg::PgJobStore::connect_with(
+                url,
+                cfg.server.store_pool_size,
+                cfg.server.store_ca_file.as_deref(),
+            )?;
+            (Arc::new(pg.clone()), Some(pg))
+        }
+    };
+    tracing::info!(store = %store_url.redacted(), mode = ?mode, "store opened");
     let mut outboxes = BTreeMap::new();
     let mut delivery = Vec::new();
+    let mut longest_timeout = Duration::from_secs(1);
     for (e, smart) in ehrs {
-        let outbox = Outbox::in_db_named(&db, &e.name)?;
+        longest_timeout = longest_timeout.max(Duration::from_secs(e.timeout_secs));
+        let outbox = match &pg {
+            Some(pg) => pg.outbox(&e.name),
+            None => Outbox::in_db_named(&db, &e.name)?,
+        };
         outboxes.insert(
             e.name.clone(),
             EhrOutbox {
@@ -467,7 +503,12 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         delivery.push((e, smart, outbox));
     }
     let t = Instant::now();
-    cfg.models.workers = Some(cfg.service_workers());
+    // An API-only process validates requests with the engine's settings but runs no job: one
+    // set of models is enough.
+    cfg.models.workers = Some(match mode {
+        ServeMode::Api => 1,
+        _ => cfg.service_workers(),
+    });
     let engine = Arc::new(Engine::load(&cfg)?);
     tracing::info!(
         secs = t.elapsed().as_secs_f64(),
@@ -481,6 +522,13 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         max_jobs: cfg.server.max_jobs,
         retain_audio: cfg.server.retain_audio,
         max_upload_bytes: cfg.server.max_upload_bytes,
+        node: cfg
+            .server
+            .node_name
+            .clone()
+            .unwrap_or_else(crate::jobs::service::default_node_name),
+        job_lease: Duration::from_secs(cfg.server.job_lease_secs),
+        delivers: mode != ServeMode::Api,
     };
     let resources = crate::store::ResourceStore::open(&db, &store_dir.join("fhir-resources"))?;
     let fhir = fhir_endpoint(&cfg, &db, resources.clone())?;
@@ -495,10 +543,38 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         metrics.clone(),
     );
     let recovered = service.recover()?;
-    tracing::info!(queued = recovered, "jobs recovered from the store");
-    let workers = service.spawn_workers();
+    tracing::info!(queued = recovered, node = %service.settings().node, "jobs recovered from the store");
+    let workers = match mode {
+        ServeMode::Api => Vec::new(),
+        _ => service.spawn_workers(),
+    };
+    // A process that serves the FHIR read API follows what the other processes complete and
+    // delete (a shared store), so its index serves every node's jobs.
+    if pg.is_some() && mode != ServeMode::Worker {
+        let svc = service.clone();
+        std::thread::Builder::new()
+            .name("store-follower".into())
+            .spawn(move || {
+                let mut cursor = 0;
+                while !svc.is_stopping() {
+                    match svc.follow_store(&mut cursor) {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "following the store failed; retrying")
+                        }
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+            .expect("spawn store follower");
+    }
     let (stop_delivery, stop_rx) = tokio::sync::watch::channel(false);
-    let delivery_thread = spawn_delivery(service.clone(), delivery, stop_rx);
+    let policy = RetryPolicy::for_timeout(longest_timeout);
+    let delivery_thread = match mode {
+        ServeMode::Api => None,
+        _ => Some(spawn_delivery(service.clone(), delivery, policy, stop_rx)),
+    };
 
     let aws = aws_endpoint(&cfg)?;
     let paths = routes::Paths {
@@ -516,6 +592,7 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
         ui,
         paths: paths.clone(),
     });
+    let ops_only = mode == ServeMode::Worker;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let http_workers = cfg.server.http_workers;
     let request_timeout = Duration::from_secs(cfg.server.request_timeout_secs);
@@ -526,7 +603,13 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(request_span))
-                .configure(|c| routes::configure(c, &paths))
+                .configure(|c| {
+                    if ops_only {
+                        routes::configure_ops(c, &paths)
+                    } else {
+                        routes::configure(c, &paths)
+                    }
+                })
                 .default_service(web::to(no_route))
         })
         .workers(http_workers)
@@ -572,7 +655,9 @@ pub fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
             );
         }
         let _ = stop_delivery.send(true);
-        let _ = actix_web::rt::task::spawn_blocking(move || delivery_thread.join()).await;
+        if let Some(d) = delivery_thread {
+            let _ = actix_web::rt::task::spawn_blocking(move || d.join()).await;
+        }
         db.flush_async().await.map_err(StoreError::from)?;
         tracing::info!("stopped");
         Ok(())

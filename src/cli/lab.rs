@@ -85,6 +85,19 @@ pub enum EvalCommand {
         #[arg(long)]
         show_codes: bool,
     },
+    /// The shared job queue without the pipeline (PostgreSQL; use a throwaway database): claim
+    /// latency p50/p99 as one worker drains JOBS queued jobs, and claims per second with a no-op
+    /// pipeline for each worker count.
+    Queue {
+        /// postgres://USER@HOST:PORT/DB
+        #[arg(long)]
+        store_url: String,
+        #[arg(long, default_value_t = 100)]
+        jobs: usize,
+        /// Concurrent claimers to measure (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+        workers: Vec<usize>,
+    },
     /// FHIR write-back throughput: Bundles mapped + validated per second, and with --fhir-base
     /// delivered per second through the outbox vs direct POSTs.
     Fhir {
@@ -178,6 +191,28 @@ pub fn eval(command: EvalCommand) -> Result<()> {
             )
             .map_err(|e| anyhow::anyhow!("{}: {e}", reference.display()))?;
             outln!("{r}");
+        }
+        EvalCommand::Queue {
+            store_url,
+            jobs,
+            workers,
+        } => {
+            let store = crate::store::pg::PgJobStore::connect(
+                &store_url,
+                workers.iter().copied().max().unwrap_or(1) as u32 + 2,
+            )?;
+            outln!("workers  jobs  claims/s  claim p50 ms  claim p99 ms");
+            for w in workers {
+                let f = crate::lab::queue::measure(&store, w.max(1), jobs)?;
+                outln!(
+                    "{:>7}  {:>4}  {:>8.0}  {:>12.2}  {:>12.2}",
+                    f.workers,
+                    f.jobs,
+                    f.per_sec(),
+                    f.p50_ms,
+                    f.p99_ms
+                );
+            }
         }
         EvalCommand::Fhir {
             reference,

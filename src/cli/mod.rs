@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: fhir::FhirCommand,
     },
+    /// The service's store: schema migrations.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Evaluation commands that print metrics.
     Eval {
         #[command(subcommand)]
@@ -91,21 +96,63 @@ struct ServeArgs {
     /// Check the configuration (file, environment, keys) and exit without serving.
     #[arg(long)]
     check_config: bool,
+    /// Where jobs live: sled:PATH or postgres://USER@HOST:PORT/DB (overrides
+    /// server.store_url and FHIRSCRIBE_STORE_URL).
+    #[arg(long)]
+    store_url: Option<String>,
+    /// all (API and workers), api (no workers) or worker (runs jobs; only probes and metrics
+    /// over HTTP). api and worker need a PostgreSQL store. Overrides server.mode.
+    #[arg(long)]
+    mode: Option<crate::config::ServeMode>,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Apply the database schema migrations this release has (PostgreSQL; `serve` also does
+    /// at start) and print the schema version.
+    Migrate {
+        /// The store (default: server.store_url).
+        #[arg(long)]
+        store_url: Option<String>,
+    },
+}
+
+/// Loads the configuration with flags that override keys taking the place of their
+/// environment variables (so the file, the environment and the flags are checked together).
+fn load_with_flags(config: Option<&Path>, flags: &[(&str, Option<String>)]) -> Result<Config> {
+    let env = |k: &str| {
+        flags
+            .iter()
+            .find(|(var, v)| *var == k && v.is_some())
+            .and_then(|(_, v)| v.clone())
+            .or_else(|| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    };
+    Ok(Config::load_with(config, &env)?)
 }
 
 fn serve(a: ServeArgs, config: Option<&Path>) -> Result<()> {
-    let cfg = Config::load(config)?;
+    let mode = a.mode.map(|m| format!("{m:?}").to_lowercase());
+    let cfg = load_with_flags(
+        config,
+        &[
+            ("FHIRSCRIBE_STORE_URL", a.store_url.clone()),
+            ("FHIRSCRIBE_MODE", mode),
+        ],
+    )?;
     let opts = crate::api::ServeOptions {
         listen: a.listen,
         insecure_no_auth: a.insecure_no_auth,
+        store_url: a.store_url,
+        mode: a.mode,
     };
     if a.check_config {
         crate::api::startup::check(&cfg, &opts)?;
         outln!(
-            "configuration ok: listen {}, public URL {}, store {}, {} issuer(s), {} EHR(s), model {}",
+            "configuration ok: listen {}, public URL {}, store {}, mode {:?}, {} issuer(s), {} EHR(s), model {}",
             opts.listen.as_deref().unwrap_or(&cfg.server.listen),
             cfg.public_url(),
-            cfg.store_dir().display(),
+            cfg.store_url().map_err(anyhow::Error::msg)?.redacted(),
+            cfg.server.mode,
             cfg.auth.issuers.len(),
             cfg.ehr.len(),
             cfg.whisper_model().display()
@@ -216,6 +263,29 @@ pub fn run() -> Result<()> {
             command: ModelsCommand::Path,
         } => {
             outln!("{}", Config::load(config)?.models_dir().display());
+            Ok(())
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { store_url },
+        } => {
+            let cfg = load_with_flags(config, &[("FHIRSCRIBE_STORE_URL", store_url)])?;
+            let url = cfg.store_url().map_err(anyhow::Error::msg)?;
+            match &url {
+                crate::config::StoreUrl::Sled(_) => {
+                    outln!(
+                        "{}: an embedded sled store has no schema to migrate",
+                        url.redacted()
+                    )
+                }
+                crate::config::StoreUrl::Postgres(u) => {
+                    let (ran, version) =
+                        crate::store::pg::migrate_url(u, cfg.server.store_ca_file.as_deref())?;
+                    outln!(
+                        "{}: {ran} migration(s) applied; schema version {version}",
+                        url.redacted()
+                    );
+                }
+            }
             Ok(())
         }
         Command::Eval { command } => lab::eval(command),

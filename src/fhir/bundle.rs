@@ -226,7 +226,7 @@ pub fn build_bundle(
     let note_url = b.full_url("document", "note");
     let (res, ine) = b.note_document(&device_url);
     entries.push(b.entry(&note_url, res, "DocumentReference", &ine));
-    let note_evidence: Vec<&str> = unique(
+    let mut note_evidence: Vec<&str> = unique(
         out.documentation
             .sections
             .iter()
@@ -234,6 +234,11 @@ pub fn build_bundle(
             .flat_map(|l| &l.evidence_links)
             .map(|e| e.segment_id.as_str()),
     );
+    // A note with no sentence (a short or off-topic recording) still came from reading the
+    // whole transcript: that is its evidence (the profile requires some).
+    if note_evidence.is_empty() {
+        note_evidence = all_segments.clone();
+    }
     provenances.push(b.provenance(
         "document/note",
         &note_url,

@@ -130,6 +130,46 @@ pub struct ServiceSettings {
     pub max_jobs: usize,
     pub retain_audio: bool,
     pub max_upload_bytes: usize,
+    /// This process's name among those sharing a store (worker ids and leases carry it).
+    pub node: String,
+    /// How long a claimed job stays this node's without a heartbeat (shared stores): a node
+    /// that dies loses its jobs to the others after this.
+    pub job_lease: Duration,
+    /// Whether this process sends Bundles (readiness checks the delivery loop only then).
+    pub delivers: bool,
+}
+
+impl ServiceSettings {
+    /// Settings for one process with defaults for everything but the URL.
+    pub fn new(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into(),
+            queue_capacity: 64,
+            max_jobs: 10_000,
+            retain_audio: false,
+            max_upload_bytes: 256 << 20,
+            node: default_node_name(),
+            job_lease: Duration::from_secs(60),
+            delivers: true,
+        }
+    }
+}
+
+/// `host-pid-xxxx`: unique among the processes that share a store, readable in the audit
+/// trail (`claimed` events name it).
+pub fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &tag[..4])
+}
+
+/// What a worker takes next: a name from this process's queue (embedded store) or a job it
+/// claimed in a shared store.
+enum Next {
+    Local(String),
+    Claimed(Box<JobRecord>),
 }
 
 /// Our extension of `StartMedicalScribeJob`: where the Bundle goes (never a URL: an EHR is
@@ -325,11 +365,19 @@ impl JobService {
     /// died) and queues the Bundles of completed jobs that never reached their outbox. Returns
     /// the number of jobs queued.
     pub fn recover(&self) -> Result<usize, StoreError> {
+        let shared = self.store.shared();
         let mut queued = Vec::new();
         for mut job in self.store.jobs()? {
-            self.metrics
-                .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+            // In a shared store the per-status gauges count this node's work only (the
+            // queue's depth comes from the database at each scrape).
+            if !shared {
+                self.metrics
+                    .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+            }
             match job.status {
+                // A shared store's workers claim queued jobs themselves, and a running job may
+                // be another live node's: its lease, not this start, decides when it runs again.
+                MedicalScribeJobStatus::Queued | MedicalScribeJobStatus::InProgress if shared => {}
                 MedicalScribeJobStatus::Queued => queued.push(job.name.clone()),
                 MedicalScribeJobStatus::InProgress => {
                     let run = job.run;
@@ -368,6 +416,31 @@ impl JobService {
             .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
         self.wake.notify_all();
         Ok(n)
+    }
+
+    /// Brings this process's FHIR read index up to date with what every process did in a
+    /// shared store: indexes jobs completed since audit position `cursor` (by any node) and
+    /// drops deleted ones, then moves `cursor` on. Returns the events applied. With a
+    /// process-owned store there is nothing to follow (0).
+    pub fn follow_store(&self, cursor: &mut u64) -> Result<usize, StoreError> {
+        let Some(events) = self.store.changes_since(*cursor, 500)? else {
+            return Ok(0);
+        };
+        for (pos, e) in &events {
+            match self.store.job(&e.job)? {
+                Some(job) if job.status == MedicalScribeJobStatus::Completed => {
+                    if !self.resources.has_job(&job.name)? {
+                        self.index_resources(&job)?;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    self.resources.remove_job(&e.job)?;
+                }
+            }
+            *cursor = *pos;
+        }
+        Ok(events.len())
     }
 
     fn count_transition(&self, from: MedicalScribeJobStatus, to: MedicalScribeJobStatus) {
@@ -455,15 +528,25 @@ impl JobService {
             }
         }
         // A place in the queue is reserved before the job is stored, so concurrent starts can
-        // never push the queue past its capacity.
+        // never push the queue past its capacity (in a shared store the count is the
+        // database's, which concurrent starts on other nodes may pass by a few).
+        let waiting = match self.store.queued_count()? {
+            Some(n) => n,
+            None => lock(&self.queue).names.len(),
+        };
         {
             let mut q = lock(&self.queue);
-            if q.names.len() + q.reserved >= self.settings.queue_capacity {
+            let waiting = if self.store.shared() {
+                waiting
+            } else {
+                q.names.len()
+            };
+            if waiting + q.reserved >= self.settings.queue_capacity {
                 self.metrics
                     .inc("fhirscribe_rejections_total", "reason=\"queue_full\"");
                 return Err(ServiceError::LimitExceeded(format!(
                     "the job queue is full ({} jobs waiting); try again later",
-                    q.names.len() + q.reserved
+                    waiting + q.reserved
                 )));
             }
             q.reserved += 1;
@@ -472,10 +555,14 @@ impl JobService {
         let mut q = lock(&self.queue);
         q.reserved -= 1;
         let job = created?;
-        q.names.push_back(job.name.clone());
-        self.metrics
-            .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+        if !self.store.shared() {
+            q.names.push_back(job.name.clone());
+            self.metrics
+                .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+        }
         drop(q);
+        // In a shared store this wakes a local worker to claim at once instead of at its
+        // next poll (a worker on any node may win the claim).
         self.wake.notify_one();
         Ok(self.describe(&job))
     }
@@ -514,8 +601,10 @@ impl JobService {
             }
             return Err(e.into());
         }
-        self.metrics
-            .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+        if !self.store.shared() {
+            self.metrics
+                .gauge_add("fhirscribe_jobs", status_label(job.status), 1);
+        }
         self.metrics.inc("fhirscribe_jobs_started_total", "");
         tracing::info!(job = %job.name, "job accepted");
         Ok(job)
@@ -822,34 +911,72 @@ impl JobService {
         (0..self.engine.workers())
             .map(|i| {
                 let svc = Arc::clone(self);
+                let worker = format!("{}/w{i}", self.settings.node);
                 std::thread::Builder::new()
                     .name(format!("scribe-worker-{i}"))
-                    .spawn(move || svc.worker_loop())
+                    .spawn(move || svc.worker_loop(&worker))
                     .expect("spawn worker thread")
             })
             .collect()
     }
 
-    fn next_job(&self) -> Option<String> {
+    /// How often an idle worker asks a shared store for work (a start on this node wakes it
+    /// at once).
+    const CLAIM_POLL: Duration = Duration::from_millis(500);
+
+    fn next_job(&self, worker: &str) -> Option<Next> {
+        let shared = self.store.shared();
         let mut q = lock(&self.queue);
         loop {
             if q.stopping {
                 return None;
             }
-            if let Some(n) = q.names.pop_front() {
-                self.metrics
-                    .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
-                return Some(n);
+            if !shared {
+                if let Some(n) = q.names.pop_front() {
+                    self.metrics
+                        .gauge_set("fhirscribe_queue_depth", "", q.names.len() as i64);
+                    return Some(Next::Local(n));
+                }
+                q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+                continue;
             }
-            q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+            drop(q);
+            let t = Instant::now();
+            let claimed = self.store.claim_next(worker, self.settings.job_lease);
+            self.metrics
+                .observe("fhirscribe_claim_seconds", "", t.elapsed().as_secs_f64());
+            let pause = match claimed {
+                Ok(Some(job)) => return Some(Next::Claimed(Box::new(job))),
+                Ok(None) => Self::CLAIM_POLL,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming a job failed; retrying");
+                    Self::CLAIM_POLL * 4
+                }
+            };
+            q = lock(&self.queue);
+            if q.stopping {
+                return None;
+            }
+            q = self
+                .wake
+                .wait_timeout(q, pause)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
-    fn worker_loop(&self) {
-        while let Some(name) = self.next_job() {
+    fn worker_loop(&self, worker: &str) {
+        while let Some(next) = self.next_job(worker) {
             self.busy.fetch_add(1, Ordering::SeqCst);
             let t = Instant::now();
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_job(&name)));
+            let name = match &next {
+                Next::Local(n) => n.clone(),
+                Next::Claimed(j) => j.name.clone(),
+            };
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match next {
+                Next::Local(name) => self.run_job(&name),
+                Next::Claimed(job) => self.run_claimed(*job, worker),
+            }));
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(job = %name, error = %e, "job bookkeeping failed"),
@@ -874,8 +1001,16 @@ impl JobService {
         self.busy.load(Ordering::SeqCst)
     }
 
+    /// Jobs waiting for a worker: this process's queue, or the shared store's count.
     pub fn queue_depth(&self) -> usize {
-        lock(&self.queue).names.len()
+        match self.store.queued_count() {
+            Ok(Some(n)) => n,
+            Ok(None) => lock(&self.queue).names.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count queued jobs");
+                0
+            }
+        }
     }
 
     fn fail_after_panic(&self, name: &str) -> Result<(), StoreError> {
@@ -910,6 +1045,48 @@ impl JobService {
         }
         self.count_transition(MedicalScribeJobStatus::Queued, job.status);
         tracing::info!("job started");
+        self.run_started(job)
+    }
+
+    /// Runs a job this worker claimed in a shared store, renewing the claim's lease every
+    /// third of it until the run is over. If the lease is lost anyway (this node stalled past
+    /// it and another claimed the job), the run's final write is refused: the other run's
+    /// `run` number replaced ours.
+    fn run_claimed(&self, job: JobRecord, worker: &str) -> Result<(), StoreError> {
+        let span = tracing::info_span!("job", job = %job.name, run = job.run);
+        let _g = span.enter();
+        self.metrics.gauge_add(
+            "fhirscribe_jobs",
+            status_label(MedicalScribeJobStatus::InProgress),
+            1,
+        );
+        tracing::info!("job claimed");
+        let lease = self.settings.job_lease;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let name = job.name.clone();
+            s.spawn(move || loop {
+                match done_rx.recv_timeout(lease / 3) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                match self.store.heartbeat(&name, worker, lease) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("lease lost: another worker runs this job now");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "lease heartbeat failed; retrying"),
+                }
+            });
+            let r = self.run_started(job);
+            let _ = done_tx.send(());
+            r
+        })
+    }
+
+    /// Executes a job that is IN_PROGRESS under `job.run` and stores what it produced.
+    fn run_started(&self, mut job: JobRecord) -> Result<(), StoreError> {
         let t = Instant::now();
         let result = self.execute(&job);
         job.completion_time = Some(DateTime::now());

@@ -31,5 +31,8 @@ pub mod rouge;
 pub mod chart;
 pub mod fhir_bench;
 
+// Scale-out: the shared job queue's own cost (PostgreSQL).
+pub mod queue;
+
 // Training: `clinical build`, section-model cross-validation, lexicon derivation.
 pub mod train;

@@ -137,6 +137,47 @@ pub trait JobStore: Send + Sync {
     fn audit(&self) -> Result<Vec<AuditEvent>, StoreError>;
     /// A write and flush round trip (readiness).
     fn check_writable(&self) -> Result<(), StoreError>;
+    /// Whether several processes share this store. Their workers then take jobs with
+    /// [`JobStore::claim_next`] instead of an in-process queue, keep them with
+    /// [`JobStore::heartbeat`], and a job whose worker died is claimed again when its lease
+    /// runs out (the embedded store belongs to one process: a stop re-queues its jobs).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims the oldest runnable job for `worker` until `lease` from now: it comes back
+    /// IN_PROGRESS with `run` counted up, so an earlier run's writes no longer apply. Only
+    /// shared stores claim; the others answer `None`.
+    fn claim_next(
+        &self,
+        _worker: &str,
+        _lease: std::time::Duration,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Extends `worker`'s lease on `name`; false when the lease is no longer its own.
+    fn heartbeat(
+        &self,
+        _name: &str,
+        _worker: &str,
+        _lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Jobs waiting for a worker, counted by the store (shared stores; `None` elsewhere, where
+    /// the process's own queue knows).
+    fn queued_count(&self) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
+    /// Completions and deletions recorded after audit position `after`, oldest first, at most
+    /// `limit`, with their positions (shared stores: how a process learns what the others
+    /// did; `None` elsewhere).
+    fn changes_since(
+        &self,
+        _after: u64,
+        _limit: usize,
+    ) -> Result<Option<Vec<(u64, AuditEvent)>>, StoreError> {
+        Ok(None)
+    }
     /// A new, never reused sequence number.
     fn next_seq(&self) -> Result<u64, StoreError>;
 }
@@ -581,6 +622,17 @@ pub mod conformance {
         s.put_media(&m, b"abc").unwrap();
         assert_eq!(s.media_record("m1").unwrap().unwrap(), m);
         assert_eq!(s.media_bytes("m1").unwrap().unwrap(), b"abc");
+        // Larger than one PostgreSQL chunk row (1 MiB), not a multiple of it, and replaced.
+        let big: Vec<u8> = (0..(2 << 20) + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        s.put_media(&m, &big).unwrap();
+        assert!(
+            s.media_bytes("m1").unwrap().unwrap() == big,
+            "big media round trip"
+        );
+        s.put_media(&m, b"xyz").unwrap();
+        assert_eq!(s.media_bytes("m1").unwrap().unwrap(), b"xyz");
         assert!(s.delete_media("m1").unwrap());
         assert_eq!(s.media_bytes("m1").unwrap(), None);
         assert!(!s.delete_media("m1").unwrap());

@@ -103,7 +103,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// What a change to one entry does, decided inside its transaction.
-enum Change<T> {
+pub(crate) enum Change<T> {
     Put(Box<OutboxEntry>, T),
     Remove(T),
     /// Writes nothing.
@@ -122,22 +122,43 @@ fn due_key_time(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.get(..8)?.try_into().ok()?))
 }
 
-fn decode(key: &[u8], raw: &[u8]) -> Result<OutboxEntry, StoreError> {
+pub(crate) fn decode(key: &[u8], raw: &[u8]) -> Result<OutboxEntry, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: e.to_string(),
     })
 }
 
-/// Handle to the outbox trees; cheap to clone, safe to share between threads and tasks.
+/// Handle to one outbox, in sled or PostgreSQL; cheap to clone, safe to share between threads
+/// and tasks. The decisions (what enqueue, mark and retry do to an entry) are made here, once;
+/// a backend only reads and writes entries atomically.
 #[derive(Clone)]
 pub struct Outbox {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sled(SledOutbox),
+    Pg(super::pg::outbox::PgOutbox),
+}
+
+/// The sled trees of one outbox.
+#[derive(Clone)]
+struct SledOutbox {
     db: sled::Db,
     entries: sled::Tree,
     due: sled::Tree,
 }
 
 impl Outbox {
+    /// The outbox of `ehr` in a PostgreSQL store (shared by every process that opens it).
+    pub fn on_postgres(pg: super::pg::outbox::PgOutbox) -> Self {
+        Self {
+            backend: Backend::Pg(pg),
+        }
+    }
+
     /// Opens (creating if needed) the outbox in the sled database at `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = super::open_db(dir)?;
@@ -158,7 +179,7 @@ impl Outbox {
                 format!("{base}@{name}")
             }
         };
-        let o = Self {
+        let o = SledOutbox {
             db: db.clone(),
             entries: db.open_tree(tree(TREE))?,
             due: db.open_tree(tree(DUE_TREE))?,
@@ -187,12 +208,39 @@ impl Outbox {
             meta.insert(INDEXED, &[])?;
             db.flush()?;
         }
-        Ok(o)
+        Ok(Self {
+            backend: Backend::Sled(o),
+        })
     }
 
-    /// The one way entries change: `f` sees the current entry and decides; the entry and its
-    /// due-index key are then written in the same transaction (see the module invariants).
-    /// `f` must not touch the trees itself (the transaction holds sled's write lock).
+    /// The one way entries change: `f` sees the current entry and decides; the backend writes
+    /// the decision atomically with the read (see the module invariants and
+    /// [`super::pg::outbox`]).
+    fn write<T>(
+        &self,
+        id: &str,
+        f: impl Fn(Option<OutboxEntry>) -> Result<Change<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.write(id, true, f),
+            Backend::Pg(p) => p.write(id, f),
+        }
+    }
+
+    /// A revision number never handed out before.
+    fn new_revision(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            // Taken outside the transaction (the generator may flush); unused ones are harmless.
+            Backend::Sled(s) => Ok(s.db.generate_id()? + 1),
+            Backend::Pg(p) => p.new_revision(),
+        }
+    }
+}
+
+impl SledOutbox {
+    /// The sled write: the entry and its due-index key in the same transaction (see the module
+    /// invariants). `f` must not touch the trees itself (the transaction holds sled's write
+    /// lock).
     fn write<T>(
         &self,
         id: &str,
@@ -241,19 +289,57 @@ impl Outbox {
         })
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
+    fn get(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
         match self.entries.get(id.as_bytes())? {
             Some(v) => Ok(Some(decode(id.as_bytes(), &v)?)),
             None => Ok(None),
         }
     }
 
+    fn list(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.entries
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn due(&self, now: u64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let range = match now.checked_add(1) {
+            Some(end) => self.due.range(..end.to_be_bytes()),
+            None => self.due.iter(),
+        };
+        let mut out = Vec::new();
+        for kv in range {
+            let (k, _) = kv?;
+            let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
+            // The entry may have changed since the index was read (sent, replaced, deleted):
+            // only an entry that still matches its key is due.
+            if let Some(e) = self.get(&id)? {
+                if e.state == DeliveryState::Pending && due_key(e.next_attempt_at, &id) == *k {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Outbox {
+    pub fn get(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.get(id),
+            Backend::Pg(p) => p.get(id),
+        }
+    }
+
     /// Accepts a Bundle for delivery; durable when this returns.
     pub fn enqueue(&self, id: &str, bundle: Value) -> Result<Enqueued, StoreError> {
         let now = now_ms();
-        // Taken outside the transaction (the generator may flush); unused ones are harmless.
-        let revision = self.db.generate_id()? + 1;
-        self.write(id, true, |old| {
+        let revision = self.new_revision()?;
+        self.write(id, |old| {
             Ok(match old {
                 None => Change::Put(
                     Box::new(OutboxEntry {
@@ -293,45 +379,54 @@ impl Outbox {
 
     /// Every entry, in id order (decodes them all: for operators, not for the delivery loop).
     pub fn list(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.entries
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
-            .collect()
+        match &self.backend {
+            Backend::Sled(s) => s.list(),
+            Backend::Pg(p) => p.list(),
+        }
     }
 
     /// Pending entries whose next attempt is due at `now`, earliest first (ties by id). Reads
     /// only the due index up to `now` and the entries it names.
     pub fn due(&self, now: u64) -> Result<Vec<OutboxEntry>, StoreError> {
-        let range = match now.checked_add(1) {
-            Some(end) => self.due.range(..end.to_be_bytes()),
-            None => self.due.iter(),
-        };
-        let mut out = Vec::new();
-        for kv in range {
-            let (k, _) = kv?;
-            let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
-            // The entry may have changed since the index was read (sent, replaced, deleted):
-            // only an entry that still matches its key is due.
-            if let Some(e) = self.get(&id)? {
-                if e.state == DeliveryState::Pending && due_key(e.next_attempt_at, &id) == *k {
-                    out.push(e);
-                }
-            }
+        match &self.backend {
+            Backend::Sled(s) => s.due(now),
+            Backend::Pg(p) => p.due(now),
         }
-        Ok(out)
+    }
+
+    /// The due entries this process sends now. In sled (one process) that is [`Outbox::due`],
+    /// all of them. In PostgreSQL several processes deliver from one outbox: each
+    /// entry is claimed with `FOR UPDATE SKIP LOCKED` and its `next_attempt_at` moved
+    /// `lease_ms` ahead in the same transaction, so no other process sends it meanwhile, and a
+    /// sender that dies leaves it due again when the lease runs out (at-least-once; the
+    /// Bundles' conditional creates keep a repeat harmless). At most `limit` at a time there.
+    pub fn claim_due(
+        &self,
+        now: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        match &self.backend {
+            // One process owns a sled store: everything due is its own to send.
+            Backend::Sled(s) => s.due(now),
+            Backend::Pg(p) => p.claim_due(now, lease_ms, limit),
+        }
     }
 
     /// When the next pending entry falls due, if any (the first index key).
     pub fn next_due(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self.due.first()?.and_then(|(k, _)| due_key_time(&k)))
+        match &self.backend {
+            Backend::Sled(s) => Ok(s.due.first()?.and_then(|(k, _)| due_key_time(&k))),
+            Backend::Pg(p) => p.next_due(),
+        }
     }
 
     /// Entries waiting for delivery (counts index keys; decodes nothing).
     pub fn pending_count(&self) -> Result<usize, StoreError> {
-        Ok(self.due.len())
+        match &self.backend {
+            Backend::Sled(s) => Ok(s.due.len()),
+            Backend::Pg(p) => p.pending_count(),
+        }
     }
 
     /// Records that revision `revision` of `id` was delivered. If the entry holds another
@@ -345,7 +440,7 @@ impl Outbox {
         locations: Vec<String>,
     ) -> Result<OutboxEntry, StoreError> {
         let now = now_ms();
-        self.write(id, true, |old| {
+        self.write(id, |old| {
             let mut e = old.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             if e.revision != revision {
                 return Ok(superseded(
@@ -380,7 +475,7 @@ impl Outbox {
         retry_at: Option<u64>,
     ) -> Result<OutboxEntry, StoreError> {
         let now = now_ms();
-        self.write(id, true, |old| {
+        self.write(id, |old| {
             let mut e = old.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             if e.revision != revision {
                 return Ok(superseded(e, revision, status, &error, now));
@@ -408,7 +503,7 @@ impl Outbox {
     /// entry is returned unchanged.
     pub fn retry(&self, id: &str) -> Result<OutboxEntry, StoreError> {
         let now = now_ms();
-        self.write(id, true, |old| {
+        self.write(id, |old| {
             let mut e = old.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             if e.state != DeliveryState::DeadLetter {
                 return Ok(Change::Keep(e));
@@ -423,7 +518,7 @@ impl Outbox {
 
     /// Removes an entry and its Bundle (patient data deletion).
     pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.write(id, true, |old| {
+        self.write(id, |old| {
             Ok(match old {
                 Some(_) => Change::Remove(true),
                 None => Change::Keep(false),
@@ -454,6 +549,105 @@ fn superseded(
     Change::Put(Box::new(e.clone()), e)
 }
 
+/// The behaviour every outbox backend must show, as checks that panic with what went wrong:
+/// the unit tests (sled) and `tests/store_backends.rs` (PostgreSQL) run them. Needs an empty
+/// outbox.
+#[doc(hidden)]
+pub mod conformance {
+    use super::*;
+    use serde_json::json;
+
+    fn bundle(n: usize) -> Value {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [], "n": n})
+    }
+
+    pub fn run_all(o: &Outbox) {
+        enqueue_replace_and_deliver(o);
+        an_answer_for_a_replaced_bundle_leaves_the_new_one_pending(o);
+        dead_letters_retry_and_delete(o);
+    }
+
+    pub fn enqueue_replace_and_deliver(o: &Outbox) {
+        assert_eq!(o.enqueue("a", bundle(1)).unwrap(), Enqueued::New);
+        assert_eq!(o.enqueue("a", bundle(1)).unwrap(), Enqueued::Unchanged);
+        assert_eq!(o.enqueue("a", bundle(2)).unwrap(), Enqueued::Replaced);
+        let e = o.get("a").unwrap().expect("stored");
+        assert_eq!(e.bundle, bundle(2));
+        assert_eq!(o.pending_count().unwrap(), 1);
+        assert!(o.next_due().unwrap().is_some());
+        let due = o.claim_due(now_ms(), 60_000, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        let d = o
+            .mark_delivered("a", due[0].revision, 200, vec!["Condition/1".into()])
+            .unwrap();
+        assert_eq!(d.state, DeliveryState::Delivered);
+        assert_eq!(d.locations, vec!["Condition/1".to_string()]);
+        assert_eq!(
+            o.enqueue("a", bundle(3)).unwrap(),
+            Enqueued::AlreadyDelivered
+        );
+        assert_eq!(o.pending_count().unwrap(), 0);
+        assert_eq!(o.next_due().unwrap(), None);
+        assert!(o.due(u64::MAX / 2).unwrap().is_empty());
+    }
+
+    pub fn an_answer_for_a_replaced_bundle_leaves_the_new_one_pending(o: &Outbox) {
+        o.enqueue("b", bundle(1)).unwrap();
+        let sent = o.get("b").unwrap().unwrap();
+        assert_eq!(o.enqueue("b", bundle(2)).unwrap(), Enqueued::Replaced);
+        let after = o.mark_delivered("b", sent.revision, 200, vec![]).unwrap();
+        assert_ne!(after.revision, sent.revision, "a new revision");
+        assert_eq!(after.state, DeliveryState::Pending);
+        assert_eq!(after.bundle, bundle(2));
+        // Revisions are never reused, not even after delete and a new enqueue.
+        o.delete("b").unwrap();
+        o.enqueue("b", bundle(2)).unwrap();
+        let again = o.get("b").unwrap().unwrap();
+        assert!(again.revision > after.revision);
+        let late = o
+            .mark_failed("b", sent.revision, Some(500), "x".into(), None, None)
+            .unwrap();
+        assert_eq!(
+            late.state,
+            DeliveryState::Pending,
+            "a stale answer changes nothing"
+        );
+        o.mark_delivered("b", again.revision, 200, vec![]).unwrap();
+    }
+
+    pub fn dead_letters_retry_and_delete(o: &Outbox) {
+        o.enqueue("c", bundle(1)).unwrap();
+        let rev = o.get("c").unwrap().unwrap().revision;
+        let later = now_ms() + 3_600_000;
+        let e = o
+            .mark_failed("c", rev, Some(503), "HTTP 503".into(), None, Some(later))
+            .unwrap();
+        assert_eq!((e.state, e.attempts), (DeliveryState::Pending, 1));
+        assert!(
+            o.claim_due(now_ms(), 60_000, 10).unwrap().is_empty(),
+            "not due yet"
+        );
+        assert_eq!(o.next_due().unwrap(), Some(later));
+        let dead = o
+            .mark_failed("c", rev, Some(422), "refused".into(), Some(json!({})), None)
+            .unwrap();
+        assert_eq!(dead.state, DeliveryState::DeadLetter);
+        assert_eq!(o.pending_count().unwrap(), 0);
+        let back = o.retry("c").unwrap();
+        assert_eq!((back.state, back.attempts), (DeliveryState::Pending, 0));
+        assert_eq!(o.claim_due(now_ms(), 60_000, 10).unwrap().len(), 1);
+        assert!(o.delete("c").unwrap());
+        assert!(!o.delete("c").unwrap());
+        assert!(o.get("c").unwrap().is_none());
+        assert!(matches!(
+            o.mark_delivered("c", rev, 200, vec![]),
+            Err(StoreError::NotFound(_))
+        ));
+        let ids: Vec<String> = o.list().unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec!["a".to_string(), "b".to_string()]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +656,13 @@ mod tests {
 
     fn b(n: usize) -> Value {
         json!({"resourceType": "Bundle", "type": "transaction", "entry": [], "n": n})
+    }
+
+    fn sled_of(o: &Outbox) -> &SledOutbox {
+        match &o.backend {
+            Backend::Sled(s) => s,
+            Backend::Pg(_) => panic!("a sled outbox"),
+        }
     }
 
     /// The index invariant: exactly one key per Pending entry, at its next_attempt_at.
@@ -473,9 +674,20 @@ mod tests {
             .filter(|e| e.state == DeliveryState::Pending)
             .map(|e| due_key(e.next_attempt_at, &e.id))
             .collect();
-        let have: BTreeSet<Vec<u8>> = o.due.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+        let have: BTreeSet<Vec<u8>> = sled_of(o)
+            .due
+            .iter()
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect();
         assert_eq!(have, want);
         assert_eq!(o.pending_count().unwrap(), want.len());
+    }
+
+    #[test]
+    fn the_sled_outbox_passes_the_backend_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run_all(&Outbox::open(dir.path()).unwrap());
     }
 
     #[test]
@@ -678,7 +890,8 @@ mod tests {
         want.sort();
         // An unreadable record that is not pending has no index key: `due` never decodes it
         // (a scan of every entry would fail on it).
-        o.entries
+        sled_of(&o)
+            .entries
             .insert("job-corrupt", b"{not json".to_vec())
             .unwrap();
         let due = o.due(now).unwrap();

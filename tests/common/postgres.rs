@@ -64,6 +64,21 @@ fn run(bin: &Path, tool: &str, args: &[&str]) {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Self::start_inner(false)
+    }
+
+    /// A cluster that also takes TLS connections, with a certificate for 127.0.0.1 signed by
+    /// a CA made for the test: [`Postgres::ca_file`].
+    pub fn start_with_tls() -> Postgres {
+        Self::start_inner(true)
+    }
+
+    /// The PEM CA that signed a TLS cluster's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_inner(tls: bool) -> Postgres {
         let bin = server_bin();
         let dir = tempfile::Builder::new()
             .prefix("fhirscribe-pg-")
@@ -96,10 +111,17 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             dir.path().display()
         );
+        if tls {
+            make_certificates(dir.path());
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+                dir.path().display()
+            ));
+        }
         run(
             &bin,
             "pg_ctl",
@@ -163,5 +185,29 @@ impl Drop for Postgres {
                 "stop",
             ])
             .output();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 (IP SAN) with openssl, readable by the server.
+fn make_certificates(dir: &Path) {
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=fhirscribe-test-ca 2>&1");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>&1");
+    sh("printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>&1");
+    sh("chmod 600 server.key");
+    if is_root() {
+        sh("chown postgres:postgres server.key server.pem");
     }
 }

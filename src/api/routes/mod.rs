@@ -502,3 +502,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         (r.register)(cfg, &paths.of(r));
     }
 }
+
+/// Only the open operational routes (probes and metrics): a `worker` process serves these and
+/// nothing that takes requests for jobs.
+pub fn configure_ops(cfg: &mut web::ServiceConfig, paths: &Paths) {
+    const OPS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+    for r in ROUTES.iter().filter(|r| OPS.contains(&r.path)) {
+        (r.register)(cfg, &paths.of(r));
+    }
+}

@@ -11,8 +11,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// 200 once the models are loaded and recovery ran, the store takes a write and the delivery
-/// worker has run within the last 30 s; 503 naming what is not ready otherwise.
+/// 200 once the models are loaded and recovery ran, the store (the database, for a shared
+/// store) takes a write and, on a node that delivers, the delivery worker has run within the
+/// last 30 s; 503 naming what is not ready otherwise.
 pub async fn readyz(state: State) -> HttpResponse {
     let svc = state.service.clone();
     let mut problems = Vec::new();
@@ -30,7 +31,10 @@ pub async fn readyz(state: State) -> HttpResponse {
     if !writable {
         problems.push("the store is not writable");
     }
-    if !svc.outboxes().is_empty() && !svc.delivery_alive(Duration::from_secs(30)) {
+    if svc.settings().delivers
+        && !svc.outboxes().is_empty()
+        && !svc.delivery_alive(Duration::from_secs(30))
+    {
         problems.push("the FHIR delivery worker is not running");
     }
     if problems.is_empty() {
@@ -45,6 +49,12 @@ pub async fn metrics(state: State) -> HttpResponse {
     let svc = &state.service;
     svc.metrics()
         .gauge_set("fhirscribe_workers_busy", "", svc.busy() as i64);
+    // The queue's depth is the store's (the database's when several nodes share it).
+    let counter = svc.clone();
+    if let Ok(depth) = actix_web::web::block(move || counter.queue_depth()).await {
+        svc.metrics()
+            .gauge_set("fhirscribe_queue_depth", "", depth as i64);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(svc.metrics().render())

@@ -14,14 +14,73 @@
 //!   Compatibility rule: a migration only adds (tables, nullable columns, indexes); a release
 //!   reads every schema version from its own back to the previous release's.
 
-use postgres::{IsolationLevel, NoTls, Transaction};
+pub mod outbox;
+
+use std::path::Path;
+
+use postgres::{IsolationLevel, Transaction};
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::jobs::{AuditEvent, JobRecord, JobStore, MediaRecord};
 use super::StoreError;
 use crate::healthscribe::MedicalScribeJobStatus;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+
+/// The TLS connector: the URL's `sslmode` decides whether it is used (`prefer`, the default,
+/// uses TLS when the server offers it; `require` refuses a server that does not). The server's
+/// certificate must chain to `ca_file` (PEM) or, without one, to the system's trust store.
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(f) => {
+            use rustls::pki_types::pem::PemObject;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(f)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    StoreError::Backend(format!("server.store_ca_file {}: {e}", f.display()))
+                })?;
+            if certs.is_empty() {
+                return Err(StoreError::Backend(format!(
+                    "server.store_ca_file {}: no certificate in it",
+                    f.display()
+                )));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| {
+                    StoreError::Backend(format!("server.store_ca_file {}: {e}", f.display()))
+                })?;
+            }
+        }
+        None => {
+            // Unreadable system certificates leave the store empty: a TLS connection then
+            // fails with a clear verification error instead of trusting anything.
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Backend(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// Connects once to `url`, applies the missing migrations and answers (migrations run, schema
+/// version): `fhirscribe store migrate`.
+pub fn migrate_url(url: &str, ca_file: Option<&Path>) -> Result<(usize, i32), StoreError> {
+    let mut c = postgres::Client::connect(url, tls_connector(ca_file)?).map_err(db_err)?;
+    let ran = migrate(&mut c)?;
+    let version: Option<i32> = c
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .map_err(db_err)?
+        .get(0);
+    Ok((ran, version.unwrap_or(0)))
+}
 
 /// The numbered migrations, oldest first. Never edit one that shipped: add another.
 pub const MIGRATIONS: &[(i32, &str)] = &[
@@ -68,7 +127,38 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
          ALTER TABLE jobs ADD COLUMN lease_until TIMESTAMPTZ;
          CREATE INDEX jobs_claimable ON jobs (seq) WHERE status IN ('QUEUED', 'IN_PROGRESS');",
     ),
+    (
+        3,
+        // The FHIR outboxes of every configured EHR: the entry (the record of truth) plus the
+        // two columns the delivery claim selects on.
+        "CREATE TABLE fhir_outbox (
+            ehr TEXT NOT NULL,
+            id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            next_attempt_at BIGINT NOT NULL,
+            entry JSONB NOT NULL,
+            PRIMARY KEY (ehr, id)
+         );
+         CREATE INDEX fhir_outbox_due ON fhir_outbox (ehr, next_attempt_at) WHERE state = 'PENDING';
+         CREATE SEQUENCE fhir_outbox_revision;",
+    ),
+    (
+        4,
+        // Audio in rows of at most MEDIA_CHUNK bytes: no single value of hundreds of MiB for
+        // the server to build and the driver to copy. (Rows written by version 1 keep their
+        // one `bytes` value and are still read.)
+        "ALTER TABLE media ALTER COLUMN bytes DROP NOT NULL;
+         CREATE TABLE media_chunks (
+            id TEXT NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+            n INTEGER NOT NULL,
+            bytes BYTEA NOT NULL,
+            PRIMARY KEY (id, n)
+         );",
+    ),
 ];
+
+/// Bytes per `media_chunks` row.
+pub const MEDIA_CHUNK: usize = 1 << 20;
 
 fn db_err(e: postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {e}"))
@@ -140,6 +230,41 @@ pub fn migrate(client: &mut postgres::Client) -> Result<usize, StoreError> {
     Ok(ran)
 }
 
+/// Runs `f` in a transaction at `level`, again on a serialization failure or deadlock
+/// (at most 5 tries).
+fn run_tx<T>(
+    pool: &Pool,
+    level: IsolationLevel,
+    mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = pool.get().map_err(pool_err)?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(level)
+            .start()
+            .map_err(db_err)?;
+        let out = f(&mut tx);
+        let out = match out {
+            Ok(v) => tx.commit().map(|_| v).map_err(db_err),
+            Err(e) => {
+                let _ = tx.rollback();
+                Err(e)
+            }
+        };
+        match out {
+            Err(StoreError::Backend(m))
+                if tries < 5 && (m.contains("could not serialize") || m.contains("deadlock")) =>
+            {
+                continue
+            }
+            other => return other,
+        }
+    }
+}
+
 /// [`JobStore`] on PostgreSQL.
 #[derive(Clone)]
 pub struct PgJobStore {
@@ -150,10 +275,20 @@ impl PgJobStore {
     /// Connects (`postgres://user@host:port/db`), runs the migrations, keeps a pool of
     /// `max_connections`.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, None)
+    }
+
+    /// [`PgJobStore::connect`] with TLS roots from `ca_file` (see [`tls_connector`]).
+    pub fn connect_with(
+        url: &str,
+        max_connections: u32,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, StoreError> {
+        // The parse error names what is wrong, never the URL (it may hold a password).
         let config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Backend(format!("store URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config, tls_connector(ca_file)?);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .connection_timeout(std::time::Duration::from_secs(10))
@@ -167,40 +302,17 @@ impl PgJobStore {
         Ok(Self { pool })
     }
 
-    /// Runs `f` in a transaction at `level`, again on a serialization failure or deadlock
-    /// (at most 5 tries).
+    /// The outbox of the EHR named `ehr` in this database (every process sees the same one).
+    pub fn outbox(&self, ehr: &str) -> crate::store::Outbox {
+        crate::store::Outbox::on_postgres(outbox::PgOutbox::new(self.pool.clone(), ehr))
+    }
+
     fn tx<T>(
         &self,
         level: IsolationLevel,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get().map_err(pool_err)?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let mut tx = conn
-                .build_transaction()
-                .isolation_level(level)
-                .start()
-                .map_err(db_err)?;
-            let out = f(&mut tx);
-            let out = match out {
-                Ok(v) => tx.commit().map(|_| v).map_err(db_err),
-                Err(e) => {
-                    let _ = tx.rollback();
-                    Err(e)
-                }
-            };
-            match out {
-                Err(StoreError::Backend(m))
-                    if tries < 5
-                        && (m.contains("could not serialize") || m.contains("deadlock")) =>
-                {
-                    continue
-                }
-                other => return other,
-            }
-        }
+        run_tx(&self.pool, level, f)
     }
 
     fn audit_in(
@@ -252,13 +364,17 @@ impl PgJobStore {
     }
 }
 
-impl PgJobStore {
+impl JobStore for PgJobStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
     /// Claims the oldest job that is queued, or running under a lease that expired (its
     /// worker died), for `worker` until `lease` from now: the record comes back IN_PROGRESS
     /// with its run counted up, so the earlier run's writes no longer apply. `FOR UPDATE SKIP
     /// LOCKED` lets any number of workers claim at once without waiting on each other, and
     /// no job goes to two of them.
-    pub fn claim_next(
+    fn claim_next(
         &self,
         worker: &str,
         lease: std::time::Duration,
@@ -301,7 +417,7 @@ impl PgJobStore {
 
     /// Extends `worker`'s lease on a job it runs; false when the lease is no longer its own
     /// (it expired and another worker claimed the job, or the job was deleted).
-    pub fn heartbeat(
+    fn heartbeat(
         &self,
         name: &str,
         worker: &str,
@@ -318,18 +434,64 @@ impl PgJobStore {
                 == 1)
         })
     }
-}
 
-impl JobStore for PgJobStore {
+    fn changes_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, AuditEvent)>>, StoreError> {
+        let mut c = self.pool.get().map_err(pool_err)?;
+        let rows = c
+            .query(
+                "SELECT seq, at_ms, event, job, detail FROM audit
+                 WHERE seq > $1 AND event IN ('completed', 'deleted') ORDER BY seq LIMIT $2",
+                &[&(after as i64), &(limit as i64)],
+            )
+            .map_err(db_err)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0) as u64,
+                        AuditEvent {
+                            at_ms: r.get::<_, i64>(1) as u64,
+                            event: r.get(2),
+                            job: r.get(3),
+                            detail: r.get(4),
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    fn queued_count(&self) -> Result<Option<usize>, StoreError> {
+        let mut c = self.pool.get().map_err(pool_err)?;
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM jobs WHERE status = 'QUEUED'", &[])
+            .map_err(db_err)?
+            .get(0);
+        Ok(Some(n as usize))
+    }
+
     fn put_media(&self, media: &MediaRecord, bytes: &[u8]) -> Result<(), StoreError> {
         let record = encode(media)?;
         self.tx(IsolationLevel::ReadCommitted, |tx| {
             tx.execute(
-                "INSERT INTO media (id, record, bytes) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, bytes = EXCLUDED.bytes",
-                &[&media.id, &record, &bytes],
+                "INSERT INTO media (id, record, bytes) VALUES ($1, $2, NULL)
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, bytes = NULL",
+                &[&media.id, &record],
             )
             .map_err(db_err)?;
+            tx.execute("DELETE FROM media_chunks WHERE id = $1", &[&media.id])
+                .map_err(db_err)?;
+            let insert = tx
+                .prepare("INSERT INTO media_chunks (id, n, bytes) VALUES ($1, $2, $3)")
+                .map_err(db_err)?;
+            for (n, chunk) in bytes.chunks(MEDIA_CHUNK).enumerate() {
+                tx.execute(&insert, &[&media.id, &(n as i32), &chunk])
+                    .map_err(db_err)?;
+            }
             Ok(())
         })
     }
@@ -343,10 +505,35 @@ impl JobStore for PgJobStore {
     }
 
     fn media_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut c = self.pool.get().map_err(pool_err)?;
-        Ok(c.query_opt("SELECT bytes FROM media WHERE id = $1", &[&id])
-            .map_err(db_err)?
-            .map(|r| r.get(0)))
+        self.tx(IsolationLevel::RepeatableRead, |tx| {
+            let Some(row) = tx
+                .query_opt("SELECT bytes FROM media WHERE id = $1", &[&id])
+                .map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            if let Some(whole) = row.get::<_, Option<Vec<u8>>>(0) {
+                return Ok(Some(whole));
+            }
+            // One chunk at a time from a portal, appended to one buffer.
+            let mut out = Vec::new();
+            let portal = tx
+                .bind(
+                    "SELECT bytes FROM media_chunks WHERE id = $1 ORDER BY n",
+                    &[&id],
+                )
+                .map_err(db_err)?;
+            loop {
+                let rows = tx.query_portal(&portal, 4).map_err(db_err)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in rows {
+                    out.extend_from_slice(r.get::<_, &[u8]>(0));
+                }
+            }
+            Ok(Some(out))
+        })
     }
 
     fn delete_media(&self, id: &str) -> Result<bool, StoreError> {
