@@ -109,39 +109,8 @@ fn three_nodes_one_killed_one_drained_complete_every_job_once() {
     }
     let mut refs = Vec::new();
     for i in 0..JOBS {
-        loop {
-            let g = last.call(
-                "GET",
-                &format!("/v1/medical-scribe-jobs/{}", name(i)),
-                None,
-                None,
-            );
-            if g.body["MedicalScribeJob"]["Extensions"]["FhirDelivery"]["State"] == "DELIVERED" {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not delivered: {}",
-                name(i),
-                g.body
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let b = last.call(
-            "GET",
-            &format!("/v1/medical-scribe-jobs/{}/fhir-bundle.json", name(i)),
-            None,
-            None,
-        );
-        assert_eq!(b.status, 200);
-        refs.push(
-            b.body["entry"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
-                .count(),
-        );
+        last.wait_delivered(None, &name(i), deadline);
+        refs.push(last.bundle_doc_refs(None, &name(i)));
     }
     for (i, want) in refs.iter().enumerate() {
         let (s, body) = fhir(

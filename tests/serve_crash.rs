@@ -78,44 +78,11 @@ fn sigkill_three_times_loses_no_job_and_delivers_each_bundle_once() {
             "{done}"
         );
     }
-    // Every Bundle delivered.
-    for i in 0..JOBS {
-        loop {
-            let g = app.call(
-                "GET",
-                &format!("/v1/medical-scribe-jobs/{}", name(i)),
-                None,
-                None,
-            );
-            if g.body["MedicalScribeJob"]["Extensions"]["FhirDelivery"]["State"] == "DELIVERED" {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not delivered: {}",
-                name(i),
-                g.body
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    // Each Bundle's DocumentReferences are in HFS exactly once.
+    // Every Bundle delivered; its DocumentReferences counted.
     let mut bundles = BTreeMap::new();
     for i in 0..JOBS {
-        let b = app.call(
-            "GET",
-            &format!("/v1/medical-scribe-jobs/{}/fhir-bundle.json", name(i)),
-            None,
-            None,
-        );
-        assert_eq!(b.status, 200);
-        let refs = b.body["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
-            .count();
-        bundles.insert(i, refs);
+        app.wait_delivered(None, &name(i), deadline);
+        bundles.insert(i, app.bundle_doc_refs(None, &name(i)));
     }
     for (i, refs) in &bundles {
         let (s, body) = fhir(

@@ -100,6 +100,15 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// The audit event a finished run writes (`completed` or `failed`): shared by the backends,
+/// since followers of the audit trail ([`JobStore::changes_since`]) read it.
+pub(crate) fn finish_event(job: &JobRecord) -> &'static str {
+    match job.status {
+        MedicalScribeJobStatus::Completed => "completed",
+        _ => "failed",
+    }
+}
+
 /// The service's durable state. Calls block on disk I/O: async callers use a blocking pool.
 pub trait JobStore: Send + Sync {
     fn put_media(&self, media: &MediaRecord, bytes: &[u8]) -> Result<(), StoreError>;
@@ -369,10 +378,7 @@ impl JobStore for SledJobStore {
         drop_media: Option<&str>,
     ) -> Result<bool, StoreError> {
         let value = encode(job)?;
-        let event = match job.status {
-            MedicalScribeJobStatus::Completed => "completed",
-            _ => "failed",
-        };
+        let event = finish_event(job);
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         let (akey, aval) = self.audit_value(event, &job.name, Some(names.join(",")))?;
         let trees = (

@@ -242,6 +242,46 @@ impl App {
     }
 }
 
+impl App {
+    /// Polls until the job's Bundle is DELIVERED (panics at `deadline`).
+    pub fn wait_delivered(&self, token: Option<&str>, name: &str, deadline: Instant) {
+        loop {
+            let g = self.call(
+                "GET",
+                &format!("/v1/medical-scribe-jobs/{name}"),
+                token,
+                None,
+            );
+            if g.body["MedicalScribeJob"]["Extensions"]["FhirDelivery"]["State"] == "DELIVERED" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not delivered: {}",
+                g.body
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// How many DocumentReferences the job's stored Bundle holds.
+    pub fn bundle_doc_refs(&self, token: Option<&str>, name: &str) -> usize {
+        let b = self.call(
+            "GET",
+            &format!("/v1/medical-scribe-jobs/{name}/fhir-bundle.json"),
+            token,
+            None,
+        );
+        assert_eq!(b.status, 200, "{}", b.body);
+        b.body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
+            .count()
+    }
+}
+
 impl Drop for App {
     fn drop(&mut self) {
         self.kill();

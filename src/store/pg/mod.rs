@@ -612,10 +612,7 @@ impl JobStore for PgJobStore {
         drop_media: Option<&str>,
     ) -> Result<bool, StoreError> {
         let record = encode(job)?;
-        let event = match job.status {
-            MedicalScribeJobStatus::Completed => "completed",
-            _ => "failed",
-        };
+        let event = super::jobs::finish_event(job);
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         self.tx(IsolationLevel::ReadCommitted, |tx| {
             if !Self::is_current(tx, job, job.run)? {
