@@ -131,7 +131,13 @@ pub fn run(
         None => diarize::speaker_streams(pcm, settings.speakers)?,
     };
     let (buffers, regions): (Vec<&[f32]>, Vec<Vec<asr::Region>>) = match &diarized {
-        Some((mono, d)) => (vec![mono.as_slice(); d.regions.len()], d.regions.clone()),
+        Some((mono, d)) => {
+            // The VAD shapes the ASR's pieces as it does on a channel; diarization says whose.
+            let _span = tracing::info_span!("vad", streams = 1).entered();
+            let speech = models.vad.regions(mono)?;
+            let regions = diarize::within_speech(&d.regions, &speech);
+            (vec![mono.as_slice(); regions.len()], regions)
+        }
         None => {
             let n = streams.len();
             let _span = tracing::info_span!("vad", streams = n).entered();

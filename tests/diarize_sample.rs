@@ -35,6 +35,14 @@ fn sections(o: &ScribeOutput) -> BTreeSet<String> {
         .collect()
 }
 
+/// The sample's custom vocabulary, as the main job (scripts/run-sample.sh) runs it.
+fn with_vocabulary(mut s: ScribeSettings) -> ScribeSettings {
+    let text =
+        std::fs::read_to_string(common::repo_path("samples/encounter.vocabulary.txt")).unwrap();
+    s.vocabulary = fhirscribe::asr::Vocabulary::parse(&text).unwrap();
+    s
+}
+
 #[test]
 fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
     let bytes = std::fs::read(common::repo_path("samples/encounter.flac")).unwrap();
@@ -43,12 +51,12 @@ fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
     let two = common::engine()
         .scribe(
             &pcm,
-            &ScribeSettings::new(
+            &with_vocabulary(ScribeSettings::new(
                 "sample-2ch",
                 SpeakerMode::ChannelIdentification {
                     clinician_channel: 0,
                 },
-            ),
+            )),
             |_| {},
         )
         .unwrap();
@@ -65,7 +73,10 @@ fn sample_encounter_mono_diarized_gives_the_two_channel_note() {
     let one = common::engine()
         .scribe(
             &mono,
-            &ScribeSettings::new("sample-mono", SpeakerMode::Diarize { max_speakers: 4 }),
+            &with_vocabulary(ScribeSettings::new(
+                "sample-mono",
+                SpeakerMode::Diarize { max_speakers: 4 },
+            )),
             |_| {},
         )
         .unwrap();

@@ -165,6 +165,44 @@ fn history_and_physical_content() {
 }
 
 #[test]
+fn a_result_reported_while_taking_the_history_is_diagnostic_testing() {
+    // The section tagger sees the conversation around a turn: a result given before the
+    // examination can be tagged subjective (seen on the diarized mono sample). It is still a
+    // result, not present illness; a question about a test is neither.
+    let mut conv = note_common::encounter();
+    let seg = conv
+        .transcript_segments
+        .iter_mut()
+        .find(|s| s.content.contains("came back at 7.2"))
+        .unwrap();
+    seg.section_details.section_name = fhirscribe::healthscribe::TranscriptSectionName::Subjective;
+    let templates = Templates::builtin().unwrap();
+    let doc = generate(
+        &conv,
+        templates.get(NoteTemplate::HistoryAndPhysical),
+        &NoteContext { pronouns: None },
+    );
+    let section = |name: &str| -> String {
+        doc.sections
+            .iter()
+            .filter(|s| s.section_name.as_str() == name)
+            .flat_map(|s| s.summary.iter().map(|l| l.summarized_segment.clone()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        section("DIAGNOSTIC_TESTING").contains("came back at 7.2"),
+        "{}",
+        section("DIAGNOSTIC_TESTING")
+    );
+    assert!(!section("HISTORY_OF_PRESENT_ILLNESS").contains("7.2"));
+    assert_eq!(
+        check_support(&doc, &conv).supported,
+        check_support(&doc, &conv).sentences
+    );
+}
+
+#[test]
 fn pronouns_from_patient_context_or_neutral() {
     let he = hp_text(Some(Pronouns::HeHim));
     let she = hp_text(Some(Pronouns::SheHer));

@@ -20,7 +20,8 @@
 //!    shorter than [`DiarizeParams::min_flip_secs`] inside another speaker's speech are smoothed
 //!    away. Each speaker's owned frames become speech regions (≤ 28 s, whisper's window) that
 //!    the ASR transcribes; regions of different speakers never overlap, so no word is heard
-//!    twice and a word's time always lies in its speaker's turn.
+//!    twice and a word's time always lies in its speaker's turn. The pipeline then cuts them to
+//!    the VAD's speech ([`super::within_speech`]), so the ASR gets the pieces a channel would.
 
 use super::cluster::{self, ClusterParams};
 use super::fbank::{self, Fbank};

@@ -5,21 +5,24 @@
 //!   one speaker each, roles given by the request (confidence 1); [`speaker_streams`].
 //! - **Speaker diarization** (`ShowSpeakerLabels` + `MaxSpeakerLabels`): the mono mix is
 //!   diarized ([`acoustic`]: who spoke when), each speaker's turns become speech regions over the
-//!   same mono samples, the ASR transcribes them (its window packing works across speakers as it
+//!   same mono samples, cut to the speech the VAD finds there ([`within_speech`]: the pieces a
+//!   channel of that speaker would give), the ASR transcribes them (its window packing works across speakers as it
 //!   does across channels), and [`roles`] decides from the words who is the clinician and who
 //!   the patient, with a confidence.
 //! - **Single**: everything one stream labelled `CLINICIAN_0` with confidence 0 (unknown
 //!   speaker; AWS's format has no such role).
 //!
 //! Output shape: a stream is samples plus, for diarization, the speaker's regions
-//! ([`crate::pipeline`] runs VAD only for streams without them); roles of diarized speakers are
-//! known only after the ASR, so they are decided there ([`roles::assign`]).
+//! ([`crate::pipeline`] runs the VAD on each channel, or once on the mono mix to cut them);
+//! roles of diarized speakers are known only after the ASR, so they are decided there
+//! ([`roles::assign`]).
 
 pub mod acoustic;
 pub mod cluster;
 pub mod fbank;
 pub mod roles;
 
+use crate::asr::Region;
 use crate::audio::Pcm;
 use crate::healthscribe::ParticipantRole;
 
@@ -87,6 +90,38 @@ pub fn mono(pcm: &Pcm) -> Vec<f32> {
     }
 }
 
+/// Shortest piece of a speaker's region kept after [`within_speech`] (samples, 0.15 s): a
+/// shorter one is a padding remnant at a VAD edge, not a word.
+const MIN_PIECE: usize = 2_400;
+
+/// Each speaker's regions cut to the speech the VAD found in the same mono audio: diarization
+/// says who owns a moment, the VAD (tuned for the ASR, as on a channel) where speech starts,
+/// ends and pauses. So a diarized speaker's pieces are what a channel of that speaker would
+/// give the ASR, and a turn's pauses split it as they would there.
+pub fn within_speech(speakers: &[Vec<Region>], speech: &[Region]) -> Vec<Vec<Region>> {
+    speakers
+        .iter()
+        .map(|regions| {
+            let mut out = Vec::new();
+            let mut j = 0;
+            for r in regions {
+                while j < speech.len() && speech[j].end <= r.start {
+                    j += 1;
+                }
+                let mut k = j;
+                while k < speech.len() && speech[k].start < r.end {
+                    let (a, b) = (r.start.max(speech[k].start), r.end.min(speech[k].end));
+                    if b >= a + MIN_PIECE {
+                        out.push(Region { start: a, end: b });
+                    }
+                    k += 1;
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// Streams for channel identification and single mode (diarization is [`acoustic::Diarizer`]).
 pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream>, DiarizeError> {
     mode.validate(pcm.channels.len())?;
@@ -121,6 +156,29 @@ pub fn speaker_streams(pcm: &Pcm, mode: SpeakerMode) -> Result<Vec<SpeakerStream
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn r(a: f64, b: f64) -> Region {
+        Region {
+            start: (a * 16_000.0) as usize,
+            end: (b * 16_000.0) as usize,
+        }
+    }
+
+    #[test]
+    fn speaker_regions_are_cut_to_the_speech_the_vad_found() {
+        // Speaker 0 owns 0–5.1 s (padded into silence), speaker 1 5.1–8 s. The VAD found speech
+        // 0.3–2 s and 2.5–6.5 s (one region across the change of speaker) and 7–7.05 s.
+        let speakers = vec![vec![r(0.0, 5.1)], vec![r(5.1, 8.0)]];
+        let speech = vec![r(0.3, 2.0), r(2.5, 6.5), r(7.0, 7.05)];
+        let cut = within_speech(&speakers, &speech);
+        // Speaker 0: the VAD's edges and pause; speaker 1: from the change of speaker to the
+        // VAD's end, and no 50 ms sliver.
+        assert_eq!(cut[0], vec![r(0.3, 2.0), r(2.5, 5.1)]);
+        assert_eq!(cut[1], vec![r(5.1, 6.5)]);
+        // Speech nobody owns is not given to anyone; a speaker without speech keeps nothing.
+        let cut = within_speech(&[vec![r(3.0, 4.0)], vec![]], &[r(0.0, 1.0), r(3.5, 9.0)]);
+        assert_eq!(cut, vec![vec![r(3.5, 4.0)], vec![]]);
+    }
 
     #[test]
     fn channel_identification_assigns_roles_by_definition() {

@@ -112,6 +112,9 @@ pub struct Report {
     pub ref_words: usize,
     pub aligned_words: usize,
     pub right_role_words: usize,
+    /// Word edit distance (substitutions + deletions + insertions) between the reference and
+    /// the transcript, roles ignored: how much the speaker regions cost the ASR.
+    pub word_errors: usize,
 }
 
 impl Report {
@@ -121,6 +124,9 @@ impl Report {
     }
     pub fn role_accuracy(&self) -> f64 {
         self.right_role_words as f64 / self.aligned_words.max(1) as f64
+    }
+    pub fn wer(&self) -> f64 {
+        self.word_errors as f64 / self.ref_words.max(1) as f64
     }
     pub fn add(&mut self, o: &Report) {
         self.scored_secs += o.scored_secs;
@@ -132,6 +138,7 @@ impl Report {
         self.ref_words += o.ref_words;
         self.aligned_words += o.aligned_words;
         self.right_role_words += o.right_role_words;
+        self.word_errors += o.word_errors;
     }
 }
 
@@ -139,7 +146,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "DER {:.1}% (missed {:.1}%, false alarm {:.1}%, confusion {:.1}%; {:.0} s scored)\tspeakers ref {} hyp {}\trole accuracy {:.1}% of {} aligned words (coverage {:.1}% of {})",
+            "DER {:.1}% (missed {:.1}%, false alarm {:.1}%, confusion {:.1}%; {:.0} s scored)\tspeakers ref {} hyp {}\trole accuracy {:.1}% of {} aligned words (coverage {:.1}% of {})\tWER {:.1}%",
             100.0 * self.der(),
             100.0 * self.missed_secs / self.scored_secs.max(1e-9),
             100.0 * self.false_alarm_secs / self.scored_secs.max(1e-9),
@@ -150,7 +157,8 @@ impl fmt::Display for Report {
             100.0 * self.role_accuracy(),
             self.aligned_words,
             100.0 * self.aligned_words as f64 / self.ref_words.max(1) as f64,
-            self.ref_words
+            self.ref_words,
+            100.0 * self.wer()
         )
     }
 }
@@ -303,6 +311,7 @@ pub fn role_accuracy(reference: &[RefTurn], hyp: &[HypTurn], rep: &mut Report) {
     }
     let (mut i, mut j) = (n, m);
     rep.ref_words += n;
+    rep.word_errors += d[at(n, m)] as usize;
     while i > 0 && j > 0 {
         let sub = d[at(i - 1, j - 1)] + u32::from(r[i - 1].0 != h[j - 1].0);
         if d[at(i, j)] == sub {
@@ -364,6 +373,16 @@ mod tests {
         // The roles are wrong although the speakers are right: role accuracy 0.
         role_accuracy(&re, &hy, &mut rep);
         assert_eq!((rep.aligned_words, rep.right_role_words), (5, 0));
+        assert_eq!(rep.word_errors, 0);
+        // One word misheard and one lost: 2 errors in 5 words.
+        let hy = vec![
+            h("CLINICIAN_0", 0.0, 5.0, "how were you"),
+            h("PATIENT_0", 6.0, 10.0, "fine"),
+        ];
+        let mut rep = der(&re, &hy);
+        role_accuracy(&re, &hy, &mut rep);
+        assert_eq!(rep.word_errors, 2);
+        assert!((rep.wer() - 0.4).abs() < 1e-9);
     }
 
     #[test]

@@ -1231,11 +1231,14 @@ fn patient_kind(
     }
 }
 
-/// What the clinician says while taking the history: family, social (not in the visit's
-/// introduction), the introduction itself, medications, or the conditions of the present
-/// illness.
+/// What the clinician says while taking the history: a test's result reported ("your A1c came
+/// back at 7.2": results are often given before the examination, and the section tagger sees
+/// the conversation around them), family, social (not in the visit's introduction), the
+/// introduction itself, medications, or the conditions of the present illness.
 fn clinician_history_kind(s: &Sent, f: &Facts) -> Option<Content> {
-    if f.family {
+    if f.tests && has_any(&s.lower, RESULT_VERBS) && !s.lower.contains('?') {
+        Some(Content::DiagnosticResults)
+    } else if f.family {
         Some(Content::FamilyHistory)
     } else if f.social && !has_any(&s.lower, INTRO) {
         Some(Content::SocialHistory)
