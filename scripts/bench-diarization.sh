@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Speed of speaker diarization beside transcription: the same one-channel file transcribed with
-# whisper base once without diarization and once with `--max-speakers`, one run each, side by
-# side; prints wall time and peak RSS (/usr/bin/time -v) of both and the share diarization adds.
-# Also prints the diarization stage's own time from the debug log.
+# whisper base without diarization and with `--max-speakers`, side by
+# side, RUNS times each (default 3, alternating); prints each run's job time, diarization stage
+# time (debug log) and peak RSS (/usr/bin/time -v), then the medians and the share diarization adds.
 #
 #   scripts/bench-diarization.sh [AUDIO] [MAX_SPEAKERS]
 #
@@ -24,22 +24,28 @@ if [[ -z "$audio" ]]; then
 fi
 max="${2:-4}"
 model="$("$bin" models path)/ggml-base.bin"
-run() { # name, extra args...
+runs="${RUNS:-3}"
+run() { # name, extra args...: appends "job_s stage_ms rss_mb" to $tmp/NAME.tsv
   local name="$1"; shift
   FHIRSCRIBE_LOG=fhirscribe=debug /usr/bin/time -v "$bin" transcribe "$audio" --out "$tmp/$name" \
     --model "$model" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local wall rss
-  wall="$(grep 'Elapsed (wall clock)' "$tmp/$name.err" | awk '{print $NF}')"
+  local job stage rss
+  job="$(grep -o 'job [0-9.]* s' "$tmp/$name.err" | awk '{print $2}' | head -1)"
+  stage="$(sed 's/\x1b\[[0-9;]*m//g' "$tmp/$name.err" | grep 'diarization done' | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2 | head -1 || true)"
   rss="$(grep 'Maximum resident set size' "$tmp/$name.err" | awk '{print $NF}')"
-  echo "$name wall=$wall peak_rss_mb=$((rss / 1024))"
-  grep -o 'job [0-9.]* s' "$tmp/$name.err" | head -1 | sed "s/^/$name /"
+  echo "$name run: job ${job} s, diarization stage ${stage:-0} ms, peak RSS $((rss / 1024)) MB"
+  echo "$job ${stage:-0} $((rss / 1024))" >>"$tmp/$name.tsv"
 }
-echo "audio: $audio ($(soxi -D "$audio" 2>/dev/null || echo '?') s), model base, max speakers $max"
-run plain
-run diarized --max-speakers "$max"
-diar_ms="$(sed 's/\x1b\[[0-9;]*m//g' "$tmp/diarized.err" | grep 'diarization done' | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2 | head -1 || true)"
-p="$(grep -o 'job [0-9.]*' "$tmp/plain.err" | awk '{print $2}' | head -1)"
-d="$(grep -o 'job [0-9.]*' "$tmp/diarized.err" | awk '{print $2}' | head -1)"
-echo "diarization stage: ${diar_ms:-?} ms"
-awk -v p="$p" -v d="$d" -v s="${diar_ms:-0}" 'BEGIN {
-  printf "job time: plain %.2f s, diarized %.2f s: diarized run +%.1f%%; diarization stage alone = %.1f%% of the plain job\n", p, d, 100 * (d - p) / p, 100 * s / 1000 / p }'
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "audio: $audio ($(soxi -D "$audio" 2>/dev/null || echo '?') s), model base, max speakers $max, $runs runs each, alternating"
+for _ in $(seq "$runs"); do
+  run plain
+  run diarized --max-speakers "$max"
+done
+p="$(cut -d' ' -f1 "$tmp/plain.tsv" | median)"
+d="$(cut -d' ' -f1 "$tmp/diarized.tsv" | median)"
+s="$(cut -d' ' -f2 "$tmp/diarized.tsv" | median)"
+pr="$(cut -d' ' -f3 "$tmp/plain.tsv" | median)"
+dr="$(cut -d' ' -f3 "$tmp/diarized.tsv" | median)"
+awk -v p="$p" -v d="$d" -v s="$s" -v pr="$pr" -v dr="$dr" 'BEGIN {
+  printf "medians: job plain %.2f s, diarized %.2f s: diarization adds %.1f%%; the diarization stage alone %.2f s = %.1f%% of the plain job; peak RSS %d / %d MB\n", p, d, 100 * (d - p) / p, s / 1000, 100 * s / 1000 / p, pr, dr }'

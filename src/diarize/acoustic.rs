@@ -203,7 +203,9 @@ impl Diarizer {
             .collect();
         starts.push(n.saturating_sub(WINDOW));
         starts.dedup();
+        let t0 = std::time::Instant::now();
         let act = self.segment(x, &starts)?;
+        let segmentation_ms = t0.elapsed().as_millis() as u64;
         let nf = act.first().map_or(0, Vec::len);
         let total_frames = n / FRAME + 1;
         let gframe = |w: usize, f: usize| (starts[w] + f * FRAME) / FRAME;
@@ -317,6 +319,14 @@ impl Diarizer {
             item_piece.push(pc);
             weights.push(piece_secs[pc]);
         }
+        tracing::debug!(
+            windows = starts.len(),
+            segmentation_ms,
+            pieces,
+            embedded = items.len(),
+            embedding_ms = t0.elapsed().as_millis() as u64 - segmentation_ms,
+            "diarization stages"
+        );
         // Cluster the pieces long enough for a steady embedding; short ones ("Nope.", "Yes.")
         // join the nearest resulting speaker: their embeddings are noisy, but a short answer
         // is exactly where a role matters, so it is decided by its own voice.
