@@ -6,9 +6,9 @@
 //! - **Speaker diarization** (`ShowSpeakerLabels` + `MaxSpeakerLabels`): the mono mix is
 //!   diarized ([`acoustic`]: who spoke when), each speaker's turns become speech regions over the
 //!   same mono samples, cut to the speech the VAD finds there ([`within_speech`]: the pieces a
-//!   channel of that speaker would give), the ASR transcribes them (its window packing works across speakers as it
-//!   does across channels), and [`roles`] decides from the words who is the clinician and who
-//!   the patient, with a confidence.
+//!   channel of that speaker would give), the ASR transcribes them (its window packing works
+//!   across speakers as it does across channels), and [`roles`] decides from the words who is
+//!   the clinician and who the patient, with a confidence.
 //! - **Single**: everything one stream labelled `CLINICIAN_0` with confidence 0 (unknown
 //!   speaker; AWS's format has no such role).
 //!
