@@ -70,14 +70,7 @@ fn sigkill_three_times_loses_no_job_and_delivers_each_bundle_once() {
     eprintln!("jobs finished (log lines) at each kill: {completed_at_kill:?}");
 
     let deadline = Instant::now() + Duration::from_secs(900);
-    for i in 0..JOBS {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let done = app.wait_job(None, &name(i), left);
-        assert_eq!(
-            done["MedicalScribeJob"]["MedicalScribeJobStatus"], "COMPLETED",
-            "{done}"
-        );
-    }
+    app.wait_all_completed(&(0..JOBS).map(name).collect::<Vec<_>>(), deadline);
     // Every Bundle delivered; its DocumentReferences counted.
     let mut bundles = BTreeMap::new();
     for i in 0..JOBS {

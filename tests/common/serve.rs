@@ -244,6 +244,18 @@ impl App {
 
 impl App {
     /// Polls until the job's Bundle is DELIVERED (panics at `deadline`).
+    /// Waits for each named job to end by `deadline` and asserts it COMPLETED.
+    pub fn wait_all_completed(&self, names: &[String], deadline: Instant) {
+        for name in names {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let done = self.wait_job(None, name, left);
+            assert_eq!(
+                done["MedicalScribeJob"]["MedicalScribeJobStatus"], "COMPLETED",
+                "{done}"
+            );
+        }
+    }
+
     pub fn wait_delivered(&self, token: Option<&str>, name: &str, deadline: Instant) {
         loop {
             let g = self.call(
