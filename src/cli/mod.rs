@@ -254,7 +254,12 @@ pub fn run() -> Result<()> {
                 only
             };
             let cfg = Config::load(config)?;
-            for r in models::fetch(&cfg.home_dir(), &cfg.models_dir(), &names)? {
+            for r in models::fetch(
+                &cfg.home_dir(),
+                &cfg.models_dir(),
+                &cfg.ort_library(),
+                &names,
+            )? {
                 outln!("{:8} {:9} {}", r.name, r.action, r.path.display());
             }
             Ok(())

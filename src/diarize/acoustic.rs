@@ -27,6 +27,7 @@ use super::cluster::{self, ClusterParams};
 use super::fbank::{self, Fbank};
 use super::DiarizeError;
 use crate::asr::vad::Region;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
 use std::path::Path;
@@ -118,6 +119,10 @@ impl Diarizer {
             let e =
                 |e: &dyn std::fmt::Display| DiarizeError::Runtime(format!("{}: {e}", p.display()));
             Session::builder(env)
+                .map_err(|x| e(&x))?
+                // All of ONNX Runtime's optimizations, layout ones included (NCHWc convolutions:
+                // the embedding model's cost is almost all convolution).
+                .with_optimization_level(GraphOptimizationLevel::Level3)
                 .map_err(|x| e(&x))?
                 .with_intra_threads(threads)
                 .map_err(|x| e(&x))?

