@@ -163,7 +163,8 @@ pub fn run(
         .collect();
     let words = {
         let _span = tracing::info_span!("asr", streams = n).entered();
-        asr::transcribe_streams(
+        let t = std::time::Instant::now();
+        let words = asr::transcribe_streams(
             models.recognizer.as_mut(),
             &inputs,
             settings.vocabulary.as_ref(),
@@ -173,7 +174,9 @@ pub fn run(
                     windows: ws,
                 })
             },
-        )?
+        )?;
+        tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "asr done");
+        words
     };
     // Roles: given by the channels, or decided from what each diarized speaker said.
     let roles: Vec<(ParticipantRole, f64)> = match &diarized {
