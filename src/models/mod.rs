@@ -523,3 +523,26 @@ pub fn fetch(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conversion `models fetch` runs on the shipped ORT-format embedding model gives the
+    /// pinned ONNX file (run on the models `scripts/test.sh` fetched; a missing one fails).
+    #[test]
+    fn the_embedding_model_converts_to_the_pinned_onnx() {
+        let models = home_dir().join("models");
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join(SPEAKER_EMBEDDING_ORT);
+        std::fs::copy(models.join(SPEAKER_EMBEDDING_ORT), &source)
+            .expect("the embedding model is fetched (scripts/test.sh)");
+        let onnx = ort_to_onnx(&source, &models.join(ORT_LIB)).unwrap();
+        assert_eq!(
+            format!("{:x}", Sha256::digest(&onnx)),
+            SPEAKER_EMBEDDING_SHA
+        );
+        let missing = ort_to_onnx(&source, &dir.path().join("no-such-libonnxruntime.so"));
+        assert!(matches!(missing, Err(ModelError::Convert { .. })));
+    }
+}
