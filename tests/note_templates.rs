@@ -196,10 +196,8 @@ fn a_result_reported_while_taking_the_history_is_diagnostic_testing() {
         section("DIAGNOSTIC_TESTING")
     );
     assert!(!section("HISTORY_OF_PRESENT_ILLNESS").contains("7.2"));
-    assert_eq!(
-        check_support(&doc, &conv).supported,
-        check_support(&doc, &conv).sentences
-    );
+    let support = check_support(&doc, &conv);
+    assert_eq!(support.supported, support.sentences);
 }
 
 #[test]

@@ -211,17 +211,19 @@ fn ort_to_onnx(source: &Path, ort_lib: &Path) -> Result<Vec<u8>, ModelError> {
     }
     let env = crate::asr::vad::ort_environment(ort_lib).map_err(|e| fail(e.to_string()))?;
     let out = source.with_extension("onnx.tmp");
-    let built = ort::session::Session::builder(env)
-        .map_err(|e| e.to_string())
-        .and_then(|b| {
-            b.with_optimization_level(GraphOptimizationLevel::Disable)
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|b| b.with_optimized_model_path(&out).map_err(|e| e.to_string()))
-        .and_then(|mut b| b.commit_from_file(source).map_err(|e| e.to_string()));
-    let bytes = built
-        .map_err(&fail)
-        .and_then(|_| std::fs::read(&out).map_err(|e| fail(format!("{}: {e}", out.display()))));
+    let convert = || -> Result<Vec<u8>, String> {
+        let s = |e: &dyn std::fmt::Display| e.to_string();
+        ort::session::Session::builder(env)
+            .map_err(|e| s(&e))?
+            .with_optimization_level(GraphOptimizationLevel::Disable)
+            .map_err(|e| s(&e))?
+            .with_optimized_model_path(&out)
+            .map_err(|e| s(&e))?
+            .commit_from_file(source)
+            .map_err(|e| s(&e))?;
+        std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))
+    };
+    let bytes = convert().map_err(fail);
     let _ = std::fs::remove_file(&out);
     bytes
 }

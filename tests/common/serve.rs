@@ -243,7 +243,6 @@ impl App {
 }
 
 impl App {
-    /// Polls until the job's Bundle is DELIVERED (panics at `deadline`).
     /// Waits for each named job to end by `deadline` and asserts it COMPLETED.
     pub fn wait_all_completed(&self, names: &[String], deadline: Instant) {
         for name in names {
@@ -256,6 +255,7 @@ impl App {
         }
     }
 
+    /// Polls until the job's Bundle is DELIVERED (panics at `deadline`).
     pub fn wait_delivered(&self, token: Option<&str>, name: &str, deadline: Instant) {
         loop {
             let g = self.call(
